@@ -1,0 +1,226 @@
+//! Gateway configuration read from worker vars and secrets, validated before any request is served.
+
+use crate::forward::is_reserved_request_header;
+use crate::secret::SharedSecret;
+use http::HeaderName;
+use std::time::Duration;
+use url::Url;
+
+pub const DEFAULT_SECRET_HEADER: &str = "x-shared-secret";
+pub const DEFAULT_ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shortest shared secret accepted: 16 bytes. A shorter one is a configuration error.
+pub const MIN_SECRET_LEN: usize = 16;
+const MAX_ORIGIN_TIMEOUT_MS: u64 = 300_000;
+
+/// A configuration fault. Its text names the setting and the rule, never the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    MissingOrigin,
+    InvalidOrigin(&'static str),
+    MissingSecret,
+    InvalidSecret(&'static str),
+    InvalidSecretHeader,
+    InvalidTimeout,
+    MissingKeyStore,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::MissingOrigin => f.write_str("ORIGIN_URL is not set"),
+            ConfigError::InvalidOrigin(why) => write!(f, "ORIGIN_URL is invalid: {why}"),
+            ConfigError::MissingSecret => f.write_str("SHARED_SECRET is not set"),
+            ConfigError::InvalidSecret(why) => write!(f, "SHARED_SECRET is invalid: {why}"),
+            ConfigError::InvalidSecretHeader => f.write_str(
+                "SHARED_SECRET_HEADER is not a valid header name, or names a header the gateway manages",
+            ),
+            ConfigError::InvalidTimeout => {
+                f.write_str("ORIGIN_TIMEOUT_MS must be a whole number from 1 to 300000")
+            }
+            ConfigError::MissingKeyStore => f.write_str("the KV binding API_KEYS is missing"),
+        }
+    }
+}
+
+/// The validated origin: scheme, host and port are fixed; `base_path` never ends in `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    url: Url,
+}
+
+impl Origin {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(ConfigError::MissingOrigin);
+        }
+        let url = Url::parse(raw).map_err(|_| ConfigError::InvalidOrigin("not an absolute URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::InvalidOrigin("scheme must be http or https"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ConfigError::InvalidOrigin("no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::InvalidOrigin("credentials in the URL are not allowed"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::InvalidOrigin("a query or fragment is not allowed"));
+        }
+        Ok(Self { url })
+    }
+
+    /// `scheme://host[:port]`, as the URL standard serialises it.
+    pub fn authority_prefix(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+
+    /// The origin's base path without a trailing slash: `""` for `https://api.example`.
+    pub fn base_path(&self) -> &str {
+        self.url.path().trim_end_matches('/')
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+}
+
+/// Everything the gateway needs from its environment, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub origin: Origin,
+    pub secret: SharedSecret,
+    pub secret_header: HeaderName,
+    pub origin_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the config through `lookup` (var or secret name → value).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let origin = Origin::parse(&lookup("ORIGIN_URL").unwrap_or_default())?;
+        let secret = parse_secret(lookup("SHARED_SECRET"))?;
+        let secret_header = match lookup("SHARED_SECRET_HEADER") {
+            None => HeaderName::from_static(DEFAULT_SECRET_HEADER),
+            Some(name) => parse_secret_header(name.trim())?,
+        };
+        let origin_timeout = match lookup("ORIGIN_TIMEOUT_MS") {
+            None => DEFAULT_ORIGIN_TIMEOUT,
+            Some(ms) => match ms.trim().parse::<u64>() {
+                Ok(ms @ 1..=MAX_ORIGIN_TIMEOUT_MS) => Duration::from_millis(ms),
+                _ => return Err(ConfigError::InvalidTimeout),
+            },
+        };
+        Ok(Self { origin, secret, secret_header, origin_timeout })
+    }
+}
+
+fn parse_secret(raw: Option<String>) -> Result<SharedSecret, ConfigError> {
+    let raw = raw.unwrap_or_default();
+    if raw.is_empty() {
+        return Err(ConfigError::MissingSecret);
+    }
+    if raw.len() < MIN_SECRET_LEN {
+        return Err(ConfigError::InvalidSecret("shorter than 16 characters"));
+    }
+    if raw.len() > 1024 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::InvalidSecret(
+            "must be at most 1024 visible ASCII characters, with no spaces",
+        ));
+    }
+    Ok(SharedSecret::new(raw))
+}
+
+fn parse_secret_header(name: &str) -> Result<HeaderName, ConfigError> {
+    let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| ConfigError::InvalidSecretHeader)?;
+    if is_reserved_request_header(&header) {
+        return Err(ConfigError::InvalidSecretHeader);
+    }
+    Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const SECRET: (&str, &str) = ("SHARED_SECRET", "0123456789abcdef0123");
+
+    #[test]
+    fn defaults_apply_when_optional_vars_are_absent() {
+        let c = cfg(&[("ORIGIN_URL", "https://api.example/v1/"), SECRET]).unwrap();
+        assert_eq!(c.secret_header.as_str(), "x-shared-secret");
+        assert_eq!(c.origin_timeout, Duration::from_secs(30));
+        assert_eq!(c.origin.base_path(), "/v1");
+        assert_eq!(c.origin.authority_prefix(), "https://api.example");
+    }
+
+    #[test]
+    fn missing_secret_or_origin_is_a_config_error() {
+        assert_eq!(cfg(&[SECRET]).unwrap_err(), ConfigError::MissingOrigin);
+        assert_eq!(cfg(&[("ORIGIN_URL", "http://o")]).unwrap_err(), ConfigError::MissingSecret);
+        assert_eq!(
+            cfg(&[("ORIGIN_URL", "http://o"), ("SHARED_SECRET", "")]).unwrap_err(),
+            ConfigError::MissingSecret
+        );
+    }
+
+    #[test]
+    fn short_or_unprintable_secret_is_invalid() {
+        for s in ["short", "has a space in it 123", "tab\there_and_more_chars"] {
+            let e = cfg(&[("ORIGIN_URL", "http://o"), ("SHARED_SECRET", s)]).unwrap_err();
+            assert!(matches!(e, ConfigError::InvalidSecret(_)), "{s}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn origin_must_be_plain_http_or_https() {
+        for o in [
+            "not a url",
+            "ftp://o",
+            "https://user:pw@o",
+            "https://o/?q=1",
+            "https://o/#f",
+            "mailto:x@y",
+            "/relative",
+        ] {
+            let e = cfg(&[("ORIGIN_URL", o), SECRET]).unwrap_err();
+            assert!(matches!(e, ConfigError::InvalidOrigin(_)), "{o}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn config_errors_never_echo_the_secret_value() {
+        let secret = "tiny";
+        let e = cfg(&[("ORIGIN_URL", "http://o"), ("SHARED_SECRET", secret)]).unwrap_err();
+        assert!(!e.to_string().contains(secret));
+        assert!(!format!("{e:?}").contains(secret));
+    }
+
+    #[test]
+    fn secret_header_name_is_configurable_but_not_to_a_managed_header() {
+        let base = [("ORIGIN_URL", "http://o"), SECRET];
+        let ok = cfg(&[base[0], base[1], ("SHARED_SECRET_HEADER", "X-Origin-Auth")]).unwrap();
+        assert_eq!(ok.secret_header.as_str(), "x-origin-auth");
+        for bad in ["Authorization", "Host", "Connection", "X-Consumer-Id", "bad header", ""] {
+            let e = cfg(&[base[0], base[1], ("SHARED_SECRET_HEADER", bad)]).unwrap_err();
+            assert_eq!(e, ConfigError::InvalidSecretHeader, "{bad}");
+        }
+    }
+
+    #[test]
+    fn timeout_must_be_positive_milliseconds_within_five_minutes() {
+        let base = [("ORIGIN_URL", "http://o"), SECRET];
+        let ok = cfg(&[base[0], base[1], ("ORIGIN_TIMEOUT_MS", "1500")]).unwrap();
+        assert_eq!(ok.origin_timeout, Duration::from_millis(1500));
+        for bad in ["0", "-1", "abc", "300001", "1.5"] {
+            let e = cfg(&[base[0], base[1], ("ORIGIN_TIMEOUT_MS", bad)]).unwrap_err();
+            assert_eq!(e, ConfigError::InvalidTimeout, "{bad}");
+        }
+    }
+}

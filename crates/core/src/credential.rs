@@ -1,0 +1,212 @@
+//! Strict parsing of the `Authorization: Bearer` credential (RFC 6750 §2.1).
+
+use crate::secret::ApiKey;
+
+/// Longest token accepted, in bytes. Anything longer is malformed, never looked up.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// Why a present `Authorization` header was refused before any lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    /// More than one `Authorization` field (or one the runtime joined with a comma).
+    MultipleHeaders,
+    /// A scheme other than `Bearer`.
+    WrongScheme,
+    /// `Bearer` with no token after it.
+    EmptyToken,
+    /// A character outside the RFC 6750 `b64token` grammar, or bad separators.
+    BadCharacters,
+    /// A token over [`MAX_TOKEN_LEN`] bytes.
+    TooLong,
+}
+
+impl Malformed {
+    /// A client-safe description. It never quotes the header.
+    pub fn description(self) -> &'static str {
+        match self {
+            Malformed::MultipleHeaders => "more than one Authorization header was sent",
+            Malformed::WrongScheme => "the Authorization scheme must be Bearer",
+            Malformed::EmptyToken => "the Bearer token is empty",
+            Malformed::BadCharacters => {
+                "the Bearer token contains characters outside the RFC 6750 b64token syntax"
+            }
+            Malformed::TooLong => "the Bearer token is longer than 4096 bytes",
+        }
+    }
+}
+
+/// Parses every `Authorization` field value of a request.
+///
+/// `Ok(None)`: no credential at all. `Ok(Some(key))`: one well-formed Bearer token.
+/// The values are raw bytes because a header may carry bytes that are not UTF-8.
+pub fn parse_authorization<'a, I>(values: I) -> Result<Option<ApiKey>, Malformed>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut values = values.into_iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Malformed::MultipleHeaders);
+    }
+    parse_bearer(first).map(Some)
+}
+
+/// Parses one field value: `Bearer 1*SP b64token`, scheme case-insensitive,
+/// surrounding optional whitespace (RFC 9110 OWS) ignored.
+pub fn parse_bearer(value: &[u8]) -> Result<ApiKey, Malformed> {
+    let value = trim_ows(value);
+    const SCHEME: &[u8] = b"bearer";
+    let scheme_len = value
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(value.len());
+    let (scheme, rest) = value.split_at(scheme_len);
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
+        // A runtime that merges repeated fields joins them with ", ": "Bearer a, Bearer b".
+        return Err(if value.contains(&b',') && scheme.len() > SCHEME.len() {
+            Malformed::MultipleHeaders
+        } else {
+            Malformed::WrongScheme
+        });
+    }
+    let token_start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[token_start..];
+    if token.is_empty() {
+        return Err(if rest.contains(&b'\t') {
+            Malformed::BadCharacters
+        } else {
+            Malformed::EmptyToken
+        });
+    }
+    if token_start == 0 {
+        // The separator was not a space (RFC 6750 requires 1*SP).
+        return Err(Malformed::BadCharacters);
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Malformed::TooLong);
+    }
+    if token.contains(&b',') {
+        return Err(Malformed::MultipleHeaders);
+    }
+    if !is_b64token(token) {
+        return Err(Malformed::BadCharacters);
+    }
+    // is_b64token admits ASCII only, so this conversion cannot fail.
+    let token = std::str::from_utf8(token).map_err(|_| Malformed::BadCharacters)?;
+    Ok(ApiKey::new(token))
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+pub fn is_b64token(token: &[u8]) -> bool {
+    let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
+    body_len > 0
+        && token[..body_len]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &str) -> Result<String, Malformed> {
+        parse_bearer(v.as_bytes()).map(|k| k.expose().to_owned())
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for v in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR abc"] {
+            assert_eq!(parse(v).as_deref(), Ok("abc"), "{v}");
+        }
+    }
+
+    #[test]
+    fn one_or_more_spaces_separate_scheme_and_token() {
+        assert_eq!(parse("Bearer   abc").as_deref(), Ok("abc"));
+    }
+
+    #[test]
+    fn tab_separator_is_rejected() {
+        assert_eq!(parse("Bearer\tabc"), Err(Malformed::BadCharacters));
+    }
+
+    #[test]
+    fn full_b64token_alphabet_with_padding_is_accepted() {
+        let t = "AZaz09-._~+/==";
+        assert_eq!(parse(&format!("Bearer {t}")).as_deref(), Ok(t));
+    }
+
+    #[test]
+    fn padding_only_token_is_rejected() {
+        assert_eq!(parse("Bearer =="), Err(Malformed::BadCharacters));
+    }
+
+    #[test]
+    fn equals_inside_token_is_rejected() {
+        assert_eq!(parse("Bearer ab=c"), Err(Malformed::BadCharacters));
+    }
+
+    #[test]
+    fn other_schemes_are_wrong_scheme() {
+        assert_eq!(parse("Basic dXNlcjpwYXNz"), Err(Malformed::WrongScheme));
+        assert_eq!(parse("Bearerabc"), Err(Malformed::WrongScheme));
+        assert_eq!(parse("Token abc"), Err(Malformed::WrongScheme));
+    }
+
+    #[test]
+    fn empty_token_is_reported_as_empty() {
+        assert_eq!(parse("Bearer"), Err(Malformed::EmptyToken));
+        assert_eq!(parse("Bearer    "), Err(Malformed::EmptyToken));
+        assert_eq!(parse(""), Err(Malformed::WrongScheme));
+    }
+
+    #[test]
+    fn spaces_quotes_and_non_ascii_inside_token_are_rejected() {
+        for v in ["Bearer a b", "Bearer \"abc\"", "Bearer abc\u{e9}", "Bearer a\0b", "Bearer a\x7fb"] {
+            assert_eq!(parse(v), Err(Malformed::BadCharacters), "{v:?}");
+        }
+        assert_eq!(parse_bearer(b"Bearer ab\xffcd").map(|_| ()), Err(Malformed::BadCharacters));
+    }
+
+    #[test]
+    fn runtime_joined_duplicate_headers_are_multiple_headers() {
+        assert_eq!(parse("Bearer a, Bearer b"), Err(Malformed::MultipleHeaders));
+        assert_eq!(parse("Bearer a,b"), Err(Malformed::MultipleHeaders));
+    }
+
+    #[test]
+    fn two_separate_fields_are_multiple_headers() {
+        let r = parse_authorization([b"Bearer a".as_slice(), b"Bearer a".as_slice()]);
+        assert_eq!(r.map(|_| ()), Err(Malformed::MultipleHeaders));
+    }
+
+    #[test]
+    fn no_field_is_no_credential() {
+        assert!(matches!(parse_authorization(std::iter::empty()), Ok(None)));
+    }
+
+    #[test]
+    fn token_length_limit_is_exactly_4096_bytes() {
+        let ok = "a".repeat(MAX_TOKEN_LEN);
+        assert!(parse(&format!("Bearer {ok}")).is_ok());
+        let long = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(parse(&format!("Bearer {long}")), Err(Malformed::TooLong));
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_ignored() {
+        assert_eq!(parse("  Bearer abc \t").as_deref(), Ok("abc"));
+    }
+}

@@ -1,0 +1,315 @@
+//! The upstream request filter: which client headers are dropped, which the gateway sets,
+//! and which origin response headers never reach the client. Strip first, then set.
+
+use crate::config::Config;
+use crate::record::KeyRecord;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+pub const X_CONSUMER_NAME: HeaderName = HeaderName::from_static("x-consumer-name");
+pub const X_KEY_ID: HeaderName = HeaderName::from_static("x-key-id");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1) plus the legacy ones proxies still see.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Client headers that the gateway always drops: credentials, the default secret header,
+/// identity and forwarding headers it sets itself, and client-IP claims.
+const DROPPED_FROM_CLIENT: &[&str] = &[
+    "authorization",
+    "host",
+    "x-shared-secret",
+    "x-key-id",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+    "x-real-ip",
+    "cf-connecting-ip",
+];
+
+/// Prefixes of client headers the gateway always drops (identity headers it owns).
+const DROPPED_PREFIXES: &[&str] = &["x-consumer-", "x-keygate-"];
+
+/// True for a header the gateway manages on the upstream request, so it may not be reconfigured
+/// as the shared-secret header.
+pub fn is_reserved_request_header(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    (n != "x-shared-secret" && DROPPED_FROM_CLIENT.contains(&n))
+        || DROPPED_PREFIXES.iter().any(|p| n.starts_with(p))
+        || HOP_BY_HOP.contains(&n)
+        || n.starts_with("content-")
+        || n == "cookie"
+}
+
+/// Where the request came from, as the edge saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientContext<'a> {
+    /// The connecting client's IP (Cloudflare's `CF-Connecting-IP`), if known.
+    pub client_ip: Option<&'a str>,
+    /// `http` or `https`: the scheme the client used.
+    pub proto: &'a str,
+    /// The request id chosen by [`request_id`].
+    pub request_id: &'a str,
+}
+
+/// Builds the upstream request headers from the client's headers: strip, then set.
+pub fn upstream_headers(
+    incoming: &HeaderMap,
+    cfg: &Config,
+    record: &KeyRecord,
+    ctx: ClientContext<'_>,
+) -> HeaderMap {
+    let connection_listed = connection_tokens(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len() + 6);
+    for (name, value) in incoming {
+        let n = name.as_str();
+        let drop = HOP_BY_HOP.contains(&n)
+            || DROPPED_FROM_CLIENT.contains(&n)
+            || DROPPED_PREFIXES.iter().any(|p| n.starts_with(p))
+            || *name == cfg.secret_header
+            || connection_listed.iter().any(|t| t == n);
+        if !drop {
+            out.append(name.clone(), value.clone());
+        }
+    }
+
+    // The secret was validated as visible ASCII, so it is always a valid header value.
+    let secret = HeaderValue::from_str(cfg.secret.expose()).expect("validated secret");
+    out.insert(cfg.secret_header.clone(), secret);
+    out.insert(X_KEY_ID, value(&record.id));
+    out.insert(X_CONSUMER_ID, value(&record.consumer_id));
+    if let Some(name) = &record.consumer_name {
+        out.insert(X_CONSUMER_NAME, value(name));
+    }
+    if let Some(ip) = ctx.client_ip.and_then(|ip| HeaderValue::from_str(ip).ok()) {
+        out.insert(X_FORWARDED_FOR, ip);
+    }
+    out.insert(X_FORWARDED_PROTO, value(ctx.proto));
+    out.insert(X_REQUEST_ID, value(ctx.request_id));
+    out
+}
+
+/// Removes from an origin response every header that must not reach the client:
+/// hop-by-hop fields, the secret header, and any header whose value contains the secret.
+pub fn sanitise_response_headers(headers: &mut HeaderMap, cfg: &Config) {
+    let mut doomed: Vec<HeaderName> = connection_tokens(headers)
+        .into_iter()
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect();
+    doomed.extend(HOP_BY_HOP.iter().map(|h| HeaderName::from_static(h)));
+    doomed.push(cfg.secret_header.clone());
+    doomed.push(HeaderName::from_static("x-shared-secret"));
+    let secret = cfg.secret.expose().as_bytes();
+    for (name, value) in headers.iter() {
+        if contains(value.as_bytes(), secret) {
+            doomed.push(name.clone());
+        }
+    }
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
+/// The request id to use: the client's `X-Request-Id` when it is sane, otherwise a generated one.
+pub fn request_id(headers: &HeaderMap, generate: impl FnOnce() -> String) -> String {
+    let mut values = headers.get_all(X_REQUEST_ID).iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) if is_sane_request_id(v.as_bytes()) => {
+            // Sane ids are ASCII, so this conversion cannot fail.
+            String::from_utf8_lossy(v.as_bytes()).into_owned()
+        }
+        _ => generate(),
+    }
+}
+
+/// 1 to 128 characters from `A-Z a-z 0-9 - _ . : + = / @`.
+pub fn is_sane_request_id(v: &[u8]) -> bool {
+    (1..=128).contains(&v.len())
+        && v.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.:+=/@".contains(&b))
+}
+
+/// Lower-cased field names listed in every `Connection` header.
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn value(s: &str) -> HeaderValue {
+    // Record fields are checked header-safe when decoded; the fallback is never sent in practice.
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config::from_lookup(|k| match k {
+            "ORIGIN_URL" => Some("http://o".into()),
+            "SHARED_SECRET" => Some("s3cr3t-s3cr3t-s3cr3t".into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn record() -> KeyRecord {
+        KeyRecord {
+            v: 1,
+            id: "0123456789ab".into(),
+            name: "n".into(),
+            consumer_id: "acme".into(),
+            consumer_name: Some("Acme".into()),
+            created_at: 0,
+            expires_at: None,
+            disabled: false,
+            meta: Default::default(),
+        }
+    }
+
+    fn ctx() -> ClientContext<'static> {
+        ClientContext { client_ip: Some("203.0.113.9"), proto: "https", request_id: "rid-1" }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn client_credentials_and_identity_copies_are_replaced_by_ours() {
+        let incoming = headers(&[
+            ("authorization", "Bearer kg_abc"),
+            ("x-shared-secret", "forged"),
+            ("x-consumer-id", "admin"),
+            ("x-consumer-name", "Admin"),
+            ("x-consumer-role", "root"),
+            ("x-key-id", "forged"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-proto", "gopher"),
+            ("x-request-id", "client-id"),
+            ("accept", "application/json"),
+        ]);
+        let out = upstream_headers(&incoming, &cfg(), &record(), ctx());
+        assert!(out.get("authorization").is_none());
+        assert!(out.get("x-consumer-role").is_none());
+        for (name, want) in [
+            ("x-shared-secret", "s3cr3t-s3cr3t-s3cr3t"),
+            ("x-consumer-id", "acme"),
+            ("x-consumer-name", "Acme"),
+            ("x-key-id", "0123456789ab"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-request-id", "rid-1"),
+            ("accept", "application/json"),
+        ] {
+            let all: Vec<_> = out.get_all(name).iter().collect();
+            assert_eq!(all, vec![want], "{name}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_dropped() {
+        let incoming = headers(&[
+            ("connection", "keep-alive, X-Custom, X-Shared-Secret"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic x"),
+            ("x-custom", "1"),
+            ("x-other", "2"),
+        ]);
+        let out = upstream_headers(&incoming, &cfg(), &record(), ctx());
+        for gone in ["connection", "keep-alive", "te", "upgrade", "transfer-encoding", "proxy-authorization", "x-custom"] {
+            assert!(out.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(out.get("x-other").unwrap(), "2");
+        // Connection naming our secret header cannot remove it: it is set after stripping.
+        assert_eq!(out.get("x-shared-secret").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
+    }
+
+    #[test]
+    fn custom_secret_header_is_set_and_client_copies_of_both_names_dropped() {
+        let cfg = Config::from_lookup(|k| match k {
+            "ORIGIN_URL" => Some("http://o".into()),
+            "SHARED_SECRET" => Some("s3cr3t-s3cr3t-s3cr3t".into()),
+            "SHARED_SECRET_HEADER" => Some("X-Origin-Auth".into()),
+            _ => None,
+        })
+        .unwrap();
+        let incoming = headers(&[("x-origin-auth", "forged"), ("x-shared-secret", "forged")]);
+        let out = upstream_headers(&incoming, &cfg, &record(), ctx());
+        assert_eq!(out.get_all("x-origin-auth").iter().count(), 1);
+        assert_eq!(out.get("x-origin-auth").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
+        assert!(out.get("x-shared-secret").is_none());
+    }
+
+    #[test]
+    fn missing_client_ip_sets_no_forwarded_for() {
+        let c = ClientContext { client_ip: None, ..ctx() };
+        let out = upstream_headers(&headers(&[("x-forwarded-for", "1.2.3.4")]), &cfg(), &record(), c);
+        assert!(out.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn response_headers_echoing_the_secret_are_removed() {
+        let mut h = headers(&[
+            ("x-shared-secret", "s3cr3t-s3cr3t-s3cr3t"),
+            ("x-debug", "got secret=s3cr3t-s3cr3t-s3cr3t ok"),
+            ("set-cookie", "a=b"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("content-type", "text/plain"),
+        ]);
+        sanitise_response_headers(&mut h, &cfg());
+        let mut names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, vec!["content-type", "set-cookie"]);
+    }
+
+    #[test]
+    fn sane_client_request_id_is_kept_and_others_replaced() {
+        let gen = || "generated".to_string();
+        assert_eq!(request_id(&headers(&[("x-request-id", "abc-123")]), gen), "abc-123");
+        assert_eq!(request_id(&headers(&[("x-request-id", "has space")]), gen), "generated");
+        assert_eq!(request_id(&headers(&[("x-request-id", &"a".repeat(129))]), gen), "generated");
+        assert_eq!(request_id(&headers(&[("x-request-id", "a"), ("x-request-id", "b")]), gen), "generated");
+        assert_eq!(request_id(&HeaderMap::new(), gen), "generated");
+    }
+
+    #[test]
+    fn managed_headers_are_reserved_but_the_default_secret_header_is_not() {
+        for n in ["authorization", "host", "x-consumer-id", "x-forwarded-for", "connection", "content-length"] {
+            assert!(is_reserved_request_header(&HeaderName::from_static(n)), "{n}");
+        }
+        assert!(!is_reserved_request_header(&HeaderName::from_static("x-shared-secret")));
+        assert!(!is_reserved_request_header(&HeaderName::from_static("x-origin-auth")));
+    }
+}

@@ -1,0 +1,21 @@
+//! keygate-core: the gateway's logic with no Workers types, so native `cargo test` covers it.
+//!
+//! Phases, in Pingora's terms: request filter ([`gateway::authorize`]: credential, path, key
+//! lookup, decision) → upstream peer ([`path::join`]) → upstream request filter
+//! ([`forward::upstream_headers`]) → response filter ([`forward::sanitise_response_headers`]).
+//! Refusals become HTTP answers in one place, [`problem::Refusal::problem`].
+
+pub mod config;
+pub mod credential;
+pub mod forward;
+pub mod gateway;
+pub mod path;
+pub mod problem;
+pub mod record;
+pub mod secret;
+
+pub use config::{Config, ConfigError};
+pub use gateway::{authorize, Accepted, Denial, Fault, InvalidKey, KeyStore, RequestHead, StoreError, Verdict};
+pub use problem::{Problem, Refusal};
+pub use record::KeyRecord;
+pub use secret::{ApiKey, KeyHash, SharedSecret};

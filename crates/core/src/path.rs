@@ -1,0 +1,253 @@
+//! Joining `ORIGIN_URL` to a client's request path so that no path, whatever its form,
+//! can change the scheme, host or port, or climb above the origin's base path.
+
+use crate::config::Origin;
+use url::Url;
+
+/// Longest request path accepted, in bytes.
+pub const MAX_PATH_LEN: usize = 8 * 1024;
+
+/// Why a request path or query is refused before anything is forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// The path does not start with `/` (for example an absolute-form target).
+    NotOriginForm,
+    /// Control characters, spaces, backslashes, raw non-ASCII, or a broken `%` escape.
+    InvalidCharacters,
+    /// A percent-encoded `/`, `\` or NUL, which origins decode inconsistently.
+    EncodedSeparator,
+    /// Longer than [`MAX_PATH_LEN`].
+    TooLong,
+    /// The joined URL would not stay on the origin (defence in depth; never expected).
+    EscapesOrigin,
+}
+
+impl PathError {
+    pub fn description(self) -> &'static str {
+        match self {
+            PathError::NotOriginForm => "the request target must be a path starting with '/'",
+            PathError::InvalidCharacters => {
+                "the request path or query contains characters that are not allowed"
+            }
+            PathError::EncodedSeparator => {
+                "the request path contains an encoded '/', '\\' or NUL (%2F, %5C, %00)"
+            }
+            PathError::TooLong => "the request path is too long",
+            PathError::EscapesOrigin => "the request path cannot be forwarded",
+        }
+    }
+}
+
+/// The upstream target: the full URL and the normalised path within the origin's base path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTarget {
+    pub url: String,
+    /// The normalised request path (before the base path is prefixed); what scopes match against.
+    pub path: String,
+}
+
+/// Joins `origin` with a client's `path` and optional `query`.
+///
+/// The path is normalised: empty segments (`//`) merge, `.` and `..` (also as `%2e`) are resolved
+/// and can never climb above the base path.
+pub fn join(origin: &Origin, path: &str, query: Option<&str>) -> Result<UpstreamTarget, PathError> {
+    if path.len() > MAX_PATH_LEN {
+        return Err(PathError::TooLong);
+    }
+    if !path.starts_with('/') {
+        return Err(PathError::NotOriginForm);
+    }
+    check_escapes(path, |b| b.is_ascii_graphic() && b != b'\\')?;
+    if let Some(q) = query {
+        check_escapes(q, |b| b.is_ascii_graphic() && b != b'#')?;
+    }
+
+    let normalised = normalise(path);
+    let mut url = String::with_capacity(64 + normalised.len() + query.map_or(0, |q| q.len() + 1));
+    url.push_str(&origin.authority_prefix());
+    url.push_str(origin.base_path());
+    url.push_str(&normalised);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    verify_stays_on_origin(origin, &url)?;
+    Ok(UpstreamTarget { url, path: normalised })
+}
+
+/// Checks every byte with `allowed`, and that each `%` starts a valid escape that is not a separator.
+fn check_escapes(s: &str, allowed: impl Fn(u8) -> bool) -> Result<(), PathError> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !allowed(b) {
+            return Err(PathError::InvalidCharacters);
+        }
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(PathError::InvalidCharacters)?;
+            let value = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or(PathError::InvalidCharacters)?;
+            if matches!(value, b'/' | b'\\' | 0) {
+                return Err(PathError::EncodedSeparator);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves dot segments (RFC 3986 §5.2.4, with `%2e` counted as `.` as the URL standard does),
+/// merges empty segments, and clamps `..` at the root.
+fn normalise(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::with_capacity(path.len() / 4 + 1);
+    let mut trailing_slash = path.ends_with('/');
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        match dot_kind(seg) {
+            Some(Dots::One) => trailing_slash = true,
+            Some(Dots::Two) => {
+                out.pop();
+                trailing_slash = true;
+            }
+            None => {
+                out.push(seg);
+                trailing_slash = false;
+            }
+        }
+    }
+    if path.ends_with('/') {
+        trailing_slash = true;
+    }
+    let mut s = String::with_capacity(path.len());
+    for seg in &out {
+        s.push('/');
+        s.push_str(seg);
+    }
+    if trailing_slash || out.is_empty() {
+        s.push('/');
+    }
+    s
+}
+
+enum Dots {
+    One,
+    Two,
+}
+
+fn dot_kind(seg: &str) -> Option<Dots> {
+    let lower = seg.to_ascii_lowercase();
+    match lower.as_str() {
+        "." | "%2e" => Some(Dots::One),
+        ".." | ".%2e" | "%2e." | "%2e%2e" => Some(Dots::Two),
+        _ => None,
+    }
+}
+
+/// Re-parses the joined URL as a fetch would, and insists it is on the origin under its base path.
+fn verify_stays_on_origin(origin: &Origin, joined: &str) -> Result<(), PathError> {
+    let parsed = Url::parse(joined).map_err(|_| PathError::EscapesOrigin)?;
+    let base = origin.url();
+    let same_origin = parsed.scheme() == base.scheme()
+        && parsed.host() == base.host()
+        && parsed.port_or_known_default() == base.port_or_known_default()
+        && parsed.username().is_empty()
+        && parsed.password().is_none();
+    if !same_origin || !parsed.path().starts_with(origin.base_path()) {
+        return Err(PathError::EscapesOrigin);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(s: &str) -> Origin {
+        Origin::parse(s).unwrap()
+    }
+
+    fn url(o: &str, p: &str) -> Result<String, PathError> {
+        join(&origin(o), p, None).map(|t| t.url)
+    }
+
+    #[test]
+    fn plain_path_and_query_are_appended_to_base_path() {
+        let t = join(&origin("https://api.example/base/"), "/v1/items", Some("a=1&b=%20")).unwrap();
+        assert_eq!(t.url, "https://api.example/base/v1/items?a=1&b=%20");
+        assert_eq!(t.path, "/v1/items");
+    }
+
+    #[test]
+    fn root_path_maps_to_base_path_with_slash() {
+        assert_eq!(url("http://o:8080", "/").unwrap(), "http://o:8080/");
+        assert_eq!(url("http://o:8080/api", "/").unwrap(), "http://o:8080/api/");
+    }
+
+    #[test]
+    fn protocol_relative_path_cannot_change_host() {
+        assert_eq!(url("http://o", "//evil.example/x").unwrap(), "http://o/evil.example/x");
+    }
+
+    #[test]
+    fn at_sign_in_path_stays_in_path() {
+        assert_eq!(url("http://o", "/@evil.example").unwrap(), "http://o/@evil.example");
+    }
+
+    #[test]
+    fn backslash_is_refused() {
+        assert_eq!(url("http://o", "/\\evil.example"), Err(PathError::InvalidCharacters));
+    }
+
+    #[test]
+    fn dot_segments_cannot_climb_above_base_path() {
+        assert_eq!(url("http://o/api", "/../../admin").unwrap(), "http://o/api/admin");
+        assert_eq!(url("http://o/api", "/v1/../admin").unwrap(), "http://o/api/admin");
+        assert_eq!(url("http://o/api", "/%2e%2e/%2E%2e/admin").unwrap(), "http://o/api/admin");
+        assert_eq!(url("http://o/api", "/.%2e/x/.").unwrap(), "http://o/api/x/");
+    }
+
+    #[test]
+    fn encoded_slashes_and_backslashes_are_refused() {
+        for p in ["/..%2f..", "/%2F%2Fevil", "/a%5cb", "/a%5Cb", "/a%00b"] {
+            assert_eq!(url("http://o", p), Err(PathError::EncodedSeparator), "{p}");
+        }
+    }
+
+    #[test]
+    fn absolute_form_target_is_refused() {
+        assert_eq!(url("http://o", "http://evil.example/x"), Err(PathError::NotOriginForm));
+        assert_eq!(url("http://o", "evil.example"), Err(PathError::NotOriginForm));
+    }
+
+    #[test]
+    fn control_characters_space_and_raw_unicode_are_refused() {
+        for p in ["/a b", "/a\tb", "/a\r\nb", "/caf\u{e9}", "/%zz", "/%4"] {
+            assert_eq!(url("http://o", p), Err(PathError::InvalidCharacters), "{p:?}");
+        }
+        assert_eq!(
+            join(&origin("http://o"), "/", Some("a=1\r\nX: y")).unwrap_err(),
+            PathError::InvalidCharacters
+        );
+    }
+
+    #[test]
+    fn percent_encoded_unicode_passes_unchanged() {
+        assert_eq!(url("http://o", "/caf%C3%A9").unwrap(), "http://o/caf%C3%A9");
+    }
+
+    #[test]
+    fn over_long_path_is_refused() {
+        let p = format!("/{}", "a".repeat(MAX_PATH_LEN));
+        assert_eq!(url("http://o", &p), Err(PathError::TooLong));
+    }
+
+    #[test]
+    fn trailing_slash_is_preserved() {
+        assert_eq!(url("http://o", "/a/b/").unwrap(), "http://o/a/b/");
+        assert_eq!(url("http://o", "/a/b").unwrap(), "http://o/a/b");
+    }
+}
