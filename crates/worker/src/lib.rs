@@ -1,1 +1,255 @@
-//! edge
+//! The edge: the only module that names `worker`. It binds Workers KV, vars, secrets and `fetch`
+//! to keygate-core, and streams bodies through untouched.
+
+use futures_util::future::{select, Either};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use keygate_core::forward::{request_id, sanitise_response_headers, ClientContext, X_REQUEST_ID};
+use keygate_core::problem::PROBLEM_CONTENT_TYPE;
+use keygate_core::{
+    authorize, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, Refusal, RequestHead,
+    StoreError, Verdict,
+};
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::{
+    event, AbortController, Context, Date, Delay, Env, Fetch, Headers, KvStore, Method, Request,
+    RequestInit, RequestRedirect, Response, ResponseBody, ResponseBuilder,
+};
+
+/// The KV namespace binding that holds key records.
+const KV_BINDING: &str = "API_KEYS";
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
+    fn random_uuid() -> String;
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    Ok(handle(req, &env).await)
+}
+
+struct Kv(KvStore);
+
+impl KeyStore for Kv {
+    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
+        self.0.get(hash.as_kv_key()).text().await.map_err(|e| {
+            // KV errors may quote the key name; only the short id may leave the gateway.
+            StoreError(e.to_string().replace(hash.as_kv_key(), hash.id()))
+        })
+    }
+}
+
+/// What one request log line records.
+struct LogCtx<'a> {
+    request_id: &'a str,
+    method: &'a str,
+    path: &'a str,
+    started_ms: f64,
+}
+
+async fn handle(req: Request, env: &Env) -> Response {
+    let started_ms = Date::now().as_millis() as f64;
+    let headers = to_header_map(req.headers());
+    let request_id = request_id(&headers, random_uuid);
+    let method = req.method();
+    let url = req.url();
+    let path = url.as_ref().map(|u| u.path().to_owned()).unwrap_or_default();
+    let log = LogCtx { request_id: &request_id, method: method.as_ref(), path: &path, started_ms };
+
+    let cfg = match load_config(env) {
+        Ok(c) => c,
+        Err(e) => return refuse(Refusal::Fault(Fault::Config(e)), &log, None),
+    };
+    let kv = match env.kv(KV_BINDING) {
+        Ok(kv) => Kv(kv),
+        Err(_) => return refuse(Refusal::Fault(Fault::Config(ConfigError::MissingKeyStore)), &log, None),
+    };
+    let Ok(url) = url else {
+        let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
+        return refuse(Refusal::Denied(denial), &log, None);
+    };
+
+    let client_ip = headers.get("cf-connecting-ip").and_then(|v| v.to_str().ok());
+    let head = RequestHead {
+        path: url.path(),
+        query: url.query(),
+        headers: &headers,
+        client: ClientContext { client_ip, proto: url.scheme(), request_id: &request_id },
+    };
+    let now = (Date::now().as_millis() / 1000) as u64;
+    let accepted = match authorize(&cfg, &head, &kv, now).await {
+        Ok(Verdict::Accept(a)) => a,
+        Ok(Verdict::Deny(d)) => {
+            let key_id = match &d {
+                Denial::InvalidKey { key_id, .. } => Some(key_id.as_str().to_owned()),
+                _ => None,
+            };
+            return refuse(Refusal::Denied(d), &log, key_id.as_deref());
+        }
+        Err(f) => return refuse(Refusal::Fault(f), &log, None),
+    };
+
+    let key_id = accepted.record.id.clone();
+    match forward(req, &method, &accepted.target.url, &accepted.headers, &cfg).await {
+        Ok(mut resp) => {
+            worker::console_log!("{}", log_line(&log, "accepted", Some(&key_id), resp.status_code(), None));
+            let _ = ensure_request_id(&mut resp, &request_id);
+            resp
+        }
+        Err(fault) => refuse(Refusal::Fault(fault), &log, Some(&key_id)),
+    }
+}
+
+fn ensure_request_id(resp: &mut Response, request_id: &str) -> worker::Result<()> {
+    if !resp.headers().has(X_REQUEST_ID.as_str())? {
+        resp.headers_mut().set(X_REQUEST_ID.as_str(), request_id)?;
+    }
+    Ok(())
+}
+
+fn load_config(env: &Env) -> Result<Config, ConfigError> {
+    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+}
+
+/// Sends the upstream request, racing the origin timeout, and filters the origin's answer.
+async fn forward(
+    req: Request,
+    method: &Method,
+    url: &str,
+    headers: &HeaderMap,
+    cfg: &Config,
+) -> Result<Response, Fault> {
+    let mut init = RequestInit::new();
+    init.with_method(method.clone())
+        .with_headers(to_worker_headers(headers, !carries_body(method)))
+        .with_redirect(RequestRedirect::Manual);
+    if carries_body(method) {
+        // The client's body stream is handed on as is: nothing is buffered in the worker.
+        init.with_body(req.inner().body().map(Into::into));
+    }
+    let upstream = Request::new_with_init(url, &init).map_err(|_| Fault::OriginUnreachable)?;
+
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let call = Fetch::Request(upstream);
+    let sending = call.send_with_signal(&signal);
+    let timeout = Delay::from(cfg.origin_timeout);
+    futures_util::pin_mut!(sending);
+    futures_util::pin_mut!(timeout);
+    let resp = match select(sending, timeout).await {
+        Either::Left((Ok(resp), _)) => resp,
+        Either::Left((Err(e), _)) => {
+            worker::console_warn!("origin fetch failed: {}", e.to_string().replace(cfg.secret.expose(), "<redacted>"));
+            return Err(Fault::OriginUnreachable);
+        }
+        Either::Right(_) => {
+            controller.abort();
+            return Err(Fault::OriginTimeout);
+        }
+    };
+
+    let status = resp.status_code();
+    let mut out_headers = to_header_map(resp.headers());
+    sanitise_response_headers(&mut out_headers, cfg);
+    let (_, body) = resp.into_parts();
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(to_worker_headers(&out_headers, false))
+        .body(body))
+}
+
+fn carries_body(method: &Method) -> bool {
+    !matches!(method, Method::Get | Method::Head)
+}
+
+/// Logs a refusal (faults at error level, with their operator-facing detail) and answers it.
+fn refuse(refusal: Refusal, log: &LogCtx<'_>, key_id: Option<&str>) -> Response {
+    let status = refusal.problem().status.as_u16();
+    let code = refusal.reason_code();
+    match &refusal {
+        Refusal::Fault(Fault::Config(e)) => {
+            worker::console_error!("{}", log_line(log, code, key_id, status, Some(&e.to_string())))
+        }
+        Refusal::Fault(Fault::StoreUnavailable(StoreError(msg))) => {
+            worker::console_error!("{}", log_line(log, code, key_id, status, Some(msg)))
+        }
+        Refusal::Fault(_) => worker::console_error!("{}", log_line(log, code, key_id, status, None)),
+        Refusal::Denied(_) => worker::console_log!("{}", log_line(log, code, key_id, status, None)),
+    }
+    problem_response(&refusal, log)
+}
+
+fn problem_response(refusal: &Refusal, log: &LogCtx<'_>) -> Response {
+    let problem = refusal.problem();
+    let headers = Headers::new();
+    let _ = headers.set("content-type", PROBLEM_CONTENT_TYPE);
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set(X_REQUEST_ID.as_str(), log.request_id);
+    if let Some(challenge) = &problem.www_authenticate {
+        let _ = headers.set("www-authenticate", challenge);
+    }
+    if let Some(secs) = problem.retry_after {
+        let _ = headers.set("retry-after", &secs.to_string());
+    }
+    ResponseBuilder::new()
+        .with_status(problem.status.as_u16())
+        .with_headers(headers)
+        .body(ResponseBody::Body(problem.body(log.request_id).into_bytes()))
+}
+
+/// One JSON line per request. It carries the key id (a hash prefix), never a key or full hash.
+fn log_line(log: &LogCtx<'_>, decision: &str, key_id: Option<&str>, status: u16, detail: Option<&str>) -> String {
+    serde_json::json!({
+        "ts": Date::now().to_string(),
+        "request_id": log.request_id,
+        "method": log.method,
+        "path": log.path,
+        "decision": decision,
+        "key_id": key_id,
+        "status": status,
+        "gateway_ms": Date::now().as_millis() as f64 - log.started_ms,
+        "detail": detail,
+    })
+    .to_string()
+}
+
+/// Reads runtime headers into an `http::HeaderMap`. Header bytes reach JS as Latin-1 code points;
+/// they are mapped back to bytes so that no value is silently dropped or altered.
+fn to_header_map(headers: &Headers) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers.entries() {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+        let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+        match bytes.and_then(|b| HeaderValue::from_bytes(&b).ok()) {
+            Some(v) => {
+                map.append(name, v);
+            }
+            // An unreadable credential must still count as a (malformed) credential.
+            None if name == http::header::AUTHORIZATION => {
+                map.append(name, HeaderValue::from_static("invalid \u{7e}\u{20}"));
+            }
+            None => {}
+        }
+    }
+    map
+}
+
+/// Writes headers for the runtime; `drop_body_headers` leaves out `Content-Length` for a request
+/// whose body is not forwarded (GET and HEAD).
+fn to_worker_headers(map: &HeaderMap, drop_body_headers: bool) -> Headers {
+    let headers = Headers::new();
+    for (name, value) in map {
+        if drop_body_headers && name == http::header::CONTENT_LENGTH {
+            continue;
+        }
+        let value: String = value.as_bytes().iter().map(|&b| char::from(b)).collect();
+        let _ = headers.append(name.as_str(), &value);
+    }
+    headers
+}
