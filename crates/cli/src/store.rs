@@ -1,0 +1,211 @@
+//! Where the CLI reads and writes key records: Workers KV through `wrangler kv key …`,
+//! or an in-memory map for tests.
+
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// One KV entry as `wrangler kv key list` reports it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Listed {
+    pub name: String,
+    #[serde(default)]
+    pub expiration: Option<u64>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// The operations the CLI needs from a KV namespace.
+pub trait KvBackend {
+    fn put(&self, name: &str, value: &str, metadata: &str, expiration: Option<u64>) -> Result<(), String>;
+    fn get(&self, name: &str) -> Result<Option<String>, String>;
+    fn list(&self, prefix: &str) -> Result<Vec<Listed>, String>;
+    fn delete(&self, name: &str) -> Result<(), String>;
+}
+
+/// Which namespace wrangler should talk to, passed through as flags.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub remote: bool,
+    pub persist_to: Option<PathBuf>,
+    pub env: Option<String>,
+    pub config: Option<PathBuf>,
+    pub binding: String,
+}
+
+/// Runs `wrangler kv key …`. Wrangler's own output is captured, never shown on stdout.
+pub struct Wrangler {
+    program: PathBuf,
+    path_env: Option<std::ffi::OsString>,
+    target: Target,
+}
+
+impl Wrangler {
+    /// Finds wrangler: `$KEYGATE_WRANGLER`, else `./node_modules/.bin/wrangler` (with that folder
+    /// first on `PATH`, so the project's Node 22 runs it), else `wrangler` on `PATH`.
+    pub fn locate(target: Target) -> Self {
+        if let Some(p) = std::env::var_os("KEYGATE_WRANGLER") {
+            return Self { program: p.into(), path_env: None, target };
+        }
+        let local_bin = PathBuf::from("node_modules/.bin");
+        if local_bin.join("wrangler").is_file() {
+            let abs = std::fs::canonicalize(&local_bin).unwrap_or(local_bin);
+            let mut paths = vec![abs.clone()];
+            paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+            let path_env = std::env::join_paths(paths).ok();
+            return Self { program: abs.join("wrangler"), path_env, target };
+        }
+        Self { program: "wrangler".into(), path_env: None, target }
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, String> {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(["kv", "key"]).args(args).args(["--binding", &self.target.binding]);
+        cmd.arg(if self.target.remote { "--remote" } else { "--local" });
+        if let Some(dir) = &self.target.persist_to {
+            cmd.arg("--persist-to").arg(dir);
+        }
+        if let Some(env) = &self.target.env {
+            cmd.args(["--env", env]);
+        }
+        if let Some(cfg) = &self.target.config {
+            cmd.arg("--config").arg(cfg);
+        }
+        if let Some(p) = &self.path_env {
+            cmd.env("PATH", p);
+        }
+        cmd.env("WRANGLER_SEND_METRICS", "false").env("NO_COLOR", "1");
+        let out = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    "wrangler was not found: run `npm ci` in the keygate repository (or `make dev`), \
+                     or set KEYGATE_WRANGLER to the wrangler command"
+                        .to_owned()
+                } else {
+                    format!("could not run wrangler: {e}")
+                }
+            })?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let msg = stderr
+                .lines()
+                .map(str::trim)
+                .find(|l| l.contains("ERROR") || l.starts_with('✘'))
+                .unwrap_or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(""));
+            return Err(format!("wrangler kv key {} failed: {}", args[0], strip_ansi(msg)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl KvBackend for Wrangler {
+    fn put(&self, name: &str, value: &str, metadata: &str, expiration: Option<u64>) -> Result<(), String> {
+        let exp = expiration.map(|e| e.to_string());
+        let mut args = vec!["put", name, value, "--metadata", metadata];
+        if let Some(e) = &exp {
+            args.extend(["--expiration", e]);
+        }
+        self.run(&args).map(|_| ())
+    }
+
+    fn get(&self, name: &str) -> Result<Option<String>, String> {
+        // `get` prints "Value not found" for a missing key, so existence is checked by listing.
+        if !self.list(name)?.iter().any(|l| l.name == name) {
+            return Ok(None);
+        }
+        self.run(&["get", name, "--text"]).map(|s| Some(s.trim_end_matches('\n').to_owned()))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<Listed>, String> {
+        let out = self.run(&["list", "--prefix", prefix])?;
+        serde_json::from_str(&out).map_err(|e| format!("unexpected output from wrangler kv key list: {e}"))
+    }
+
+    fn delete(&self, name: &str) -> Result<(), String> {
+        self.run(&["delete", name]).map(|_| ())
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.trim_start_matches(['✘', ' ']).trim_start_matches("[ERROR]").trim().to_owned()
+}
+
+/// An in-memory namespace for tests; it can be told to fail.
+#[derive(Default)]
+pub struct MemoryKv {
+    pub entries: RefCell<BTreeMap<String, (String, String, Option<u64>)>>,
+    pub fail: RefCell<Option<String>>,
+}
+
+impl MemoryKv {
+    fn check(&self) -> Result<(), String> {
+        match self.fail.borrow().as_ref() {
+            Some(msg) => Err(msg.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl KvBackend for MemoryKv {
+    fn put(&self, name: &str, value: &str, metadata: &str, expiration: Option<u64>) -> Result<(), String> {
+        self.check()?;
+        self.entries.borrow_mut().insert(name.into(), (value.into(), metadata.into(), expiration));
+        Ok(())
+    }
+
+    fn get(&self, name: &str) -> Result<Option<String>, String> {
+        self.check()?;
+        Ok(self.entries.borrow().get(name).map(|(v, _, _)| v.clone()))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<Listed>, String> {
+        self.check()?;
+        Ok(self
+            .entries
+            .borrow()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, (_, m, e))| Listed {
+                name: k.clone(),
+                expiration: *e,
+                metadata: serde_json::from_str(m).ok(),
+            })
+            .collect())
+    }
+
+    fn delete(&self, name: &str) -> Result<(), String> {
+        self.check()?;
+        self.entries.borrow_mut().remove(name);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_ansi;
+
+    #[test]
+    fn wrangler_error_lines_lose_colour_codes_and_marker() {
+        let raw = "\u{1b}[31m✘ \u{1b}[41;31m[\u{1b}[41;97mERROR\u{1b}[41;31m]\u{1b}[0m \u{1b}[1mKV PUT failed: 400 bad\u{1b}[0m";
+        assert_eq!(strip_ansi(raw), "KV PUT failed: 400 bad");
+    }
+}
