@@ -1,0 +1,51 @@
+# keygate: `make dev` runs the gateway locally, `make test` runs every check.
+# Both install what they need first (wasm32 target, worker-build, wasm-bindgen-cli, npm packages)
+# and skip whatever is already at the right version.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(CURDIR)
+NODE_BIN := $(ROOT)/node_modules/.bin
+CARGO_HOME ?= $(HOME)/.cargo
+export PATH := $(NODE_BIN):$(CARGO_HOME)/bin:$(PATH)
+# worker-build would download these; point it at the pinned local copies instead.
+export WASM_BINDGEN_BIN := $(CARGO_HOME)/bin/wasm-bindgen
+export ESBUILD_BIN := $(NODE_BIN)/esbuild
+export WASM_OPT_BIN := $(NODE_BIN)/wasm-opt
+export WRANGLER_SEND_METRICS := false
+
+WORKER_JS := crates/worker/build/index.js
+WORKER_SRC := $(shell find crates/core/src crates/worker/src -name '*.rs') \
+	crates/core/Cargo.toml crates/worker/Cargo.toml Cargo.toml Cargo.lock
+
+.PHONY: setup worker dev test deploy clean
+
+## Install the toolchain pieces that are missing or at the wrong version.
+setup:
+	@scripts/setup.sh
+
+## Build the worker (release wasm) when its Rust sources changed.
+worker: $(WORKER_JS)
+
+$(WORKER_JS): $(WORKER_SRC)
+	cd crates/worker && worker-build --release
+	@touch $@
+
+## Run the gateway on http://localhost:8787 in front of a demo origin, with a demo key.
+dev: setup
+	@$(MAKE) -s worker
+	@scripts/dev.sh
+
+## fmt, clippy (host and wasm32), native tests, end-to-end tests, deploy dry-run.
+test: setup
+	@$(MAKE) -s worker
+	@scripts/test.sh
+
+## Deploy with wrangler (see README, "Deploying to Cloudflare").
+deploy: setup
+	@$(MAKE) -s worker
+	wrangler deploy $(if $(ENV),--env $(ENV),)
+
+clean:
+	cargo clean
+	rm -rf crates/worker/build

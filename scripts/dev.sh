@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make dev`: demo origin on 127.0.0.1:8788, a demo key in local KV, `wrangler dev` on :8787.
+# Run through `make dev`, which installs tools and builds the worker first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT="${PORT:-8787}"
+ORIGIN_ADDR="127.0.0.1:8788"
+
+# A random local secret, once. `.dev.vars` is git-ignored; `.dev.vars.example` shows the format.
+if [[ ! -f .dev.vars ]]; then
+  secret=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+  printf 'SHARED_SECRET="%s"\n' "$secret" > .dev.vars
+  chmod 600 .dev.vars
+  echo "dev: created .dev.vars with a random SHARED_SECRET" >&2
+fi
+SHARED_SECRET=$(sed -n 's/^SHARED_SECRET="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' .dev.vars | head -n1)
+[[ -n "$SHARED_SECRET" ]] || { echo "dev: .dev.vars has no SHARED_SECRET" >&2; exit 1; }
+
+cargo build -q --release -p keygate-origin -p keygate-cli
+keygate() { target/release/keygate "$@"; }
+
+SHARED_SECRET="$SHARED_SECRET" target/release/keygate-demo-origin "$ORIGIN_ADDR" &
+origin_pid=$!
+trap 'kill $origin_pid 2>/dev/null || true' EXIT
+
+# One demo key per run: revoke the previous run's, then create a fresh one.
+for id in $(keygate list --json | sed -n 's/^ *"id": "\([0-9a-f]\{12\}\)",$/\1/p'); do
+  if keygate show "$id" --json | grep -q '"name": "make-dev-demo"'; then
+    keygate revoke "$id" 2>/dev/null || true
+  fi
+done
+KEY=$(keygate create --name make-dev-demo --consumer demo --consumer-name "Demo Consumer" --expires 24h)
+
+cat >&2 <<MSG
+
+  keygate is starting on http://localhost:$PORT (origin: http://$ORIGIN_ADDR).
+  Once wrangler says "Ready", call the protected API through the gateway:
+
+    curl -i http://localhost:$PORT/hello -H "Authorization: Bearer $KEY"
+
+  Manage keys:  cargo run -q --bin keygate -- list     (see README, "The keygate CLI")
+
+MSG
+wrangler dev --port "$PORT" --ip 127.0.0.1
