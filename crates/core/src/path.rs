@@ -58,8 +58,9 @@ pub fn join(origin: &Origin, path: &str, query: Option<&str>) -> Result<Upstream
         return Err(PathError::NotOriginForm);
     }
     check_escapes(path, |b| b.is_ascii_graphic() && b != b'\\')?;
-    if let Some(q) = query {
-        check_escapes(q, |b| b.is_ascii_graphic() && b != b'#')?;
+    // The query passes unchanged: encoded separators are ordinary data there.
+    if query.is_some_and(|q| !q.bytes().all(|b| b.is_ascii_graphic() && b != b'#')) {
+        return Err(PathError::InvalidCharacters);
     }
 
     let normalised = normalise(path);
@@ -232,6 +233,12 @@ mod tests {
             join(&origin("http://o"), "/", Some("a=1\r\nX: y")).unwrap_err(),
             PathError::InvalidCharacters
         );
+    }
+
+    #[test]
+    fn query_passes_unchanged_even_with_encoded_slashes_and_urls() {
+        let t = join(&origin("http://o/api"), "/x", Some("next=//evil.example&p=%2F%2Fa%5C&e=%zz")).unwrap();
+        assert_eq!(t.url, "http://o/api/x?next=//evil.example&p=%2F%2Fa%5C&e=%zz");
     }
 
     #[test]

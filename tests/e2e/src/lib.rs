@@ -1,1 +1,465 @@
+//! The end-to-end harness: starts `wrangler dev` instances (each with its own config, ports and
+//! `--persist-to`), a recording origin, and runs the `keygate` CLI against the same local KV.
 
+use keygate_origin::{OriginConfig, Received};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The shared secret every test instance uses (except the ones testing its absence).
+pub const SECRET: &str = "e2e-shared-secret-7f3a9c2d41b8e6f0";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
+/// The recording origin, served from its own runtime for the whole run.
+pub struct TestOrigin {
+    _rt: tokio::runtime::Runtime,
+    origin: keygate_origin::Origin,
+}
+
+impl TestOrigin {
+    pub fn start(secret: Option<&str>, header: &str) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let cfg = OriginConfig { secret: secret.map(str::to_owned), header: header.to_owned(), test_routes: true };
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let origin = rt.block_on(keygate_origin::spawn(addr, cfg)).expect("origin listens");
+        Self { _rt: rt, origin }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.origin.addr
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.origin.received()
+    }
+
+    /// Requests received whose target contains `marker`: tests tag their paths with a unique
+    /// marker so they can run in parallel against one origin.
+    pub fn received_with(&self, marker: &str) -> Vec<Received> {
+        self.received().into_iter().filter(|r| r.target.contains(marker)).collect()
+    }
+}
+
+/// One `wrangler dev` instance with its own config file, ports and state directory.
+pub struct Dev {
+    pub name: String,
+    pub base: String,
+    pub dir: PathBuf,
+    child: Mutex<Child>,
+}
+
+impl Dev {
+    /// Starts an instance with these `[vars]` and local KV, and waits until it answers HTTP.
+    pub fn start(name: &str, vars: &[(&str, &str)]) -> Dev {
+        Self::start_with(name, vars, false)
+    }
+
+    /// Like [`Dev::start`]; with `failing_kv`, `API_KEYS` is bound to a worker whose reads throw.
+    pub fn start_with(name: &str, vars: &[(&str, &str)], failing_kv: bool) -> Dev {
+        let root = repo_root();
+        let main = root.join("crates/worker/build/index.js");
+        assert!(
+            main.is_file(),
+            "{} is missing: run the end-to-end suite through `make test`, which builds the worker",
+            main.display()
+        );
+        let dir = root.join("target/e2e").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("e2e dir");
+        let store = if failing_kv {
+            "[[services]]\nbinding = \"API_KEYS\"\nservice = \"keygate-e2e-failing-kv\"\n"
+        } else {
+            "[[kv_namespaces]]\nbinding = \"API_KEYS\"\nid = \"e2e\"\n"
+        };
+        let mut toml = format!(
+            "name = \"keygate-e2e-{name}\"\nmain = {main:?}\ncompatibility_date = \"2026-11-01\"\n\n\
+             {store}\n[vars]\n",
+            main = main.display().to_string()
+        );
+        let fixture = root.join("tests/e2e/fixtures/failing-kv.js");
+        std::fs::write(
+            dir.join("failing-kv.toml"),
+            format!(
+                "name = \"keygate-e2e-failing-kv\"\nmain = {:?}\ncompatibility_date = \"2026-11-01\"\n",
+                fixture.display().to_string()
+            ),
+        )
+        .expect("write fixture config");
+        // Secrets go to .dev.vars, as users keep them: wrangler prints [vars] values but hides these.
+        let mut dev_vars = String::new();
+        for (k, v) in vars {
+            if k.contains("SECRET") && !k.ends_with("_HEADER") {
+                dev_vars.push_str(&format!("{k}={v:?}\n"));
+            } else {
+                toml.push_str(&format!("{k} = {v:?}\n"));
+            }
+        }
+        std::fs::write(dir.join("wrangler.toml"), toml).expect("write config");
+        std::fs::write(dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
+
+        let port = free_port();
+        let inspector = free_port();
+        let log = std::fs::File::create(dir.join("wrangler.log")).expect("log file");
+        let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+        cmd.args(["dev", "--config"])
+            .arg(dir.join("wrangler.toml"))
+            .args(if failing_kv { vec!["--config", "failing-kv.toml"] } else { vec![] })
+            .args(["--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
+            .args(["--ip", "127.0.0.1", "--persist-to"])
+            .arg(dir.join("state"))
+            .current_dir(&dir)
+            .env("PATH", node_path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().expect("spawn wrangler dev (run `make test`, which installs it)");
+        let dev = Dev { name: name.to_owned(), base: format!("http://127.0.0.1:{port}"), dir, child: Mutex::new(child) };
+        dev.wait_ready(Duration::from_secs(180));
+        dev
+    }
+
+    fn wait_ready(&self, limit: Duration) {
+        let start = Instant::now();
+        let addr: SocketAddr = self.base.trim_start_matches("http://").parse().expect("addr");
+        loop {
+            if let Some(status) = self.child.lock().expect("child").try_wait().expect("try_wait") {
+                panic!("wrangler dev '{}' exited early ({status}); log:\n{}", self.name, self.logs());
+            }
+            if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+                let _ = s.write_all(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1") {
+                    return;
+                }
+            }
+            if start.elapsed() > limit {
+                panic!("wrangler dev '{}' not ready after {limit:?}; log:\n{}", self.name, self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("wrangler.toml")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// Waits up to 10 s for `needle` to appear in the log (wrangler writes it asynchronously).
+    pub fn log_contains(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything wrangler and the worker printed so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.join("wrangler.log")).unwrap_or_default()
+    }
+
+    /// Runs the `keygate` CLI against this instance's local KV.
+    pub fn keygate(&self, args: &[&str]) -> Output {
+        self.keygate_with(args, None, &[])
+    }
+
+    /// Runs the CLI with optional stdin and extra environment.
+    pub fn keygate_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(keygate_bin());
+        cmd.args(args)
+            .arg("--config")
+            .arg(self.config())
+            .arg("--persist-to")
+            .arg(self.state())
+            .current_dir(repo_root())
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn keygate");
+        if let Some(input) = stdin {
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("keygate output")
+    }
+
+    /// Creates a key with the CLI and returns it; panics with the CLI's stderr on failure.
+    pub fn create_key(&self, extra: &[&str]) -> String {
+        let mut args = vec!["create"];
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--name") {
+            args.extend(["--name", "e2e"]);
+        }
+        let out = self.keygate(&args);
+        assert!(out.status.success(), "keygate create failed: {}", String::from_utf8_lossy(&out.stderr));
+        let key = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
+        remember_key(&key);
+        key
+    }
+
+    /// Writes a raw value under a KV key name, bypassing the CLI (for corrupt or crafted records).
+    pub fn kv_put_raw(&self, name: &str, value: &str) {
+        let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
+            .args(["kv", "key", "put", "--binding", "API_KEYS", "--local", "--config"])
+            .arg(self.config())
+            .arg("--persist-to")
+            .arg(self.state())
+            .args([name, value])
+            .env("PATH", node_path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .expect("wrangler kv key put");
+        assert!(out.status.success(), "kv put failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let pgid = child.id() as libc::pid_t;
+        // wrangler starts workerd as a child: end the whole process group.
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = child.wait();
+    }
+}
+
+fn node_path() -> std::ffi::OsString {
+    let mut paths = vec![repo_root().join("node_modules/.bin")];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).expect("PATH")
+}
+
+/// The `keygate` binary, built once per run from this workspace.
+pub fn keygate_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "keygate-cli", "--bin", "keygate"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo build keygate");
+        assert!(status.success(), "building the keygate CLI failed");
+        // The test binary lives in target/<profile>/deps/; the CLI in target/<profile>/.
+        let exe = std::env::current_exe().expect("current exe");
+        exe.parent().and_then(Path::parent).expect("target dir").join("keygate")
+    })
+    .clone()
+}
+
+static KEYS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Records a plaintext key so responses and logs can be scanned for it.
+pub fn remember_key(key: &str) {
+    KEYS.lock().unwrap_or_else(|e| e.into_inner()).push(key.to_owned());
+}
+
+/// Every secret the run knows: the shared secret, every key and every full key hash.
+pub fn secrets() -> Vec<String> {
+    let keys = KEYS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut out = vec![SECRET.to_owned()];
+    for k in keys {
+        out.push(keygate_core::ApiKey::new(k.as_str()).hash().as_kv_key().to_owned());
+        out.push(k);
+    }
+    out
+}
+
+/// Fails if `text` contains any known secret. `what` names the place for the message.
+pub fn assert_no_secrets(what: &str, text: &str) {
+    for s in secrets() {
+        assert!(!text.contains(&s), "{what} leaks a secret ({}…)", &s[..6.min(s.len())]);
+    }
+}
+
+/// A response as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    /// Lower-case names, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    /// Checks the RFC 9457 problem shape and the headers every error carries; returns the body.
+    pub fn problem(&self, status: u16) -> serde_json::Value {
+        assert_eq!(self.status, status, "status; body: {}", self.text());
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        let p = self.json();
+        assert_eq!(p["status"], status);
+        for field in ["type", "title", "detail", "request_id"] {
+            assert!(p[field].as_str().is_some_and(|s| !s.is_empty()), "problem lacks {field}: {p}");
+        }
+        assert_eq!(self.header("x-request-id"), p["request_id"].as_str());
+        p
+    }
+
+    fn scan(self) -> Self {
+        let mut all = String::new();
+        for (n, v) in &self.headers {
+            all.push_str(&format!("{n}: {v}\n"));
+        }
+        all.push_str(&String::from_utf8_lossy(&self.body));
+        assert_no_secrets("a response", &all);
+        self
+    }
+}
+
+/// A blocking client that never follows redirects and never adds credentials.
+pub fn client() -> &'static reqwest::blocking::Client {
+    static C: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    C.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client")
+    })
+}
+
+/// Sends a request with reqwest; every response is scanned for leaked secrets.
+pub fn send(req: reqwest::blocking::RequestBuilder) -> Resp {
+    let r = req.send().expect("request");
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = r.bytes().expect("body").to_vec();
+    Resp { status, headers, body }.scan()
+}
+
+/// GET with an optional bearer key.
+pub fn get(url: &str, key: Option<&str>) -> Resp {
+    let mut req = client().get(url);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    send(req)
+}
+
+/// Sends raw bytes as one HTTP/1.1 request (for what well-behaved clients refuse to send)
+/// and reads the answer until the server closes.
+pub fn raw(base: &str, request: &[u8]) -> Resp {
+    let addr: SocketAddr = base.trim_start_matches("http://").parse().expect("addr");
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    s.write_all(request).expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    // Read until the response is complete by its own framing: the server may keep the socket open.
+    loop {
+        if let Some(resp) = try_parse(&buf) {
+            return resp.scan();
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    try_parse_eof(&buf).scan()
+}
+
+fn split_head(buf: &[u8]) -> Option<(u16, Vec<(String, String)>, usize)> {
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok())?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some((status, headers, split + 4))
+}
+
+fn try_parse(buf: &[u8]) -> Option<Resp> {
+    let (status, headers, start) = split_head(buf)?;
+    let body = &buf[start..];
+    let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        return (body.len() >= len).then(|| Resp { status, headers: headers.clone(), body: body[..len].to_vec() });
+    }
+    if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        return body.ends_with(b"0\r\n\r\n").then(|| Resp { status, body: dechunk(body), headers });
+    }
+    None
+}
+
+fn try_parse_eof(buf: &[u8]) -> Resp {
+    let (status, headers, start) =
+        split_head(buf).unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(buf)));
+    Resp { status, headers, body: buf[start..].to_vec() }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        if size == 0 || b.len() < eol + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[(eol + 4 + size).min(b.len())..];
+    }
+    out
+}
+
+/// A unique marker for a test's request paths.
+pub fn marker(test: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!("{test}-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
