@@ -45,7 +45,8 @@ pub fn parse_expiry(s: &str, now: u64) -> Result<u64, String> {
     let at = if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         u64::try_from(t.unix_timestamp()).map_err(|_| format!("--expires '{s}' is before 1970"))?
     } else if let Ok(d) = humantime::parse_duration(s) {
-        now.checked_add(d.as_secs()).ok_or_else(|| format!("--expires '{s}' is too far away"))?
+        now.checked_add(d.as_secs())
+            .ok_or_else(|| format!("--expires '{s}' is too far away"))?
     } else {
         return Err(format!(
             "--expires '{s}' is neither an RFC 3339 time (2027-01-31T00:00:00Z) nor a duration (30d, 12h)"
@@ -77,7 +78,9 @@ impl KeyRef {
     /// 12 lowercase hex characters are an id; anything else must be a well-formed key.
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        if s.len() == keygate_core::secret::KEY_ID_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if s.len() == keygate_core::secret::KEY_ID_LEN
+            && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Ok(KeyRef::Id(s.to_owned()));
         }
         if s.is_empty() || s.len() > MAX_TOKEN_LEN || !is_b64token(s.as_bytes()) {
@@ -151,14 +154,23 @@ fn check_label(what: &str, s: &str) -> Result<(), String> {
 
 /// Checks a consumer id: 1 to 128 of `A-Z a-z 0-9 . _ : @ -`.
 pub fn check_consumer_id(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:@-".contains(&b)) {
+    if s.is_empty()
+        || s.len() > 128
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:@-".contains(&b))
+    {
         return Err("--consumer must be 1 to 128 characters from A-Z a-z 0-9 . _ : @ -".to_owned());
     }
     Ok(())
 }
 
 /// Creates a key: validates everything first, then performs exactly one write.
-pub fn create(kv: &dyn KvBackend, opts: &CreateOpts, now: u64) -> Result<(ApiKey, KeyRecord), String> {
+pub fn create(
+    kv: &dyn KvBackend,
+    opts: &CreateOpts,
+    now: u64,
+) -> Result<(ApiKey, KeyRecord), String> {
     check_label("--name", &opts.name)?;
     check_consumer_id(&opts.consumer_id)?;
     if let Some(n) = &opts.consumer_name {
@@ -191,7 +203,9 @@ pub fn create(kv: &dyn KvBackend, opts: &CreateOpts, now: u64) -> Result<(ApiKey
 fn write(kv: &dyn KvBackend, hash: &KeyHash, record: &KeyRecord, now: u64) -> Result<(), String> {
     let metadata = serde_json::to_string(&Summary::of(record)).map_err(|e| e.to_string())?;
     // KV needs an expiration at least 60 s ahead; the worker enforces the exact instant itself.
-    let expiration = record.expires_at.map(|e| (e + EXPIRED_RETENTION_SECS).max(now + 120));
+    let expiration = record
+        .expires_at
+        .map(|e| (e + EXPIRED_RETENTION_SECS).max(now + 120));
     kv.put(hash.as_kv_key(), &record.to_json(), &metadata, expiration)
 }
 
@@ -199,15 +213,21 @@ fn write(kv: &dyn KvBackend, hash: &KeyHash, record: &KeyRecord, now: u64) -> Re
 pub fn list(kv: &dyn KvBackend) -> Result<Vec<Summary>, String> {
     let mut out = Vec::new();
     for entry in kv.list("")? {
-        let Some(hash) = KeyHash::parse(&entry.name) else { continue };
-        let from_meta = entry.metadata.and_then(|m| serde_json::from_value::<Summary>(m).ok());
+        let Some(hash) = KeyHash::parse(&entry.name) else {
+            continue;
+        };
+        let from_meta = entry
+            .metadata
+            .and_then(|m| serde_json::from_value::<Summary>(m).ok());
         match from_meta {
             Some(s) if s.id == hash.id() => out.push(s),
             _ => {
                 if let Some(raw) = kv.get(hash.as_kv_key())? {
                     match KeyRecord::decode(&raw, &hash) {
                         Ok(r) => out.push(Summary::of(&r)),
-                        Err(e) => eprintln!("keygate: skipping corrupt record {} ({e:?})", hash.id()),
+                        Err(e) => {
+                            eprintln!("keygate: skipping corrupt record {} ({e:?})", hash.id())
+                        }
                     }
                 }
             }
@@ -228,8 +248,11 @@ pub fn resolve(kv: &dyn KvBackend, r: &KeyRef) -> Result<KeyHash, String> {
             }
         }
         KeyRef::Id(id) => {
-            let found: Vec<KeyHash> =
-                kv.list(id)?.iter().filter_map(|l| KeyHash::parse(&l.name)).collect();
+            let found: Vec<KeyHash> = kv
+                .list(id)?
+                .iter()
+                .filter_map(|l| KeyHash::parse(&l.name))
+                .collect();
             match found.as_slice() {
                 [h] => Ok(h.clone()),
                 [] => Err(format!("no key with id {id}")),
@@ -242,8 +265,11 @@ pub fn resolve(kv: &dyn KvBackend, r: &KeyRef) -> Result<KeyHash, String> {
 /// Reads and decodes the record for an id or key.
 pub fn show(kv: &dyn KvBackend, r: &KeyRef) -> Result<KeyRecord, String> {
     let hash = resolve(kv, r)?;
-    let raw = kv.get(hash.as_kv_key())?.ok_or_else(|| format!("key {} vanished while reading", hash.id()))?;
-    KeyRecord::decode(&raw, &hash).map_err(|e| format!("the record of key {} is corrupt ({e:?})", hash.id()))
+    let raw = kv
+        .get(hash.as_kv_key())?
+        .ok_or_else(|| format!("key {} vanished while reading", hash.id()))?;
+    KeyRecord::decode(&raw, &hash)
+        .map_err(|e| format!("the record of key {} is corrupt ({e:?})", hash.id()))
 }
 
 /// Deletes a key's record. Refused requests follow within the revocation bound (see README).
@@ -261,7 +287,12 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn opts(name: &str) -> CreateOpts {
-        CreateOpts { name: name.into(), consumer_id: "acme".into(), consumer_name: None, expires_at: None }
+        CreateOpts {
+            name: name.into(),
+            consumer_id: "acme".into(),
+            consumer_name: None,
+            expires_at: None,
+        }
     }
 
     #[test]
@@ -276,19 +307,31 @@ mod tests {
 
     #[test]
     fn generated_keys_differ_and_use_the_whole_alphabet() {
-        let keys: Vec<String> = (0..200).map(|_| generate_key().unwrap().expose().to_owned()).collect();
+        let keys: Vec<String> = (0..200)
+            .map(|_| generate_key().unwrap().expose().to_owned())
+            .collect();
         let unique: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len());
-        let seen: std::collections::HashSet<u8> = keys.iter().flat_map(|k| k[3..].bytes()).collect();
-        assert_eq!(seen.len(), 62, "200 keys × 44 chars should hit all 62 symbols");
+        let seen: std::collections::HashSet<u8> =
+            keys.iter().flat_map(|k| k[3..].bytes()).collect();
+        assert_eq!(
+            seen.len(),
+            62,
+            "200 keys × 44 chars should hit all 62 symbols"
+        );
     }
 
     #[test]
     fn expiry_accepts_rfc3339_and_durations_and_refuses_the_past() {
         assert_eq!(parse_expiry("30d", NOW), Ok(NOW + 30 * 86_400));
         assert_eq!(parse_expiry("2030-01-01T00:00:00Z", NOW), Ok(1_893_456_000));
-        assert_eq!(parse_expiry("2030-01-01T01:00:00+01:00", NOW), Ok(1_893_456_000));
-        assert!(parse_expiry("2020-01-01T00:00:00Z", NOW).unwrap_err().contains("not in the future"));
+        assert_eq!(
+            parse_expiry("2030-01-01T01:00:00+01:00", NOW),
+            Ok(1_893_456_000)
+        );
+        assert!(parse_expiry("2020-01-01T00:00:00Z", NOW)
+            .unwrap_err()
+            .contains("not in the future"));
         assert!(parse_expiry("0s", NOW).is_err());
         assert!(parse_expiry("tomorrow", NOW).is_err());
     }
@@ -301,7 +344,10 @@ mod tests {
         let (name, (value, meta, exp)) = entries.iter().next().unwrap();
         assert_eq!(name, key.hash().as_kv_key());
         assert!(!value.contains(key.expose()) && !meta.contains(key.expose()));
-        assert!(!meta.contains(name.as_str()), "metadata must not repeat the full hash");
+        assert!(
+            !meta.contains(name.as_str()),
+            "metadata must not repeat the full hash"
+        );
         assert_eq!(KeyRecord::decode(value, &key.hash()).unwrap(), rec);
         assert_eq!(*exp, None);
     }
@@ -309,7 +355,10 @@ mod tests {
     #[test]
     fn expiring_key_gets_a_kv_expiration_after_a_retention_window() {
         let kv = MemoryKv::default();
-        let o = CreateOpts { expires_at: Some(NOW + 3600), ..opts("tmp") };
+        let o = CreateOpts {
+            expires_at: Some(NOW + 3600),
+            ..opts("tmp")
+        };
         create(&kv, &o, NOW).unwrap();
         let exp = kv.entries.borrow().values().next().unwrap().2;
         assert_eq!(exp, Some(NOW + 3600 + EXPIRED_RETENTION_SECS));
@@ -321,9 +370,18 @@ mod tests {
         for o in [
             opts(""),
             opts("bad\nname"),
-            CreateOpts { consumer_id: "has space".into(), ..opts("x") },
-            CreateOpts { expires_at: Some(NOW - 1), ..opts("x") },
-            CreateOpts { consumer_name: Some("\u{7f}".into()), ..opts("x") },
+            CreateOpts {
+                consumer_id: "has space".into(),
+                ..opts("x")
+            },
+            CreateOpts {
+                expires_at: Some(NOW - 1),
+                ..opts("x")
+            },
+            CreateOpts {
+                consumer_name: Some("\u{7f}".into()),
+                ..opts("x")
+            },
         ] {
             assert!(create(&kv, &o, NOW).is_err(), "{o:?}");
         }
@@ -334,14 +392,25 @@ mod tests {
     fn store_failure_on_create_is_reported() {
         let kv = MemoryKv::default();
         *kv.fail.borrow_mut() = Some("KV PUT failed: 500".into());
-        assert_eq!(create(&kv, &opts("x"), NOW).unwrap_err(), "KV PUT failed: 500");
+        assert_eq!(
+            create(&kv, &opts("x"), NOW).unwrap_err(),
+            "KV PUT failed: 500"
+        );
     }
 
     #[test]
     fn list_shows_ids_and_states_but_never_keys_or_hashes() {
         let kv = MemoryKv::default();
         let (k1, _) = create(&kv, &opts("a"), NOW).unwrap();
-        let (k2, _) = create(&kv, &CreateOpts { expires_at: Some(NOW + 10), ..opts("b") }, NOW).unwrap();
+        let (k2, _) = create(
+            &kv,
+            &CreateOpts {
+                expires_at: Some(NOW + 10),
+                ..opts("b")
+            },
+            NOW,
+        )
+        .unwrap();
         let l = list(&kv).unwrap();
         assert_eq!(l.len(), 2);
         let json = serde_json::to_string(&l).unwrap();
@@ -359,7 +428,11 @@ mod tests {
     fn list_reads_records_written_without_metadata() {
         let kv = MemoryKv::default();
         let (key, rec) = create(&kv, &opts("a"), NOW).unwrap();
-        kv.entries.borrow_mut().get_mut(key.hash().as_kv_key()).unwrap().1 = String::new();
+        kv.entries
+            .borrow_mut()
+            .get_mut(key.hash().as_kv_key())
+            .unwrap()
+            .1 = String::new();
         assert_eq!(list(&kv).unwrap(), vec![Summary::of(&rec)]);
     }
 
@@ -379,7 +452,9 @@ mod tests {
     fn revoking_an_unknown_id_or_key_fails_and_changes_nothing() {
         let kv = MemoryKv::default();
         create(&kv, &opts("a"), NOW).unwrap();
-        assert!(revoke(&kv, &KeyRef::parse("000000000000").unwrap()).unwrap_err().contains("no key with id"));
+        assert!(revoke(&kv, &KeyRef::parse("000000000000").unwrap())
+            .unwrap_err()
+            .contains("no key with id"));
         assert!(revoke(&kv, &KeyRef::parse("kg_notakey").unwrap()).is_err());
         assert_eq!(kv.entries.borrow().len(), 1);
     }
@@ -397,7 +472,11 @@ mod tests {
     fn show_reports_a_corrupt_record_by_id_only() {
         let kv = MemoryKv::default();
         let (key, rec) = create(&kv, &opts("a"), NOW).unwrap();
-        kv.entries.borrow_mut().get_mut(key.hash().as_kv_key()).unwrap().0 = "{not json".into();
+        kv.entries
+            .borrow_mut()
+            .get_mut(key.hash().as_kv_key())
+            .unwrap()
+            .0 = "{not json".into();
         let err = show(&kv, &KeyRef::Id(rec.id.clone())).unwrap_err();
         assert!(err.contains(&rec.id) && !err.contains(key.hash().as_kv_key()));
     }

@@ -13,7 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "keygate", version, about = "Manage keygate API keys in Workers KV (through wrangler).")]
+#[command(
+    name = "keygate",
+    version,
+    about = "Manage keygate API keys in Workers KV (through wrangler)."
+)]
 struct Cli {
     #[command(flatten)]
     target: TargetArgs,
@@ -117,14 +121,30 @@ fn key_arg(arg: &str) -> Result<String, String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     let t = cli.target;
-    let target = Target { remote: t.remote, persist_to: t.persist_to, env: t.env, config: t.config, binding: t.binding };
+    let target = Target {
+        remote: t.remote,
+        persist_to: t.persist_to,
+        env: t.env,
+        config: t.config,
+        binding: t.binding,
+    };
     let kv = || Wrangler::locate(target.clone());
     let now = now();
     match cli.command {
-        Cmd::Create { name, consumer, consumer_name, expires } => {
+        Cmd::Create {
+            name,
+            consumer,
+            consumer_name,
+            expires,
+        } => {
             check_consumer_id(&consumer)?;
             let expires_at = expires.map(|e| parse_expiry(&e, now)).transpose()?;
-            let opts = CreateOpts { name, consumer_id: consumer, consumer_name, expires_at };
+            let opts = CreateOpts {
+                name,
+                consumer_id: consumer,
+                consumer_name,
+                expires_at,
+            };
             let (key, rec) = create(&kv(), &opts, now)?;
             eprintln!(
                 "keygate: created key {} ({}) for consumer {}{}. Store it now: it is not shown again.",
@@ -149,9 +169,15 @@ fn run(cli: Cli) -> Result<(), String> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?
+                );
             } else {
-                println!("{:<12}  {:<24}  {:<20}  {:<20}  {:<20}  STATE", "ID", "NAME", "CONSUMER", "CREATED", "EXPIRES");
+                println!(
+                    "{:<12}  {:<24}  {:<20}  {:<20}  {:<20}  STATE",
+                    "ID", "NAME", "CONSUMER", "CREATED", "EXPIRES"
+                );
                 for k in &keys {
                     println!(
                         "{:<12}  {:<24}  {:<20}  {:<20}  {:<20}  {}",
@@ -172,7 +198,10 @@ fn run(cli: Cli) -> Result<(), String> {
             if json {
                 let mut v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
                 v["state"] = state.into();
-                println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+                );
             } else {
                 println!("id:            {}", r.id);
                 println!("name:          {}", r.name);
@@ -181,10 +210,16 @@ fn run(cli: Cli) -> Result<(), String> {
                     println!("consumer name: {n}");
                 }
                 println!("created:       {}", rfc3339(r.created_at));
-                println!("expires:       {}", r.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()));
+                println!(
+                    "expires:       {}",
+                    r.expires_at.map(rfc3339).unwrap_or_else(|| "never".into())
+                );
                 println!("state:         {state}");
                 if !r.meta.is_empty() {
-                    println!("meta:          {}", serde_json::Value::Object(r.meta.clone()));
+                    println!(
+                        "meta:          {}",
+                        serde_json::Value::Object(r.meta.clone())
+                    );
                 }
             }
         }

@@ -19,7 +19,13 @@ pub struct Listed {
 
 /// The operations the CLI needs from a KV namespace.
 pub trait KvBackend {
-    fn put(&self, name: &str, value: &str, metadata: &str, expiration: Option<u64>) -> Result<(), String>;
+    fn put(
+        &self,
+        name: &str,
+        value: &str,
+        metadata: &str,
+        expiration: Option<u64>,
+    ) -> Result<(), String>;
     fn get(&self, name: &str) -> Result<Option<String>, String>;
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, String>;
     fn delete(&self, name: &str) -> Result<(), String>;
@@ -47,23 +53,43 @@ impl Wrangler {
     /// first on `PATH`, so the project's Node 22 runs it), else `wrangler` on `PATH`.
     pub fn locate(target: Target) -> Self {
         if let Some(p) = std::env::var_os("KEYGATE_WRANGLER") {
-            return Self { program: p.into(), path_env: None, target };
+            return Self {
+                program: p.into(),
+                path_env: None,
+                target,
+            };
         }
         let local_bin = PathBuf::from("node_modules/.bin");
         if local_bin.join("wrangler").is_file() {
             let abs = std::fs::canonicalize(&local_bin).unwrap_or(local_bin);
             let mut paths = vec![abs.clone()];
-            paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+            paths.extend(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            ));
             let path_env = std::env::join_paths(paths).ok();
-            return Self { program: abs.join("wrangler"), path_env, target };
+            return Self {
+                program: abs.join("wrangler"),
+                path_env,
+                target,
+            };
         }
-        Self { program: "wrangler".into(), path_env: None, target }
+        Self {
+            program: "wrangler".into(),
+            path_env: None,
+            target,
+        }
     }
 
     fn run(&self, args: &[&str]) -> Result<String, String> {
         let mut cmd = Command::new(&self.program);
-        cmd.args(["kv", "key"]).args(args).args(["--binding", &self.target.binding]);
-        cmd.arg(if self.target.remote { "--remote" } else { "--local" });
+        cmd.args(["kv", "key"])
+            .args(args)
+            .args(["--binding", &self.target.binding]);
+        cmd.arg(if self.target.remote {
+            "--remote"
+        } else {
+            "--local"
+        });
         if let Some(dir) = &self.target.persist_to {
             cmd.arg("--persist-to").arg(dir);
         }
@@ -76,7 +102,8 @@ impl Wrangler {
         if let Some(p) = &self.path_env {
             cmd.env("PATH", p);
         }
-        cmd.env("WRANGLER_SEND_METRICS", "false").env("NO_COLOR", "1");
+        cmd.env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1");
         let out = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -97,15 +124,31 @@ impl Wrangler {
                 .lines()
                 .map(str::trim)
                 .find(|l| l.contains("ERROR") || l.starts_with('✘'))
-                .unwrap_or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(""));
-            return Err(format!("wrangler kv key {} failed: {}", args[0], strip_ansi(msg)));
+                .unwrap_or_else(|| {
+                    stderr
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("")
+                });
+            return Err(format!(
+                "wrangler kv key {} failed: {}",
+                args[0],
+                strip_ansi(msg)
+            ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
 impl KvBackend for Wrangler {
-    fn put(&self, name: &str, value: &str, metadata: &str, expiration: Option<u64>) -> Result<(), String> {
+    fn put(
+        &self,
+        name: &str,
+        value: &str,
+        metadata: &str,
+        expiration: Option<u64>,
+    ) -> Result<(), String> {
         let exp = expiration.map(|e| e.to_string());
         let mut args = vec!["put", name, value, "--metadata", metadata];
         if let Some(e) = &exp {
@@ -119,12 +162,14 @@ impl KvBackend for Wrangler {
         if !self.list(name)?.iter().any(|l| l.name == name) {
             return Ok(None);
         }
-        self.run(&["get", name, "--text"]).map(|s| Some(s.trim_end_matches('\n').to_owned()))
+        self.run(&["get", name, "--text"])
+            .map(|s| Some(s.trim_end_matches('\n').to_owned()))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, String> {
         let out = self.run(&["list", "--prefix", prefix])?;
-        serde_json::from_str(&out).map_err(|e| format!("unexpected output from wrangler kv key list: {e}"))
+        serde_json::from_str(&out)
+            .map_err(|e| format!("unexpected output from wrangler kv key list: {e}"))
     }
 
     fn delete(&self, name: &str) -> Result<(), String> {
@@ -146,7 +191,10 @@ fn strip_ansi(s: &str) -> String {
             out.push(c);
         }
     }
-    out.trim_start_matches(['✘', ' ']).trim_start_matches("[ERROR]").trim().to_owned()
+    out.trim_start_matches(['✘', ' '])
+        .trim_start_matches("[ERROR]")
+        .trim()
+        .to_owned()
 }
 
 /// An in-memory namespace for tests; it can be told to fail.
@@ -166,9 +214,17 @@ impl MemoryKv {
 }
 
 impl KvBackend for MemoryKv {
-    fn put(&self, name: &str, value: &str, metadata: &str, expiration: Option<u64>) -> Result<(), String> {
+    fn put(
+        &self,
+        name: &str,
+        value: &str,
+        metadata: &str,
+        expiration: Option<u64>,
+    ) -> Result<(), String> {
         self.check()?;
-        self.entries.borrow_mut().insert(name.into(), (value.into(), metadata.into(), expiration));
+        self.entries
+            .borrow_mut()
+            .insert(name.into(), (value.into(), metadata.into(), expiration));
         Ok(())
     }
 

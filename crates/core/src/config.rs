@@ -62,10 +62,14 @@ impl Origin {
             return Err(ConfigError::InvalidOrigin("no host"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::InvalidOrigin("credentials in the URL are not allowed"));
+            return Err(ConfigError::InvalidOrigin(
+                "credentials in the URL are not allowed",
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::InvalidOrigin("a query or fragment is not allowed"));
+            return Err(ConfigError::InvalidOrigin(
+                "a query or fragment is not allowed",
+            ));
         }
         Ok(Self { url })
     }
@@ -110,7 +114,12 @@ impl Config {
                 _ => return Err(ConfigError::InvalidTimeout),
             },
         };
-        Ok(Self { origin, secret, secret_header, origin_timeout })
+        Ok(Self {
+            origin,
+            secret,
+            secret_header,
+            origin_timeout,
+        })
     }
 }
 
@@ -131,7 +140,8 @@ fn parse_secret(raw: Option<String>) -> Result<SharedSecret, ConfigError> {
 }
 
 fn parse_secret_header(name: &str) -> Result<HeaderName, ConfigError> {
-    let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| ConfigError::InvalidSecretHeader)?;
+    let header =
+        HeaderName::from_bytes(name.as_bytes()).map_err(|_| ConfigError::InvalidSecretHeader)?;
     if is_reserved_request_header(&header) {
         return Err(ConfigError::InvalidSecretHeader);
     }
@@ -144,8 +154,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -163,7 +175,10 @@ mod tests {
     #[test]
     fn missing_secret_or_origin_is_a_config_error() {
         assert_eq!(cfg(&[SECRET]).unwrap_err(), ConfigError::MissingOrigin);
-        assert_eq!(cfg(&[("ORIGIN_URL", "http://o")]).unwrap_err(), ConfigError::MissingSecret);
+        assert_eq!(
+            cfg(&[("ORIGIN_URL", "http://o")]).unwrap_err(),
+            ConfigError::MissingSecret
+        );
         assert_eq!(
             cfg(&[("ORIGIN_URL", "http://o"), ("SHARED_SECRET", "")]).unwrap_err(),
             ConfigError::MissingSecret
@@ -207,7 +222,14 @@ mod tests {
         let base = [("ORIGIN_URL", "http://o"), SECRET];
         let ok = cfg(&[base[0], base[1], ("SHARED_SECRET_HEADER", "X-Origin-Auth")]).unwrap();
         assert_eq!(ok.secret_header.as_str(), "x-origin-auth");
-        for bad in ["Authorization", "Host", "Connection", "X-Consumer-Id", "bad header", ""] {
+        for bad in [
+            "Authorization",
+            "Host",
+            "Connection",
+            "X-Consumer-Id",
+            "bad header",
+            "",
+        ] {
             let e = cfg(&[base[0], base[1], ("SHARED_SECRET_HEADER", bad)]).unwrap_err();
             assert_eq!(e, ConfigError::InvalidSecretHeader, "{bad}");
         }

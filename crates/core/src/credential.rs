@@ -102,9 +102,9 @@ pub fn parse_bearer(value: &[u8]) -> Result<ApiKey, Malformed> {
 pub fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|&&b| b == b'=').count();
     body_len > 0
-        && token[..body_len]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && token[..body_len].iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 fn trim_ows(mut v: &[u8]) -> &[u8] {
@@ -174,10 +174,19 @@ mod tests {
 
     #[test]
     fn spaces_quotes_and_non_ascii_inside_token_are_rejected() {
-        for v in ["Bearer a b", "Bearer \"abc\"", "Bearer abc\u{e9}", "Bearer a\0b", "Bearer a\x7fb"] {
+        for v in [
+            "Bearer a b",
+            "Bearer \"abc\"",
+            "Bearer abc\u{e9}",
+            "Bearer a\0b",
+            "Bearer a\x7fb",
+        ] {
             assert_eq!(parse(v), Err(Malformed::BadCharacters), "{v:?}");
         }
-        assert_eq!(parse_bearer(b"Bearer ab\xffcd").map(|_| ()), Err(Malformed::BadCharacters));
+        assert_eq!(
+            parse_bearer(b"Bearer ab\xffcd").map(|_| ()),
+            Err(Malformed::BadCharacters)
+        );
     }
 
     #[test]

@@ -139,7 +139,8 @@ pub fn request_id(headers: &HeaderMap, generate: impl FnOnce() -> String) -> Str
 /// 1 to 128 characters from `A-Z a-z 0-9 - _ . : + = / @`.
 pub fn is_sane_request_id(v: &[u8]) -> bool {
     (1..=128).contains(&v.len())
-        && v.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.:+=/@".contains(&b))
+        && v.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-_.:+=/@".contains(&b))
 }
 
 /// Lower-cased field names listed in every `Connection` header.
@@ -191,13 +192,20 @@ mod tests {
     }
 
     fn ctx() -> ClientContext<'static> {
-        ClientContext { client_ip: Some("203.0.113.9"), proto: "https", request_id: "rid-1" }
+        ClientContext {
+            client_ip: Some("203.0.113.9"),
+            proto: "https",
+            request_id: "rid-1",
+        }
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -247,7 +255,15 @@ mod tests {
             ("x-other", "2"),
         ]);
         let out = upstream_headers(&incoming, &cfg(), &record(), ctx());
-        for gone in ["connection", "keep-alive", "te", "upgrade", "transfer-encoding", "proxy-authorization", "x-custom"] {
+        for gone in [
+            "connection",
+            "keep-alive",
+            "te",
+            "upgrade",
+            "transfer-encoding",
+            "proxy-authorization",
+            "x-custom",
+        ] {
             assert!(out.get(gone).is_none(), "{gone}");
         }
         assert_eq!(out.get("x-other").unwrap(), "2");
@@ -273,8 +289,16 @@ mod tests {
 
     #[test]
     fn missing_client_ip_sets_no_forwarded_for() {
-        let c = ClientContext { client_ip: None, ..ctx() };
-        let out = upstream_headers(&headers(&[("x-forwarded-for", "1.2.3.4")]), &cfg(), &record(), c);
+        let c = ClientContext {
+            client_ip: None,
+            ..ctx()
+        };
+        let out = upstream_headers(
+            &headers(&[("x-forwarded-for", "1.2.3.4")]),
+            &cfg(),
+            &record(),
+            c,
+        );
         assert!(out.get("x-forwarded-for").is_none());
     }
 
@@ -297,19 +321,48 @@ mod tests {
     #[test]
     fn sane_client_request_id_is_kept_and_others_replaced() {
         let gen = || "generated".to_string();
-        assert_eq!(request_id(&headers(&[("x-request-id", "abc-123")]), gen), "abc-123");
-        assert_eq!(request_id(&headers(&[("x-request-id", "has space")]), gen), "generated");
-        assert_eq!(request_id(&headers(&[("x-request-id", &"a".repeat(129))]), gen), "generated");
-        assert_eq!(request_id(&headers(&[("x-request-id", "a"), ("x-request-id", "b")]), gen), "generated");
+        assert_eq!(
+            request_id(&headers(&[("x-request-id", "abc-123")]), gen),
+            "abc-123"
+        );
+        assert_eq!(
+            request_id(&headers(&[("x-request-id", "has space")]), gen),
+            "generated"
+        );
+        assert_eq!(
+            request_id(&headers(&[("x-request-id", &"a".repeat(129))]), gen),
+            "generated"
+        );
+        assert_eq!(
+            request_id(
+                &headers(&[("x-request-id", "a"), ("x-request-id", "b")]),
+                gen
+            ),
+            "generated"
+        );
         assert_eq!(request_id(&HeaderMap::new(), gen), "generated");
     }
 
     #[test]
     fn managed_headers_are_reserved_but_the_default_secret_header_is_not() {
-        for n in ["authorization", "host", "x-consumer-id", "x-forwarded-for", "connection", "content-length"] {
-            assert!(is_reserved_request_header(&HeaderName::from_static(n)), "{n}");
+        for n in [
+            "authorization",
+            "host",
+            "x-consumer-id",
+            "x-forwarded-for",
+            "connection",
+            "content-length",
+        ] {
+            assert!(
+                is_reserved_request_header(&HeaderName::from_static(n)),
+                "{n}"
+            );
         }
-        assert!(!is_reserved_request_header(&HeaderName::from_static("x-shared-secret")));
-        assert!(!is_reserved_request_header(&HeaderName::from_static("x-origin-auth")));
+        assert!(!is_reserved_request_header(&HeaderName::from_static(
+            "x-shared-secret"
+        )));
+        assert!(!is_reserved_request_header(&HeaderName::from_static(
+            "x-origin-auth"
+        )));
     }
 }

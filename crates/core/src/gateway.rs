@@ -37,7 +37,10 @@ pub enum Denial {
     Malformed(Malformed),
     BadPath(PathError),
     /// `key_id` is the short public id, for logs.
-    InvalidKey { reason: InvalidKey, key_id: KeyIdBuf },
+    InvalidKey {
+        reason: InvalidKey,
+        key_id: KeyIdBuf,
+    },
 }
 
 /// Something went wrong that is not the client's doing. Every fault fails closed.
@@ -103,7 +106,11 @@ pub async fn authorize<S: KeyStore>(
     store: &S,
     now: u64,
 ) -> Result<Verdict, Fault> {
-    let values = head.headers.get_all(header::AUTHORIZATION).iter().map(|v| v.as_bytes());
+    let values = head
+        .headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| v.as_bytes());
     let key = match parse_authorization(values) {
         Ok(Some(key)) => key,
         Ok(None) => return Ok(Verdict::Deny(Denial::MissingCredential)),
@@ -135,5 +142,9 @@ pub async fn authorize<S: KeyStore>(
     }
 
     let headers = upstream_headers(head.headers, cfg, &record, head.client);
-    Ok(Verdict::Accept(Box::new(Accepted { record, target, headers })))
+    Ok(Verdict::Accept(Box::new(Accepted {
+        record,
+        target,
+        headers,
+    })))
 }

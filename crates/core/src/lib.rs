@@ -15,7 +15,9 @@ pub mod record;
 pub mod secret;
 
 pub use config::{Config, ConfigError};
-pub use gateway::{authorize, Accepted, Denial, Fault, InvalidKey, KeyStore, RequestHead, StoreError, Verdict};
+pub use gateway::{
+    authorize, Accepted, Denial, Fault, InvalidKey, KeyStore, RequestHead, StoreError, Verdict,
+};
 pub use problem::{Problem, Refusal};
 pub use record::KeyRecord;
 pub use secret::{ApiKey, KeyHash, SharedSecret};

@@ -73,7 +73,10 @@ pub fn join(origin: &Origin, path: &str, query: Option<&str>) -> Result<Upstream
         url.push_str(q);
     }
     verify_stays_on_origin(origin, &url)?;
-    Ok(UpstreamTarget { url, path: normalised })
+    Ok(UpstreamTarget {
+        url,
+        path: normalised,
+    })
 }
 
 /// Checks every byte with `allowed`, and that each `%` starts a valid escape that is not a separator.
@@ -86,7 +89,9 @@ fn check_escapes(s: &str, allowed: impl Fn(u8) -> bool) -> Result<(), PathError>
             return Err(PathError::InvalidCharacters);
         }
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(PathError::InvalidCharacters)?;
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .ok_or(PathError::InvalidCharacters)?;
             let value = std::str::from_utf8(hex)
                 .ok()
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
@@ -177,7 +182,12 @@ mod tests {
 
     #[test]
     fn plain_path_and_query_are_appended_to_base_path() {
-        let t = join(&origin("https://api.example/base/"), "/v1/items", Some("a=1&b=%20")).unwrap();
+        let t = join(
+            &origin("https://api.example/base/"),
+            "/v1/items",
+            Some("a=1&b=%20"),
+        )
+        .unwrap();
         assert_eq!(t.url, "https://api.example/base/v1/items?a=1&b=%20");
         assert_eq!(t.path, "/v1/items");
     }
@@ -190,24 +200,42 @@ mod tests {
 
     #[test]
     fn protocol_relative_path_cannot_change_host() {
-        assert_eq!(url("http://o", "//evil.example/x").unwrap(), "http://o/evil.example/x");
+        assert_eq!(
+            url("http://o", "//evil.example/x").unwrap(),
+            "http://o/evil.example/x"
+        );
     }
 
     #[test]
     fn at_sign_in_path_stays_in_path() {
-        assert_eq!(url("http://o", "/@evil.example").unwrap(), "http://o/@evil.example");
+        assert_eq!(
+            url("http://o", "/@evil.example").unwrap(),
+            "http://o/@evil.example"
+        );
     }
 
     #[test]
     fn backslash_is_refused() {
-        assert_eq!(url("http://o", "/\\evil.example"), Err(PathError::InvalidCharacters));
+        assert_eq!(
+            url("http://o", "/\\evil.example"),
+            Err(PathError::InvalidCharacters)
+        );
     }
 
     #[test]
     fn dot_segments_cannot_climb_above_base_path() {
-        assert_eq!(url("http://o/api", "/../../admin").unwrap(), "http://o/api/admin");
-        assert_eq!(url("http://o/api", "/v1/../admin").unwrap(), "http://o/api/admin");
-        assert_eq!(url("http://o/api", "/%2e%2e/%2E%2e/admin").unwrap(), "http://o/api/admin");
+        assert_eq!(
+            url("http://o/api", "/../../admin").unwrap(),
+            "http://o/api/admin"
+        );
+        assert_eq!(
+            url("http://o/api", "/v1/../admin").unwrap(),
+            "http://o/api/admin"
+        );
+        assert_eq!(
+            url("http://o/api", "/%2e%2e/%2E%2e/admin").unwrap(),
+            "http://o/api/admin"
+        );
         assert_eq!(url("http://o/api", "/.%2e/x/.").unwrap(), "http://o/api/x/");
     }
 
@@ -220,14 +248,24 @@ mod tests {
 
     #[test]
     fn absolute_form_target_is_refused() {
-        assert_eq!(url("http://o", "http://evil.example/x"), Err(PathError::NotOriginForm));
-        assert_eq!(url("http://o", "evil.example"), Err(PathError::NotOriginForm));
+        assert_eq!(
+            url("http://o", "http://evil.example/x"),
+            Err(PathError::NotOriginForm)
+        );
+        assert_eq!(
+            url("http://o", "evil.example"),
+            Err(PathError::NotOriginForm)
+        );
     }
 
     #[test]
     fn control_characters_space_and_raw_unicode_are_refused() {
         for p in ["/a b", "/a\tb", "/a\r\nb", "/caf\u{e9}", "/%zz", "/%4"] {
-            assert_eq!(url("http://o", p), Err(PathError::InvalidCharacters), "{p:?}");
+            assert_eq!(
+                url("http://o", p),
+                Err(PathError::InvalidCharacters),
+                "{p:?}"
+            );
         }
         assert_eq!(
             join(&origin("http://o"), "/", Some("a=1\r\nX: y")).unwrap_err(),
@@ -237,8 +275,16 @@ mod tests {
 
     #[test]
     fn query_passes_unchanged_even_with_encoded_slashes_and_urls() {
-        let t = join(&origin("http://o/api"), "/x", Some("next=//evil.example&p=%2F%2Fa%5C&e=%zz")).unwrap();
-        assert_eq!(t.url, "http://o/api/x?next=//evil.example&p=%2F%2Fa%5C&e=%zz");
+        let t = join(
+            &origin("http://o/api"),
+            "/x",
+            Some("next=//evil.example&p=%2F%2Fa%5C&e=%zz"),
+        )
+        .unwrap();
+        assert_eq!(
+            t.url,
+            "http://o/api/x?next=//evil.example&p=%2F%2Fa%5C&e=%zz"
+        );
     }
 
     #[test]

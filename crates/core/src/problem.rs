@@ -80,7 +80,9 @@ impl Refusal {
     pub fn problem(&self) -> Problem {
         let bearer = |error: Option<(&str, &str)>| match error {
             None => format!("Bearer realm=\"{REALM}\""),
-            Some((e, d)) => format!("Bearer realm=\"{REALM}\", error=\"{e}\", error_description=\"{d}\""),
+            Some((e, d)) => {
+                format!("Bearer realm=\"{REALM}\", error=\"{e}\", error_description=\"{d}\"")
+            }
         };
         let p = |status, code, title, detail: &str| Problem {
             status,
@@ -102,7 +104,12 @@ impl Refusal {
             },
             Refusal::Denied(Denial::Malformed(m)) => Problem {
                 www_authenticate: Some(bearer(Some(("invalid_request", m.description())))),
-                ..p(StatusCode::BAD_REQUEST, "invalid_request", "Malformed credential", m.description())
+                ..p(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Malformed credential",
+                    m.description(),
+                )
             },
             Refusal::Denied(Denial::BadPath(e)) => {
                 let status = match e {
@@ -112,13 +119,23 @@ impl Refusal {
                     | PathError::EncodedSeparator
                     | PathError::EscapesOrigin => StatusCode::BAD_REQUEST,
                 };
-                p(status, "invalid_request", "Request path not allowed", e.description())
+                p(
+                    status,
+                    "invalid_request",
+                    "Request path not allowed",
+                    e.description(),
+                )
             }
             Refusal::Denied(Denial::InvalidKey { .. }) => {
                 const D: &str = "The API key is unknown, disabled or expired.";
                 Problem {
                     www_authenticate: Some(bearer(Some(("invalid_token", D)))),
-                    ..p(StatusCode::UNAUTHORIZED, "invalid_token", "Invalid API key", D)
+                    ..p(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_token",
+                        "Invalid API key",
+                        D,
+                    )
                 }
             }
             Refusal::Fault(Fault::Config(_)) => p(

@@ -145,8 +145,22 @@ mod tests {
     #[test]
     fn wrong_types_and_garbage_are_corrupt() {
         let h = hash();
-        for raw in ["", "{", "null", "[]", r#"{"v":"1"}"#, &format!(r#"{{"v":1,"id":"{}","name":"n","consumer_id":"c","created_at":"yesterday"}}"#, h.id())] {
-            assert_eq!(KeyRecord::decode(raw, &h), Err(CorruptRecord::NotJson), "{raw}");
+        for raw in [
+            "",
+            "{",
+            "null",
+            "[]",
+            r#"{"v":"1"}"#,
+            &format!(
+                r#"{{"v":1,"id":"{}","name":"n","consumer_id":"c","created_at":"yesterday"}}"#,
+                h.id()
+            ),
+        ] {
+            assert_eq!(
+                KeyRecord::decode(raw, &h),
+                Err(CorruptRecord::NotJson),
+                "{raw}"
+            );
         }
     }
 
@@ -154,7 +168,10 @@ mod tests {
     fn record_stored_under_another_hash_is_corrupt() {
         let h = hash();
         let other = ApiKey::new("kg_other").hash();
-        assert_eq!(KeyRecord::decode(&record(&h).to_json(), &other), Err(CorruptRecord::IdMismatch));
+        assert_eq!(
+            KeyRecord::decode(&record(&h).to_json(), &other),
+            Err(CorruptRecord::IdMismatch)
+        );
     }
 
     #[test]
@@ -162,13 +179,19 @@ mod tests {
         let h = hash();
         let mut r = record(&h);
         r.v = 2;
-        assert_eq!(KeyRecord::decode(&r.to_json(), &h), Err(CorruptRecord::UnsupportedVersion));
+        assert_eq!(
+            KeyRecord::decode(&r.to_json(), &h),
+            Err(CorruptRecord::UnsupportedVersion)
+        );
     }
 
     #[test]
     fn oversized_record_is_corrupt_without_parsing() {
         let raw = " ".repeat(MAX_RECORD_LEN + 1);
-        assert_eq!(KeyRecord::decode(&raw, &hash()), Err(CorruptRecord::TooLarge));
+        assert_eq!(
+            KeyRecord::decode(&raw, &hash()),
+            Err(CorruptRecord::TooLarge)
+        );
     }
 
     #[test]
@@ -176,7 +199,10 @@ mod tests {
         let h = hash();
         let mut r = record(&h);
         r.consumer_id = "acme\r\nX-Evil: 1".into();
-        assert_eq!(KeyRecord::decode(&r.to_json(), &h), Err(CorruptRecord::UnsafeField));
+        assert_eq!(
+            KeyRecord::decode(&r.to_json(), &h),
+            Err(CorruptRecord::UnsafeField)
+        );
     }
 
     #[test]

@@ -43,7 +43,11 @@ pub struct Received {
 impl Received {
     /// All values of a header, by lower-case name.
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The single value of a header, if exactly one was received.
@@ -83,7 +87,10 @@ pub async fn spawn(addr: SocketAddr, cfg: OriginConfig) -> std::io::Result<Origi
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let log = Arc::new(Mutex::new(Vec::new()));
-    let state = AppState { cfg: Arc::new(cfg), log: log.clone() };
+    let state = AppState {
+        cfg: Arc::new(cfg),
+        log: log.clone(),
+    };
     let app = Router::new().fallback(handle).with_state(state);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -93,7 +100,11 @@ pub async fn spawn(addr: SocketAddr, cfg: OriginConfig) -> std::io::Result<Origi
 
 async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let target = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
     let (body_len, body_sha256, body_complete) = drain(body).await;
     let received = Received {
         method: parts.method.to_string(),
@@ -101,7 +112,12 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body_len,
         body_sha256,
@@ -111,7 +127,10 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
 
     let cfg = &state.cfg;
     let Some(secret) = cfg.secret.as_deref() else {
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "Server configuration error");
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Server configuration error",
+        );
     };
     match parts.headers.get(cfg.header.as_str()) {
         None => return text(StatusCode::UNAUTHORIZED, "No secret provided"),
@@ -157,7 +176,9 @@ async fn test_route(target: &str, secret: &str) -> Option<Response> {
     let route = path.rsplit_once("/__test/").map(|(_, r)| r)?;
     let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
     let param = |k: &str| {
-        query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
     };
     match route {
         "slow" => {
@@ -168,7 +189,10 @@ async fn test_route(target: &str, secret: &str) -> Option<Response> {
         "redirect" => Some(
             (
                 StatusCode::FOUND,
-                [("location", "http://elsewhere.invalid/landing"), ("x-origin", "redirected")],
+                [
+                    ("location", "http://elsewhere.invalid/landing"),
+                    ("x-origin", "redirected"),
+                ],
                 "",
             )
                 .into_response(),
@@ -178,7 +202,10 @@ async fn test_route(target: &str, secret: &str) -> Option<Response> {
             let h = resp.headers_mut();
             let v = HeaderValue::from_str(secret).expect("secret is a header value");
             h.insert("x-shared-secret", v.clone());
-            h.insert("x-debug-auth", HeaderValue::from_str(&format!("seen={secret}")).expect("ascii"));
+            h.insert(
+                "x-debug-auth",
+                HeaderValue::from_str(&format!("seen={secret}")).expect("ascii"),
+            );
             h.insert("x-harmless", HeaderValue::from_static("kept"));
             h.insert("connection", HeaderValue::from_static("x-hop"));
             h.insert("x-hop", HeaderValue::from_static("hop-by-hop"));
@@ -187,7 +214,14 @@ async fn test_route(target: &str, secret: &str) -> Option<Response> {
         "bytes" => {
             let n: usize = param("n").and_then(|v| v.parse().ok()).unwrap_or(0);
             let body: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
-            Some((StatusCode::OK, [("content-type", "application/octet-stream")], body).into_response())
+            Some(
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/octet-stream")],
+                    body,
+                )
+                    .into_response(),
+            )
         }
         "status" => {
             let code = param("code").and_then(|v| v.parse().ok()).unwrap_or(200);
@@ -212,7 +246,16 @@ fn echo(r: &Received, secret_header: &str) -> Response {
     let headers = r
         .headers
         .iter()
-        .map(|(n, v)| (n.as_str(), if n == secret_header { "<verified>" } else { v.as_str() }))
+        .map(|(n, v)| {
+            (
+                n.as_str(),
+                if n == secret_header {
+                    "<verified>"
+                } else {
+                    v.as_str()
+                },
+            )
+        })
         .collect();
     let body = serde_json::to_string_pretty(&Echo {
         method: &r.method,

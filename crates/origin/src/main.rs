@@ -7,19 +7,27 @@ use keygate_origin::{spawn, OriginConfig};
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8788".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8788".into());
     let Ok(addr) = addr.parse() else {
         eprintln!("keygate-demo-origin: '{addr}' is not an IP:PORT address");
         std::process::exit(2);
     };
-    let secret = std::env::var("SHARED_SECRET").ok().filter(|s| !s.is_empty());
+    let secret = std::env::var("SHARED_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
     if secret.is_none() {
         eprintln!("keygate-demo-origin: SHARED_SECRET is unset; every request will get 500");
     }
     let header = std::env::var("SHARED_SECRET_HEADER")
         .unwrap_or_else(|_| "x-shared-secret".into())
         .to_ascii_lowercase();
-    let cfg = OriginConfig { secret, header, test_routes: false };
+    let cfg = OriginConfig {
+        secret,
+        header,
+        test_routes: false,
+    };
     match spawn(addr, cfg).await {
         Ok(origin) => eprintln!("keygate-demo-origin: listening on http://{}", origin.addr),
         Err(e) => {

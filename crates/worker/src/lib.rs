@@ -59,8 +59,16 @@ async fn handle(req: Request, env: &Env) -> Response {
     let request_id = request_id(&headers, random_uuid);
     let method = req.method();
     let url = req.url();
-    let path = url.as_ref().map(|u| u.path().to_owned()).unwrap_or_default();
-    let log = LogCtx { request_id: &request_id, method: method.as_ref(), path: &path, started_ms };
+    let path = url
+        .as_ref()
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    let log = LogCtx {
+        request_id: &request_id,
+        method: method.as_ref(),
+        path: &path,
+        started_ms,
+    };
 
     let cfg = match load_config(env) {
         Ok(c) => c,
@@ -68,19 +76,31 @@ async fn handle(req: Request, env: &Env) -> Response {
     };
     let kv = match env.kv(KV_BINDING) {
         Ok(kv) => Kv(kv),
-        Err(_) => return refuse(Refusal::Fault(Fault::Config(ConfigError::MissingKeyStore)), &log, None),
+        Err(_) => {
+            return refuse(
+                Refusal::Fault(Fault::Config(ConfigError::MissingKeyStore)),
+                &log,
+                None,
+            )
+        }
     };
     let Ok(url) = url else {
         let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
         return refuse(Refusal::Denied(denial), &log, None);
     };
 
-    let client_ip = headers.get("cf-connecting-ip").and_then(|v| v.to_str().ok());
+    let client_ip = headers
+        .get("cf-connecting-ip")
+        .and_then(|v| v.to_str().ok());
     let head = RequestHead {
         path: url.path(),
         query: url.query(),
         headers: &headers,
-        client: ClientContext { client_ip, proto: url.scheme(), request_id: &request_id },
+        client: ClientContext {
+            client_ip,
+            proto: url.scheme(),
+            request_id: &request_id,
+        },
     };
     let now = (Date::now().as_millis() / 1000) as u64;
     let accepted = match authorize(&cfg, &head, &kv, now).await {
@@ -98,7 +118,10 @@ async fn handle(req: Request, env: &Env) -> Response {
     let key_id = accepted.record.id.clone();
     match forward(req, &method, &accepted.target.url, &accepted.headers, &cfg).await {
         Ok(mut resp) => {
-            worker::console_log!("{}", log_line(&log, "accepted", Some(&key_id), resp.status_code(), None));
+            worker::console_log!(
+                "{}",
+                log_line(&log, "accepted", Some(&key_id), resp.status_code(), None)
+            );
             let _ = ensure_request_id(&mut resp, &request_id);
             resp
         }
@@ -145,7 +168,10 @@ async fn forward(
     let resp = match select(sending, timeout).await {
         Either::Left((Ok(resp), _)) => resp,
         Either::Left((Err(e), _)) => {
-            worker::console_warn!("origin fetch failed: {}", e.to_string().replace(cfg.secret.expose(), "<redacted>"));
+            worker::console_warn!(
+                "origin fetch failed: {}",
+                e.to_string().replace(cfg.secret.expose(), "<redacted>")
+            );
             return Err(Fault::OriginUnreachable);
         }
         Either::Right(_) => {
@@ -174,12 +200,17 @@ fn refuse(refusal: Refusal, log: &LogCtx<'_>, key_id: Option<&str>) -> Response 
     let code = refusal.reason_code();
     match &refusal {
         Refusal::Fault(Fault::Config(e)) => {
-            worker::console_error!("{}", log_line(log, code, key_id, status, Some(&e.to_string())))
+            worker::console_error!(
+                "{}",
+                log_line(log, code, key_id, status, Some(&e.to_string()))
+            )
         }
         Refusal::Fault(Fault::StoreUnavailable(StoreError(msg))) => {
             worker::console_error!("{}", log_line(log, code, key_id, status, Some(msg)))
         }
-        Refusal::Fault(_) => worker::console_error!("{}", log_line(log, code, key_id, status, None)),
+        Refusal::Fault(_) => {
+            worker::console_error!("{}", log_line(log, code, key_id, status, None))
+        }
         Refusal::Denied(_) => worker::console_log!("{}", log_line(log, code, key_id, status, None)),
     }
     problem_response(&refusal, log)
@@ -200,11 +231,19 @@ fn problem_response(refusal: &Refusal, log: &LogCtx<'_>) -> Response {
     ResponseBuilder::new()
         .with_status(problem.status.as_u16())
         .with_headers(headers)
-        .body(ResponseBody::Body(problem.body(log.request_id).into_bytes()))
+        .body(ResponseBody::Body(
+            problem.body(log.request_id).into_bytes(),
+        ))
 }
 
 /// One JSON line per request. It carries the key id (a hash prefix), never a key or full hash.
-fn log_line(log: &LogCtx<'_>, decision: &str, key_id: Option<&str>, status: u16, detail: Option<&str>) -> String {
+fn log_line(
+    log: &LogCtx<'_>,
+    decision: &str,
+    key_id: Option<&str>,
+    status: u16,
+    detail: Option<&str>,
+) -> String {
     serde_json::json!({
         "ts": Date::now().to_string(),
         "request_id": log.request_id,
@@ -224,8 +263,13 @@ fn log_line(log: &LogCtx<'_>, decision: &str, key_id: Option<&str>, status: u16,
 fn to_header_map(headers: &Headers) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in headers.entries() {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
-        let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        let bytes: Option<Vec<u8>> = value
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect();
         match bytes.and_then(|b| HeaderValue::from_bytes(&b).ok()) {
             Some(v) => {
                 map.append(name, v);

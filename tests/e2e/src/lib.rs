@@ -13,12 +13,18 @@ use std::time::{Duration, Instant};
 pub const SECRET: &str = "e2e-shared-secret-7f3a9c2d41b8e6f0";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 /// The recording origin, served from its own runtime for the whole run.
@@ -29,10 +35,20 @@ pub struct TestOrigin {
 
 impl TestOrigin {
     pub fn start(secret: Option<&str>, header: &str) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let cfg = OriginConfig { secret: secret.map(str::to_owned), header: header.to_owned(), test_routes: true };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let cfg = OriginConfig {
+            secret: secret.map(str::to_owned),
+            header: header.to_owned(),
+            test_routes: true,
+        };
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let origin = rt.block_on(keygate_origin::spawn(addr, cfg)).expect("origin listens");
+        let origin = rt
+            .block_on(keygate_origin::spawn(addr, cfg))
+            .expect("origin listens");
         Self { _rt: rt, origin }
     }
 
@@ -47,7 +63,10 @@ impl TestOrigin {
     /// Requests received whose target contains `marker`: tests tag their paths with a unique
     /// marker so they can run in parallel against one origin.
     pub fn received_with(&self, marker: &str) -> Vec<Received> {
-        self.received().into_iter().filter(|r| r.target.contains(marker)).collect()
+        self.received()
+            .into_iter()
+            .filter(|r| r.target.contains(marker))
+            .collect()
     }
 }
 
@@ -114,8 +133,17 @@ impl Dev {
         let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
         cmd.args(["dev", "--config"])
             .arg(dir.join("wrangler.toml"))
-            .args(if failing_kv { vec!["--config", "failing-kv.toml"] } else { vec![] })
-            .args(["--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
+            .args(if failing_kv {
+                vec!["--config", "failing-kv.toml"]
+            } else {
+                vec![]
+            })
+            .args([
+                "--port",
+                &port.to_string(),
+                "--inspector-port",
+                &inspector.to_string(),
+            ])
             .args(["--ip", "127.0.0.1", "--persist-to"])
             .arg(dir.join("state"))
             .current_dir(&dir)
@@ -126,29 +154,55 @@ impl Dev {
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.spawn().expect("spawn wrangler dev (run `make test`, which installs it)");
-        let dev = Dev { name: name.to_owned(), base: format!("http://127.0.0.1:{port}"), dir, child: Mutex::new(child) };
+        let child = cmd
+            .spawn()
+            .expect("spawn wrangler dev (run `make test`, which installs it)");
+        let dev = Dev {
+            name: name.to_owned(),
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            child: Mutex::new(child),
+        };
         dev.wait_ready(Duration::from_secs(180));
         dev
     }
 
     fn wait_ready(&self, limit: Duration) {
         let start = Instant::now();
-        let addr: SocketAddr = self.base.trim_start_matches("http://").parse().expect("addr");
+        let addr: SocketAddr = self
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
         loop {
-            if let Some(status) = self.child.lock().expect("child").try_wait().expect("try_wait") {
-                panic!("wrangler dev '{}' exited early ({status}); log:\n{}", self.name, self.logs());
+            if let Some(status) = self
+                .child
+                .lock()
+                .expect("child")
+                .try_wait()
+                .expect("try_wait")
+            {
+                panic!(
+                    "wrangler dev '{}' exited early ({status}); log:\n{}",
+                    self.name,
+                    self.logs()
+                );
             }
             if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
-                let _ = s.write_all(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let _ =
+                    s.write_all(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut buf = [0u8; 12];
                 if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1") {
                     return;
                 }
             }
             if start.elapsed() > limit {
-                panic!("wrangler dev '{}' not ready after {limit:?}; log:\n{}", self.name, self.logs());
+                panic!(
+                    "wrangler dev '{}' not ready after {limit:?}; log:\n{}",
+                    self.name,
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -195,7 +249,11 @@ impl Dev {
             .arg("--persist-to")
             .arg(self.state())
             .current_dir(repo_root())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -203,7 +261,12 @@ impl Dev {
         }
         let mut child = cmd.spawn().expect("spawn keygate");
         if let Some(input) = stdin {
-            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
         }
         child.wait_with_output().expect("keygate output")
     }
@@ -216,8 +279,15 @@ impl Dev {
             args.extend(["--name", "e2e"]);
         }
         let out = self.keygate(&args);
-        assert!(out.status.success(), "keygate create failed: {}", String::from_utf8_lossy(&out.stderr));
-        let key = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
+        assert!(
+            out.status.success(),
+            "keygate create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let key = String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned();
         remember_key(&key);
         key
     }
@@ -225,7 +295,15 @@ impl Dev {
     /// Writes a raw value under a KV key name, bypassing the CLI (for corrupt or crafted records).
     pub fn kv_put_raw(&self, name: &str, value: &str) {
         let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
-            .args(["kv", "key", "put", "--binding", "API_KEYS", "--local", "--config"])
+            .args([
+                "kv",
+                "key",
+                "put",
+                "--binding",
+                "API_KEYS",
+                "--local",
+                "--config",
+            ])
             .arg(self.config())
             .arg("--persist-to")
             .arg(self.state())
@@ -234,7 +312,11 @@ impl Dev {
             .env("WRANGLER_SEND_METRICS", "false")
             .output()
             .expect("wrangler kv key put");
-        assert!(out.status.success(), "kv put failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kv put failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -264,7 +346,9 @@ impl Drop for Dev {
 
 fn node_path() -> std::ffi::OsString {
     let mut paths = vec![repo_root().join("node_modules/.bin")];
-    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(paths).expect("PATH")
 }
 
@@ -281,7 +365,10 @@ pub fn keygate_bin() -> PathBuf {
         assert!(status.success(), "building the keygate CLI failed");
         // The test binary lives in target/<profile>/deps/; the CLI in target/<profile>/.
         let exe = std::env::current_exe().expect("current exe");
-        exe.parent().and_then(Path::parent).expect("target dir").join("keygate")
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .join("keygate")
     })
     .clone()
 }
@@ -290,7 +377,9 @@ static KEYS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Records a plaintext key so responses and logs can be scanned for it.
 pub fn remember_key(key: &str) {
-    KEYS.lock().unwrap_or_else(|e| e.into_inner()).push(key.to_owned());
+    KEYS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(key.to_owned());
 }
 
 /// Every secret the run knows: the shared secret, every key and every full key hash.
@@ -298,7 +387,12 @@ pub fn secrets() -> Vec<String> {
     let keys = KEYS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut out = vec![SECRET.to_owned()];
     for k in keys {
-        out.push(keygate_core::ApiKey::new(k.as_str()).hash().as_kv_key().to_owned());
+        out.push(
+            keygate_core::ApiKey::new(k.as_str())
+                .hash()
+                .as_kv_key()
+                .to_owned(),
+        );
         out.push(k);
     }
     out
@@ -307,7 +401,11 @@ pub fn secrets() -> Vec<String> {
 /// Fails if `text` contains any known secret. `what` names the place for the message.
 pub fn assert_no_secrets(what: &str, text: &str) {
     for s in secrets() {
-        assert!(!text.contains(&s), "{what} leaks a secret ({}…)", &s[..6.min(s.len())]);
+        assert!(
+            !text.contains(&s),
+            "{what} leaks a secret ({}…)",
+            &s[..6.min(s.len())]
+        );
     }
 }
 
@@ -322,7 +420,10 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -330,18 +431,25 @@ impl Resp {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 
     /// Checks the RFC 9457 problem shape and the headers every error carries; returns the body.
     pub fn problem(&self, status: u16) -> serde_json::Value {
         assert_eq!(self.status, status, "status; body: {}", self.text());
-        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
         assert_eq!(self.header("cache-control"), Some("no-store"));
         let p = self.json();
         assert_eq!(p["status"], status);
         for field in ["type", "title", "detail", "request_id"] {
-            assert!(p[field].as_str().is_some_and(|s| !s.is_empty()), "problem lacks {field}: {p}");
+            assert!(
+                p[field].as_str().is_some_and(|s| !s.is_empty()),
+                "problem lacks {field}: {p}"
+            );
         }
         assert_eq!(self.header("x-request-id"), p["request_id"].as_str());
         p
@@ -377,10 +485,20 @@ pub fn send(req: reqwest::blocking::RequestBuilder) -> Resp {
     let headers = r
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let body = r.bytes().expect("body").to_vec();
-    Resp { status, headers, body }.scan()
+    Resp {
+        status,
+        headers,
+        body,
+    }
+    .scan()
 }
 
 /// GET with an optional bearer key.
@@ -397,7 +515,8 @@ pub fn get(url: &str, key: Option<&str>) -> Resp {
 pub fn raw(base: &str, request: &[u8]) -> Resp {
     let addr: SocketAddr = base.trim_start_matches("http://").parse().expect("addr");
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
     s.write_all(request).expect("write");
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
@@ -418,7 +537,10 @@ fn split_head(buf: &[u8]) -> Option<(u16, Vec<(String, String)>, usize)> {
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&buf[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok())?;
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -429,26 +551,51 @@ fn split_head(buf: &[u8]) -> Option<(u16, Vec<(String, String)>, usize)> {
 fn try_parse(buf: &[u8]) -> Option<Resp> {
     let (status, headers, start) = split_head(buf)?;
     let body = &buf[start..];
-    let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
     if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        return (body.len() >= len).then(|| Resp { status, headers: headers.clone(), body: body[..len].to_vec() });
+        return (body.len() >= len).then(|| Resp {
+            status,
+            headers: headers.clone(),
+            body: body[..len].to_vec(),
+        });
     }
     if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        return body.ends_with(b"0\r\n\r\n").then(|| Resp { status, body: dechunk(body), headers });
+        return body.ends_with(b"0\r\n\r\n").then(|| Resp {
+            status,
+            body: dechunk(body),
+            headers,
+        });
     }
     None
 }
 
 fn try_parse_eof(buf: &[u8]) -> Resp {
-    let (status, headers, start) =
-        split_head(buf).unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(buf)));
-    Resp { status, headers, body: buf[start..].to_vec() }
+    let (status, headers, start) = split_head(buf)
+        .unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(buf)));
+    Resp {
+        status,
+        headers,
+        body: buf[start..].to_vec(),
+    }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&b[..eol])
+                .split(';')
+                .next()
+                .unwrap_or("0")
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
         if size == 0 || b.len() < eol + 2 + size {
             break;
         }
@@ -461,5 +608,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 /// A unique marker for a test's request paths.
 pub fn marker(test: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    format!("{test}-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    format!(
+        "{test}-{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }

@@ -31,20 +31,48 @@ fn start() -> Ctx {
     // Start the instances side by side: each takes seconds to boot.
     std::thread::scope(|s| {
         let main = s.spawn(|| {
-            Dev::start("main", &[("ORIGIN_URL", &o), ("SHARED_SECRET", SECRET), ("ORIGIN_TIMEOUT_MS", "1500")])
+            Dev::start(
+                "main",
+                &[
+                    ("ORIGIN_URL", &o),
+                    ("SHARED_SECRET", SECRET),
+                    ("ORIGIN_TIMEOUT_MS", "1500"),
+                ],
+            )
         });
         let no_secret = s.spawn(|| Dev::start("no-secret", &[("ORIGIN_URL", &o)]));
-        let bad_origin =
-            s.spawn(|| Dev::start("bad-origin", &[("ORIGIN_URL", "ftp://127.0.0.1/"), ("SHARED_SECRET", SECRET)]));
-        let dead_origin = s.spawn(|| Dev::start("dead-origin", &[("ORIGIN_URL", &dead), ("SHARED_SECRET", SECRET)]));
+        let bad_origin = s.spawn(|| {
+            Dev::start(
+                "bad-origin",
+                &[
+                    ("ORIGIN_URL", "ftp://127.0.0.1/"),
+                    ("SHARED_SECRET", SECRET),
+                ],
+            )
+        });
+        let dead_origin = s.spawn(|| {
+            Dev::start(
+                "dead-origin",
+                &[("ORIGIN_URL", &dead), ("SHARED_SECRET", SECRET)],
+            )
+        });
         let custom_header = s.spawn(|| {
             Dev::start(
                 "custom-header",
-                &[("ORIGIN_URL", &c), ("SHARED_SECRET", SECRET), ("SHARED_SECRET_HEADER", "X-Origin-Auth")],
+                &[
+                    ("ORIGIN_URL", &c),
+                    ("SHARED_SECRET", SECRET),
+                    ("SHARED_SECRET_HEADER", "X-Origin-Auth"),
+                ],
             )
         });
-        let kv_fault =
-            s.spawn(|| Dev::start_with("kv-fault", &[("ORIGIN_URL", &o), ("SHARED_SECRET", SECRET)], true));
+        let kv_fault = s.spawn(|| {
+            Dev::start_with(
+                "kv-fault",
+                &[("ORIGIN_URL", &o), ("SHARED_SECRET", SECRET)],
+                true,
+            )
+        });
         Ctx {
             main: main.join().expect("main"),
             no_secret: no_secret.join().expect("no-secret"),
@@ -63,39 +91,129 @@ type Test = fn(&Ctx);
 fn main() {
     let args = Arguments::from_args();
     let tests: Vec<(&str, Test)> = vec![
-        ("contract::no_authorization_header_gets_401_with_a_bare_bearer_challenge", no_authorization_header),
-        ("contract::wrong_scheme_gets_400_invalid_request", wrong_scheme),
-        ("contract::empty_token_gets_400_invalid_request", empty_token),
-        ("contract::token_with_bad_characters_gets_400_invalid_request", bad_characters),
-        ("contract::two_authorization_headers_get_400_invalid_request", two_authorization_headers),
-        ("contract::token_over_4_kib_gets_400_invalid_request", token_over_4kib),
-        ("contract::unknown_disabled_and_expired_keys_are_indistinguishable", invalid_keys_indistinguishable),
-        ("contract::corrupt_record_is_an_invalid_token_not_a_500", corrupt_record),
-        ("contract::missing_shared_secret_is_a_500_and_origin_is_never_contacted", missing_secret),
+        (
+            "contract::no_authorization_header_gets_401_with_a_bare_bearer_challenge",
+            no_authorization_header,
+        ),
+        (
+            "contract::wrong_scheme_gets_400_invalid_request",
+            wrong_scheme,
+        ),
+        (
+            "contract::empty_token_gets_400_invalid_request",
+            empty_token,
+        ),
+        (
+            "contract::token_with_bad_characters_gets_400_invalid_request",
+            bad_characters,
+        ),
+        (
+            "contract::two_authorization_headers_get_400_invalid_request",
+            two_authorization_headers,
+        ),
+        (
+            "contract::token_over_4_kib_gets_400_invalid_request",
+            token_over_4kib,
+        ),
+        (
+            "contract::unknown_disabled_and_expired_keys_are_indistinguishable",
+            invalid_keys_indistinguishable,
+        ),
+        (
+            "contract::corrupt_record_is_an_invalid_token_not_a_500",
+            corrupt_record,
+        ),
+        (
+            "contract::missing_shared_secret_is_a_500_and_origin_is_never_contacted",
+            missing_secret,
+        ),
         ("contract::invalid_origin_url_is_a_500", invalid_origin),
-        ("contract::kv_read_failure_fails_closed_with_503_and_retry_after", kv_failure),
+        (
+            "contract::kv_read_failure_fails_closed_with_503_and_retry_after",
+            kv_failure,
+        ),
         ("contract::unreachable_origin_gets_502", unreachable_origin),
-        ("contract::slow_origin_gets_504_after_the_configured_timeout", slow_origin),
-        ("contract::origin_status_headers_and_body_come_back_unchanged", origin_answer_passes),
-        ("forward::origin_receives_secret_identity_and_forwarding_headers_once", origin_receives_our_headers),
-        ("forward::client_copies_of_secret_and_identity_headers_are_replaced", client_copies_replaced),
-        ("forward::hop_by_hop_and_connection_listed_headers_are_dropped", hop_by_hop_dropped),
-        ("forward::sane_request_id_passes_and_others_are_replaced", request_id_handling),
-        ("forward::no_path_form_changes_the_origin_host_or_leaves_the_base_path", path_tricks),
-        ("forward::absolute_form_target_goes_to_the_origin_only", absolute_form),
-        ("forward::method_query_and_body_pass_unchanged", method_query_body),
-        ("forward::five_mb_upload_arrives_byte_identical", five_mb_upload),
-        ("forward::five_mb_download_streams_back_byte_identical", five_mb_download),
-        ("forward::redirects_are_returned_to_the_client_not_followed", redirect_not_followed),
-        ("forward::response_headers_echoing_the_secret_never_reach_the_client", secret_echo_stripped),
-        ("forward::custom_secret_header_name_is_used_and_default_one_not_sent", custom_header_name),
-        ("cli::revoked_key_is_refused_afterwards", revoke_then_refused),
-        ("cli::create_prints_only_the_key_and_list_show_never_reveal_it", cli_create_list_show),
-        ("cli::hash_prints_the_kv_key_name_the_worker_reads", cli_hash),
-        ("cli::bad_input_fails_clearly_and_changes_nothing", cli_bad_input),
-        ("cli::missing_wrangler_is_a_clear_error", cli_missing_wrangler),
+        (
+            "contract::slow_origin_gets_504_after_the_configured_timeout",
+            slow_origin,
+        ),
+        (
+            "contract::origin_status_headers_and_body_come_back_unchanged",
+            origin_answer_passes,
+        ),
+        (
+            "forward::origin_receives_secret_identity_and_forwarding_headers_once",
+            origin_receives_our_headers,
+        ),
+        (
+            "forward::client_copies_of_secret_and_identity_headers_are_replaced",
+            client_copies_replaced,
+        ),
+        (
+            "forward::hop_by_hop_and_connection_listed_headers_are_dropped",
+            hop_by_hop_dropped,
+        ),
+        (
+            "forward::sane_request_id_passes_and_others_are_replaced",
+            request_id_handling,
+        ),
+        (
+            "forward::no_path_form_changes_the_origin_host_or_leaves_the_base_path",
+            path_tricks,
+        ),
+        (
+            "forward::absolute_form_target_goes_to_the_origin_only",
+            absolute_form,
+        ),
+        (
+            "forward::method_query_and_body_pass_unchanged",
+            method_query_body,
+        ),
+        (
+            "forward::five_mb_upload_arrives_byte_identical",
+            five_mb_upload,
+        ),
+        (
+            "forward::five_mb_download_streams_back_byte_identical",
+            five_mb_download,
+        ),
+        (
+            "forward::redirects_are_returned_to_the_client_not_followed",
+            redirect_not_followed,
+        ),
+        (
+            "forward::response_headers_echoing_the_secret_never_reach_the_client",
+            secret_echo_stripped,
+        ),
+        (
+            "forward::custom_secret_header_name_is_used_and_default_one_not_sent",
+            custom_header_name,
+        ),
+        (
+            "cli::revoked_key_is_refused_afterwards",
+            revoke_then_refused,
+        ),
+        (
+            "cli::create_prints_only_the_key_and_list_show_never_reveal_it",
+            cli_create_list_show,
+        ),
+        (
+            "cli::hash_prints_the_kv_key_name_the_worker_reads",
+            cli_hash,
+        ),
+        (
+            "cli::bad_input_fails_clearly_and_changes_nothing",
+            cli_bad_input,
+        ),
+        (
+            "cli::missing_wrangler_is_a_clear_error",
+            cli_missing_wrangler,
+        ),
         ("cli::revoke_and_show_accept_the_key_on_stdin", cli_stdin),
-        ("cli::expiring_key_works_until_its_expiry_then_is_refused", expiring_key),
+        (
+            "cli::expiring_key_works_until_its_expiry_then_is_refused",
+            expiring_key,
+        ),
     ];
 
     let ctx = Arc::new(start());
@@ -119,9 +237,18 @@ fn main() {
 
     // After every request: no wrangler log may contain a key, a full hash or the secret.
     let mut leak = None;
-    for dev in [&ctx.main, &ctx.no_secret, &ctx.bad_origin, &ctx.dead_origin, &ctx.custom_header, &ctx.kv_fault] {
+    for dev in [
+        &ctx.main,
+        &ctx.no_secret,
+        &ctx.bad_origin,
+        &ctx.dead_origin,
+        &ctx.custom_header,
+        &ctx.kv_fault,
+    ] {
         let logs = dev.logs();
-        if let Err(e) = catch_unwind(|| assert_no_secrets(&format!("wrangler log '{}'", dev.name), &logs)) {
+        if let Err(e) =
+            catch_unwind(|| assert_no_secrets(&format!("wrangler log '{}'", dev.name), &logs))
+        {
             leak = Some(e);
         }
     }
@@ -139,15 +266,23 @@ fn bearer(key: &str) -> String {
 }
 
 fn raw_get(dev: &Dev, target: &str, extra_headers: &str) -> Resp {
-    let req = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra_headers}Connection: close\r\n\r\n");
+    let req = format!(
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra_headers}Connection: close\r\n\r\n"
+    );
     raw(&dev.base, req.as_bytes())
 }
 
 fn assert_invalid_request(r: &Resp) {
     r.problem(400);
     let challenge = r.header("www-authenticate").expect("challenge");
-    assert!(challenge.starts_with("Bearer realm=\"keygate\""), "{challenge}");
-    assert!(challenge.contains("error=\"invalid_request\""), "{challenge}");
+    assert!(
+        challenge.starts_with("Bearer realm=\"keygate\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("error=\"invalid_request\""),
+        "{challenge}"
+    );
 }
 
 // ---- response contract ----
@@ -156,14 +291,21 @@ fn no_authorization_header(c: &Ctx) {
     let m = marker("noauth");
     let r = get(&c.main.url(&format!("/{m}")), None);
     r.problem(401);
-    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"keygate\""));
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"keygate\"")
+    );
     assert!(c.origin.received_with(&m).is_empty());
 }
 
 fn wrong_scheme(c: &Ctx) {
     let m = marker("scheme");
     for auth in ["Basic dXNlcjpwYXNz", "Token abc", "Bearerabc"] {
-        let r = send(client().get(c.main.url(&format!("/{m}"))).header("authorization", auth));
+        let r = send(
+            client()
+                .get(c.main.url(&format!("/{m}")))
+                .header("authorization", auth),
+        );
         assert_invalid_request(&r);
     }
     assert!(c.origin.received_with(&m).is_empty());
@@ -172,7 +314,11 @@ fn wrong_scheme(c: &Ctx) {
 fn empty_token(c: &Ctx) {
     let m = marker("empty");
     for auth in ["Bearer", "Bearer ", "bearer    "] {
-        let r = raw_get(&c.main, &format!("/{m}"), &format!("Authorization: {auth}\r\n"));
+        let r = raw_get(
+            &c.main,
+            &format!("/{m}"),
+            &format!("Authorization: {auth}\r\n"),
+        );
         assert_invalid_request(&r);
     }
     assert!(c.origin.received_with(&m).is_empty());
@@ -180,8 +326,19 @@ fn empty_token(c: &Ctx) {
 
 fn bad_characters(c: &Ctx) {
     let m = marker("badchars");
-    for auth in ["Bearer a b", "Bearer \"abc\"", "Bearer ab=c", "Bearer a;b", "Bearer\tabc", "Bearer caf\u{e9}"] {
-        let r = raw_get(&c.main, &format!("/{m}"), &format!("Authorization: {auth}\r\n"));
+    for auth in [
+        "Bearer a b",
+        "Bearer \"abc\"",
+        "Bearer ab=c",
+        "Bearer a;b",
+        "Bearer\tabc",
+        "Bearer caf\u{e9}",
+    ] {
+        let r = raw_get(
+            &c.main,
+            &format!("/{m}"),
+            &format!("Authorization: {auth}\r\n"),
+        );
         assert_invalid_request(&r);
     }
     assert!(c.origin.received_with(&m).is_empty());
@@ -191,7 +348,11 @@ fn two_authorization_headers(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let m = marker("twoauth");
     for (a, b) in [(key.as_str(), key.as_str()), (key.as_str(), "kg_other")] {
-        let r = raw_get(&c.main, &format!("/{m}"), &format!("Authorization: Bearer {a}\r\nAuthorization: Bearer {b}\r\n"));
+        let r = raw_get(
+            &c.main,
+            &format!("/{m}"),
+            &format!("Authorization: Bearer {a}\r\nAuthorization: Bearer {b}\r\n"),
+        );
         assert_invalid_request(&r);
     }
     assert!(c.origin.received_with(&m).is_empty());
@@ -232,7 +393,10 @@ fn invalid_keys_indistinguishable(c: &Ctx) {
     let first = strip_request_id(unknown.problem(401));
     for r in [&disabled, &expired] {
         assert_eq!(strip_request_id(r.problem(401)), first);
-        assert_eq!(r.header("www-authenticate"), unknown.header("www-authenticate"));
+        assert_eq!(
+            r.header("www-authenticate"),
+            unknown.header("www-authenticate")
+        );
     }
     let challenge = unknown.header("www-authenticate").expect("challenge");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
@@ -256,7 +420,10 @@ fn corrupt_record(c: &Ctx) {
     c.main.kv_put_raw(oh.as_kv_key(), &rec.to_string());
     get(&c.main.url(&format!("/{m}")), Some(other)).problem(401);
     assert!(c.origin.received_with(&m).is_empty());
-    assert!(c.main.log_contains("corrupt_record"), "corrupt records are logged as such");
+    assert!(
+        c.main.log_contains("corrupt_record"),
+        "corrupt records are logged as such"
+    );
 }
 
 fn missing_secret(c: &Ctx) {
@@ -279,11 +446,20 @@ fn invalid_origin(c: &Ctx) {
 fn kv_failure(c: &Ctx) {
     // API_KEYS is bound to a worker whose reads throw: a KV outage, as the gateway sees one.
     let m = marker("kvfault");
-    let r = get(&c.kv_fault.url(&format!("/{m}")), Some("kg_wellformedkeyduringanoutage000000000000000"));
+    let r = get(
+        &c.kv_fault.url(&format!("/{m}")),
+        Some("kg_wellformedkeyduringanoutage000000000000000"),
+    );
     let p = r.problem(503);
     assert_eq!(p["type"], "urn:keygate:problem:key_store_unavailable");
-    assert!(r.header("retry-after").and_then(|v| v.parse::<u32>().ok()).is_some_and(|s| s > 0));
-    assert!(c.origin.received_with(&m).is_empty(), "fail closed: nothing reaches the origin");
+    assert!(r
+        .header("retry-after")
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|s| s > 0));
+    assert!(
+        c.origin.received_with(&m).is_empty(),
+        "fail closed: nothing reaches the origin"
+    );
     assert!(c.kv_fault.log_contains("store_unavailable"));
 }
 
@@ -297,9 +473,16 @@ fn slow_origin(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let m = marker("slow");
     let started = std::time::Instant::now();
-    let r = get(&c.main.url(&format!("/{m}/__test/slow?ms=6000")), Some(&key));
+    let r = get(
+        &c.main.url(&format!("/{m}/__test/slow?ms=6000")),
+        Some(&key),
+    );
     r.problem(504);
-    assert!(started.elapsed() < Duration::from_secs(5), "504 came after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "504 came after {:?}",
+        started.elapsed()
+    );
     // Just under the timeout is still answered.
     let ok = get(&c.main.url(&format!("/{m}/__test/slow?ms=200")), Some(&key));
     assert_eq!(ok.status, 200);
@@ -309,7 +492,10 @@ fn origin_answer_passes(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let m = marker("status");
     for code in [201u16, 404, 418, 500, 503] {
-        let r = get(&c.main.url(&format!("/{m}/__test/status?code={code}")), Some(&key));
+        let r = get(
+            &c.main.url(&format!("/{m}/__test/status?code={code}")),
+            Some(&key),
+        );
         assert_eq!(r.status, code);
         assert_eq!(r.header("x-origin-status"), Some(code.to_string().as_str()));
         assert_eq!(r.text(), "status");
@@ -320,14 +506,24 @@ fn origin_answer_passes(c: &Ctx) {
 // ---- forwarding rules ----
 
 fn origin_receives_our_headers(c: &Ctx) {
-    let key = c.main.create_key(&["--name", "fwd", "--consumer", "acme-42", "--consumer-name", "Acme Corp"]);
+    let key = c.main.create_key(&[
+        "--name",
+        "fwd",
+        "--consumer",
+        "acme-42",
+        "--consumer-name",
+        "Acme Corp",
+    ]);
     let m = marker("hdrs");
     let r = get(&c.main.url(&format!("/{m}")), Some(&key));
     assert_eq!(r.status, 200, "{}", r.text());
     let got = c.origin.received_with(&m);
     assert_eq!(got.len(), 1);
     let g = &got[0];
-    let id = keygate_core::ApiKey::new(key.as_str()).hash().id().to_owned();
+    let id = keygate_core::ApiKey::new(key.as_str())
+        .hash()
+        .id()
+        .to_owned();
     assert_eq!(g.all("x-shared-secret"), vec![SECRET]);
     assert_eq!(g.all("x-consumer-id"), vec!["acme-42"]);
     assert_eq!(g.all("x-consumer-name"), vec!["Acme Corp"]);
@@ -359,7 +555,10 @@ fn client_copies_replaced(c: &Ctx) {
     let g = &c.origin.received_with(&m)[0];
     assert_eq!(g.all("x-shared-secret"), vec![SECRET]);
     assert_eq!(g.all("x-consumer-id"), vec!["real-consumer"]);
-    assert!(g.all("x-consumer-name").is_empty(), "no consumer name on this key, and the client's is gone");
+    assert!(
+        g.all("x-consumer-name").is_empty(),
+        "no consumer name on this key, and the client's is gone"
+    );
     assert_ne!(g.one("x-key-id"), Some("000000000000"));
     assert!(!g.all("x-forwarded-for").contains(&"10.6.6.6"));
     assert_eq!(g.all("x-forwarded-proto"), vec!["http"]);
@@ -384,16 +583,28 @@ fn hop_by_hop_dropped(c: &Ctx) {
         assert!(g.all(gone).is_empty(), "{gone} was forwarded");
     }
     assert_eq!(g.all("x-keep-me"), vec!["2"]);
-    assert_eq!(g.all("x-shared-secret"), vec![SECRET], "Connection cannot remove our secret header");
+    assert_eq!(
+        g.all("x-shared-secret"),
+        vec![SECRET],
+        "Connection cannot remove our secret header"
+    );
 }
 
 fn request_id_handling(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let m = marker("rid");
-    let r = send(client().get(c.main.url(&format!("/{m}/a"))).header("authorization", bearer(&key)).header("x-request-id", "trace-abc.123"));
+    let r = send(
+        client()
+            .get(c.main.url(&format!("/{m}/a")))
+            .header("authorization", bearer(&key))
+            .header("x-request-id", "trace-abc.123"),
+    );
     assert_eq!(r.status, 200);
     let r2 = send(
-        client().get(c.main.url(&format!("/{m}/b"))).header("authorization", bearer(&key)).header("x-request-id", "bad id with spaces"),
+        client()
+            .get(c.main.url(&format!("/{m}/b")))
+            .header("authorization", bearer(&key))
+            .header("x-request-id", "bad id with spaces"),
     );
     assert_eq!(r2.status, 200);
     let got = c.origin.received_with(&m);
@@ -404,7 +615,11 @@ fn request_id_handling(c: &Ctx) {
     assert_ne!(generated, "bad id with spaces");
     assert!(generated.len() >= 16);
     // Errors carry the request id too.
-    let e = send(client().get(c.main.url("/x")).header("x-request-id", "err-trace-1"));
+    let e = send(
+        client()
+            .get(c.main.url("/x"))
+            .header("x-request-id", "err-trace-1"),
+    );
     assert_eq!(e.problem(401)["request_id"], "err-trace-1");
 }
 
@@ -414,15 +629,30 @@ fn path_tricks(c: &Ctx) {
     let m = marker("path");
     // (request target, what the origin must receive, or None when the gateway refuses with 400)
     let cases: Vec<(String, Option<String>)> = vec![
-        (format!("//evil.example/{m}/1"), Some(format!("{BASE}/evil.example/{m}/1"))),
-        (format!("/@evil.example/{m}/2"), Some(format!("{BASE}/@evil.example/{m}/2"))),
-        (format!("/{m}/3/../../../../etc"), Some(format!("{BASE}/etc"))),
+        (
+            format!("//evil.example/{m}/1"),
+            Some(format!("{BASE}/evil.example/{m}/1")),
+        ),
+        (
+            format!("/@evil.example/{m}/2"),
+            Some(format!("{BASE}/@evil.example/{m}/2")),
+        ),
+        (
+            format!("/{m}/3/../../../../etc"),
+            Some(format!("{BASE}/etc")),
+        ),
         (format!("/{m}/4/%2e%2e/%2E%2E/x"), Some(format!("{BASE}/x"))),
         (format!("/{m}/5/..%2f..%2fadmin"), None),
         (format!("/%2F%2Fevil.example/{m}/6"), None),
         (format!("/{m}/7/a%5cb"), None),
-        (format!("/{m}/8?q=%2F%2Fevil&next=//evil.example"), Some(format!("{BASE}/{m}/8?q=%2F%2Fevil&next=//evil.example"))),
-        (format!("/{m}/9/caf%C3%A9"), Some(format!("{BASE}/{m}/9/caf%C3%A9"))),
+        (
+            format!("/{m}/8?q=%2F%2Fevil&next=//evil.example"),
+            Some(format!("{BASE}/{m}/8?q=%2F%2Fevil&next=//evil.example")),
+        ),
+        (
+            format!("/{m}/9/caf%C3%A9"),
+            Some(format!("{BASE}/{m}/9/caf%C3%A9")),
+        ),
     ];
     for (target, want) in &cases {
         let r = raw_get(&c.main, target, &auth);
@@ -430,7 +660,10 @@ fn path_tricks(c: &Ctx) {
             Some(_) => assert_eq!(r.status, 200, "{target}: {}", r.text()),
             None => {
                 assert_eq!(r.status, 400, "{target}: {}", r.text());
-                assert_eq!(r.problem(400)["type"], "urn:keygate:problem:invalid_request");
+                assert_eq!(
+                    r.problem(400)["type"],
+                    "urn:keygate:problem:invalid_request"
+                );
             }
         }
     }
@@ -439,12 +672,23 @@ fn path_tricks(c: &Ctx) {
     let received = c.origin.received();
     let expected: Vec<&String> = cases.iter().filter_map(|(_, w)| w.as_ref()).collect();
     for want in &expected {
-        assert!(received.iter().any(|g| &&g.target == want), "origin never got {want}");
+        assert!(
+            received.iter().any(|g| &&g.target == want),
+            "origin never got {want}"
+        );
     }
     let r = raw_get(&c.main, &format!("/\\evil.example/{m}/10"), &auth);
-    assert!(r.status == 200 || r.status == 400, "backslash: {}", r.status);
+    assert!(
+        r.status == 200 || r.status == 400,
+        "backslash: {}",
+        r.status
+    );
     for g in c.origin.received_with(&m) {
-        assert!(g.target.starts_with(&format!("{BASE}/")), "left the base path: {}", g.target);
+        assert!(
+            g.target.starts_with(&format!("{BASE}/")),
+            "left the base path: {}",
+            g.target
+        );
         assert_eq!(g.one("host"), Some(c.origin.addr().to_string().as_str()));
     }
 }
@@ -452,7 +696,11 @@ fn path_tricks(c: &Ctx) {
 fn absolute_form(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let m = marker("absform");
-    let r = raw_get(&c.main, &format!("http://evil.example/{m}"), &format!("Authorization: Bearer {key}\r\n"));
+    let r = raw_get(
+        &c.main,
+        &format!("http://evil.example/{m}"),
+        &format!("Authorization: Bearer {key}\r\n"),
+    );
     assert!(r.status == 200 || r.status == 400, "{}", r.status);
     for g in c.origin.received_with(&m) {
         assert_eq!(g.target, format!("{BASE}/{m}"));
@@ -465,7 +713,9 @@ fn method_query_body(c: &Ctx) {
     let m = marker("methods");
     for method in ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
         let body = format!("{{\"method\":\"{method}\"}}");
-        let url = c.main.url(&format!("/{m}/{method}?a=1&b=two%20words&c=%E2%9C%93"));
+        let url = c
+            .main
+            .url(&format!("/{m}/{method}?a=1&b=two%20words&c=%E2%9C%93"));
         let r = send(
             client()
                 .request(method.parse().expect("method"), url)
@@ -474,13 +724,28 @@ fn method_query_body(c: &Ctx) {
                 .body(body.clone()),
         );
         assert_eq!(r.status, 200, "{method}");
-        let g = c.origin.received_with(&format!("{m}/{method}?")).pop().expect("received");
+        let g = c
+            .origin
+            .received_with(&format!("{m}/{method}?"))
+            .pop()
+            .expect("received");
         assert_eq!(g.method, method);
-        assert_eq!(g.target, format!("{BASE}/{m}/{method}?a=1&b=two%20words&c=%E2%9C%93"));
-        assert_eq!(g.body_sha256, hex::encode(Sha256::digest(body.as_bytes())), "{method} body");
+        assert_eq!(
+            g.target,
+            format!("{BASE}/{m}/{method}?a=1&b=two%20words&c=%E2%9C%93")
+        );
+        assert_eq!(
+            g.body_sha256,
+            hex::encode(Sha256::digest(body.as_bytes())),
+            "{method} body"
+        );
         assert_eq!(g.one("content-type"), Some("application/json"));
     }
-    let r = send(client().head(c.main.url(&format!("/{m}/HEAD"))).header("authorization", bearer(&key)));
+    let r = send(
+        client()
+            .head(c.main.url(&format!("/{m}/HEAD")))
+            .header("authorization", bearer(&key)),
+    );
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
 }
@@ -488,7 +753,9 @@ fn method_query_body(c: &Ctx) {
 fn five_mb_upload(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let m = marker("upload");
-    let body: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let body: Vec<u8> = (0..5 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let r = send(
         client()
             .post(c.main.url(&format!("/{m}")))
@@ -506,7 +773,11 @@ fn five_mb_upload(c: &Ctx) {
 fn five_mb_download(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let n = 5 * 1024 * 1024;
-    let r = get(&c.main.url(&format!("/{}/__test/bytes?n={n}", marker("download"))), Some(&key));
+    let r = get(
+        &c.main
+            .url(&format!("/{}/__test/bytes?n={n}", marker("download"))),
+        Some(&key),
+    );
     assert_eq!(r.status, 200);
     let want: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
     assert_eq!(r.body.len(), n);
@@ -518,25 +789,44 @@ fn redirect_not_followed(c: &Ctx) {
     let m = marker("redirect");
     let r = get(&c.main.url(&format!("/{m}/__test/redirect")), Some(&key));
     assert_eq!(r.status, 302);
-    assert_eq!(r.header("location"), Some("http://elsewhere.invalid/landing"));
+    assert_eq!(
+        r.header("location"),
+        Some("http://elsewhere.invalid/landing")
+    );
     assert_eq!(r.header("x-origin"), Some("redirected"));
-    assert_eq!(c.origin.received_with(&m).len(), 1, "the gateway must not follow the redirect");
+    assert_eq!(
+        c.origin.received_with(&m).len(),
+        1,
+        "the gateway must not follow the redirect"
+    );
 }
 
 fn secret_echo_stripped(c: &Ctx) {
     let key = c.main.create_key(&[]);
-    let r = get(&c.main.url(&format!("/{}/__test/echo-secret", marker("echo"))), Some(&key));
+    let r = get(
+        &c.main
+            .url(&format!("/{}/__test/echo-secret", marker("echo"))),
+        Some(&key),
+    );
     assert_eq!(r.status, 200);
     assert!(r.header("x-shared-secret").is_none());
     assert!(r.header("x-debug-auth").is_none());
-    assert!(r.header("x-hop").is_none(), "headers named in the origin's Connection are hop-by-hop");
+    assert!(
+        r.header("x-hop").is_none(),
+        "headers named in the origin's Connection are hop-by-hop"
+    );
     assert_eq!(r.header("x-harmless"), Some("kept"));
 }
 
 fn custom_header_name(c: &Ctx) {
     let key = c.custom_header.create_key(&[]);
     let m = marker("custom");
-    let r = send(client().get(c.custom_header.url(&format!("/{m}"))).header("authorization", bearer(&key)).header("x-origin-auth", "forged"));
+    let r = send(
+        client()
+            .get(c.custom_header.url(&format!("/{m}")))
+            .header("authorization", bearer(&key))
+            .header("x-origin-auth", "forged"),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let g = &c.custom_origin.received_with(&m)[0];
     assert_eq!(g.all("x-origin-auth"), vec![SECRET]);
@@ -549,9 +839,16 @@ fn revoke_then_refused(c: &Ctx) {
     let key = c.main.create_key(&["--name", "to-revoke"]);
     let m = marker("revoke");
     assert_eq!(get(&c.main.url(&format!("/{m}/1")), Some(&key)).status, 200);
-    let id = keygate_core::ApiKey::new(key.as_str()).hash().id().to_owned();
+    let id = keygate_core::ApiKey::new(key.as_str())
+        .hash()
+        .id()
+        .to_owned();
     let out = c.main.keygate(&["revoke", &id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Local KV has no edge cache: the next request is already refused.
     get(&c.main.url(&format!("/{m}/2")), Some(&key)).problem(401);
     assert_eq!(c.origin.received_with(&m).len(), 1);
@@ -561,7 +858,15 @@ fn revoke_then_refused(c: &Ctx) {
 }
 
 fn cli_create_list_show(c: &Ctx) {
-    let out = c.main.keygate(&["create", "--name", "listed", "--consumer", "team-l", "--expires", "30d"]);
+    let out = c.main.keygate(&[
+        "create",
+        "--name",
+        "listed",
+        "--consumer",
+        "team-l",
+        "--expires",
+        "30d",
+    ]);
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).expect("utf8");
     let key = stdout.trim();
@@ -569,7 +874,10 @@ fn cli_create_list_show(c: &Ctx) {
     assert_eq!(stdout, format!("{key}\n"), "stdout carries the key alone");
     assert!(key.starts_with("kg_") && key.len() == 47);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains(key), "the key is printed once, on stdout only");
+    assert!(
+        !stderr.contains(key),
+        "the key is printed once, on stdout only"
+    );
     let id = keygate_core::ApiKey::new(key).hash().id().to_owned();
 
     let list = c.main.keygate(&["list", "--json"]);
@@ -577,7 +885,12 @@ fn cli_create_list_show(c: &Ctx) {
     let text = String::from_utf8_lossy(&list.stdout);
     assert_no_secrets("keygate list", &text);
     let rows: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let row = rows.as_array().expect("array").iter().find(|r| r["id"] == id.as_str()).expect("listed");
+    let row = rows
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .expect("listed");
     assert_eq!(row["name"], "listed");
     assert_eq!(row["consumer_id"], "team-l");
     assert_eq!(row["state"], "active");
@@ -601,27 +914,46 @@ fn cli_create_list_show(c: &Ctx) {
 fn cli_hash(c: &Ctx) {
     let key = c.main.create_key(&["--name", "hashme"]);
     let out = c.main.keygate(&["hash", &key]);
-    let hash = String::from_utf8(out.stdout).expect("utf8").trim().to_owned();
+    let hash = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
     assert_eq!(hash, hex::encode(Sha256::digest(key.as_bytes())));
     assert!(c.main.state().exists());
     let show = c.main.keygate(&["show", &key]);
-    assert!(show.status.success(), "the record is stored under that hash");
+    assert!(
+        show.status.success(),
+        "the record is stored under that hash"
+    );
 }
 
 fn count_keys(dev: &Dev) -> usize {
     let out = dev.keygate(&["list", "--json"]);
     assert!(out.status.success());
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json").as_array().expect("array").len()
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .expect("json")
+        .as_array()
+        .expect("array")
+        .len()
 }
 
 fn cli_bad_input(c: &Ctx) {
     let dev = &c.bad_origin; // no other test writes keys to this instance
     let before = count_keys(dev);
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["create", "--name", "x", "--expires", "2001-01-01T00:00:00Z"], "not in the future"),
-        (vec!["create", "--name", "x", "--expires", "soon"], "neither an RFC 3339"),
+        (
+            vec!["create", "--name", "x", "--expires", "2001-01-01T00:00:00Z"],
+            "not in the future",
+        ),
+        (
+            vec!["create", "--name", "x", "--expires", "soon"],
+            "neither an RFC 3339",
+        ),
         (vec!["create", "--name", ""], "--name"),
-        (vec!["create", "--name", "x", "--consumer", "bad consumer"], "--consumer"),
+        (
+            vec!["create", "--name", "x", "--consumer", "bad consumer"],
+            "--consumer",
+        ),
         (vec!["revoke", "ffffffffffff"], "no key with id"),
         (vec!["revoke", "not a key"], "expected a key id"),
         (vec!["show", "ffffffffffff"], "no key with id"),
@@ -638,30 +970,48 @@ fn cli_bad_input(c: &Ctx) {
 }
 
 fn cli_missing_wrangler(c: &Ctx) {
-    let out = c.main.keygate_with(&["list"], None, &[("KEYGATE_WRANGLER", "/nonexistent/wrangler")]);
+    let out = c.main.keygate_with(
+        &["list"],
+        None,
+        &[("KEYGATE_WRANGLER", "/nonexistent/wrangler")],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("wrangler was not found"));
 }
 
 fn cli_stdin(c: &Ctx) {
     let key = c.main.create_key(&["--name", "stdin"]);
-    let show = c.main.keygate_with(&["show", "-"], Some(&format!("{key}\n")), &[]);
-    assert!(show.status.success(), "{}", String::from_utf8_lossy(&show.stderr));
+    let show = c
+        .main
+        .keygate_with(&["show", "-"], Some(&format!("{key}\n")), &[]);
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
     assert!(String::from_utf8_lossy(&show.stdout).contains("name:          stdin"));
-    let revoke = c.main.keygate_with(&["revoke", "-"], Some(&format!("{key}\n")), &[]);
+    let revoke = c
+        .main
+        .keygate_with(&["revoke", "-"], Some(&format!("{key}\n")), &[]);
     assert!(revoke.status.success());
     get(&c.main.url("/stdin"), Some(&key)).problem(401);
 }
 
 fn expiring_key(c: &Ctx) {
-    let key = c.main.create_key(&["--name", "short-lived", "--expires", "20s"]);
+    let key = c
+        .main
+        .create_key(&["--name", "short-lived", "--expires", "20s"]);
     let show = c.main.keygate(&["show", &key, "--json"]);
-    let expires_at = serde_json::from_slice::<serde_json::Value>(&show.stdout).expect("json")["expires_at"]
+    let expires_at = serde_json::from_slice::<serde_json::Value>(&show.stdout).expect("json")
+        ["expires_at"]
         .as_u64()
         .expect("expires_at");
     let m = marker("expiry");
     assert_eq!(get(&c.main.url(&format!("/{m}/1")), Some(&key)).status, 200);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
     std::thread::sleep(Duration::from_secs(expires_at.saturating_sub(now) + 1));
     get(&c.main.url(&format!("/{m}/2")), Some(&key)).problem(401);
     assert_eq!(c.origin.received_with(&m).len(), 1);

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make test`: formatting, lints on host and wasm32, native tests, the end-to-end suite against
+# wrangler dev, and a deploy dry run. Run through `make test`, which installs tools first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# End-to-end instances are stopped by the suite; this catches any left by a crash.
+cleanup() { pkill -f "$(pwd)/target/e2e/" 2>/dev/null || true; }
+trap cleanup EXIT
+
+step() { echo; echo "==> $*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (host, -D warnings)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo clippy (wasm32, -D warnings)"
+cargo clippy -p keygate-core -p keygate-worker --target wasm32-unknown-unknown --quiet -- -D warnings
+
+step "cargo test (unit, native integration, end-to-end against wrangler dev)"
+cargo test --workspace
+
+step "wrangler deploy --dry-run"
+wrangler deploy --dry-run --outdir target/deploy-dry-run
+
+wasm=crates/worker/build/index_bg.wasm
+echo
+echo "worker wasm: $(wc -c < "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"
