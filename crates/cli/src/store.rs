@@ -197,10 +197,13 @@ fn strip_ansi(s: &str) -> String {
         .to_owned()
 }
 
+/// One stored entry of [`MemoryKv`]: value, metadata JSON, KV expiration.
+pub type MemoryEntry = (String, String, Option<u64>);
+
 /// An in-memory namespace for tests; it can be told to fail.
 #[derive(Default)]
 pub struct MemoryKv {
-    pub entries: RefCell<BTreeMap<String, (String, String, Option<u64>)>>,
+    pub entries: RefCell<BTreeMap<String, MemoryEntry>>,
     pub fail: RefCell<Option<String>>,
 }
 

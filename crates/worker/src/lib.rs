@@ -102,7 +102,7 @@ async fn handle(req: Request, env: &Env) -> Response {
             request_id: &request_id,
         },
     };
-    let now = (Date::now().as_millis() / 1000) as u64;
+    let now = Date::now().as_millis() / 1000;
     let accepted = match authorize(&cfg, &head, &kv, now).await {
         Ok(Verdict::Accept(a)) => a,
         Ok(Verdict::Deny(d)) => {
@@ -245,7 +245,7 @@ fn log_line(
     detail: Option<&str>,
 ) -> String {
     serde_json::json!({
-        "ts": Date::now().to_string(),
+        "ts": String::from(worker::js_sys::Date::new_0().to_iso_string()),
         "request_id": log.request_id,
         "method": log.method,
         "path": log.path,

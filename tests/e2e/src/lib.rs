@@ -533,7 +533,10 @@ pub fn raw(base: &str, request: &[u8]) -> Resp {
     try_parse_eof(&buf).scan()
 }
 
-fn split_head(buf: &[u8]) -> Option<(u16, Vec<(String, String)>, usize)> {
+/// Header fields as (lower-case name, value), in order.
+pub type HeaderList = Vec<(String, String)>;
+
+fn split_head(buf: &[u8]) -> Option<(u16, HeaderList, usize)> {
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&buf[..split]).into_owned();
     let mut lines = head.split("\r\n");

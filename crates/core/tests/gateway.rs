@@ -1,0 +1,298 @@
+//! The whole decision pipeline against in-memory key stores, including a failing one:
+//! parse → path → hash → lookup → decide → upstream request → problem answer.
+
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use keygate_core::forward::ClientContext;
+use keygate_core::gateway::{Denial, InvalidKey};
+use keygate_core::record::CorruptRecord;
+use keygate_core::{
+    authorize, ApiKey, Config, ConfigError, Fault, KeyHash, KeyRecord, KeyStore, Refusal,
+    RequestHead, StoreError, Verdict,
+};
+use std::cell::Cell;
+use std::collections::HashMap;
+
+const SECRET: &str = "origin-secret-0123456789";
+const NOW: u64 = 1_800_000_000;
+const KEY: &str = "kg_validkey";
+
+/// A map-backed store that counts reads and can be told to fail.
+#[derive(Default)]
+struct FakeStore {
+    records: HashMap<String, String>,
+    reads: Cell<u32>,
+    fail: bool,
+}
+
+impl KeyStore for FakeStore {
+    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail {
+            return Err(StoreError("KV GET failed: 503".into()));
+        }
+        Ok(self.records.get(hash.as_kv_key()).cloned())
+    }
+}
+
+fn record(key: &str) -> KeyRecord {
+    KeyRecord {
+        v: 1,
+        id: ApiKey::new(key).hash().id().to_owned(),
+        name: "test".into(),
+        consumer_id: "acme".into(),
+        consumer_name: Some("Acme".into()),
+        created_at: NOW - 100,
+        expires_at: None,
+        disabled: false,
+        meta: Default::default(),
+    }
+}
+
+fn store_with(records: &[(&str, KeyRecord)]) -> FakeStore {
+    FakeStore {
+        records: records
+            .iter()
+            .map(|(k, r)| (ApiKey::new(*k).hash().as_kv_key().to_owned(), r.to_json()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn cfg() -> Config {
+    Config::from_lookup(|k| match k {
+        "ORIGIN_URL" => Some("https://api.example/base".into()),
+        "SHARED_SECRET" => Some(SECRET.into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+fn headers(auth: &[&str]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for a in auth {
+        h.append(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(a).unwrap(),
+        );
+    }
+    h.insert(
+        HeaderName::from_static("x-consumer-id"),
+        HeaderValue::from_static("forged"),
+    );
+    h
+}
+
+fn decide(store: &FakeStore, h: &HeaderMap, path: &str) -> Result<Verdict, Fault> {
+    let head = RequestHead {
+        path,
+        query: Some("q=1"),
+        headers: h,
+        client: ClientContext {
+            client_ip: Some("198.51.100.7"),
+            proto: "https",
+            request_id: "rid",
+        },
+    };
+    pollster::block_on(authorize(&cfg(), &head, store, NOW))
+}
+
+fn denial(v: Result<Verdict, Fault>) -> Denial {
+    match v {
+        Ok(Verdict::Deny(d)) => d,
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+#[test]
+fn valid_key_is_forwarded_with_our_headers_to_the_joined_url() {
+    let store = store_with(&[(KEY, record(KEY))]);
+    let Ok(Verdict::Accept(a)) = decide(&store, &headers(&[&format!("Bearer {KEY}")]), "/v1/items")
+    else {
+        panic!("not accepted")
+    };
+    assert_eq!(a.target.url, "https://api.example/base/v1/items?q=1");
+    assert_eq!(a.headers.get("x-shared-secret").unwrap(), SECRET);
+    assert_eq!(
+        a.headers
+            .get_all("x-consumer-id")
+            .iter()
+            .collect::<Vec<_>>(),
+        vec!["acme"]
+    );
+    assert!(a.headers.get("authorization").is_none());
+    assert_eq!(store.reads.get(), 1);
+}
+
+#[test]
+fn missing_credential_is_denied_without_a_store_read() {
+    let store = store_with(&[]);
+    assert_eq!(
+        denial(decide(&store, &headers(&[]), "/")),
+        Denial::MissingCredential
+    );
+    assert_eq!(store.reads.get(), 0);
+}
+
+#[test]
+fn malformed_credentials_and_bad_paths_are_denied_without_a_store_read() {
+    let store = store_with(&[(KEY, record(KEY))]);
+    let auth = format!("Bearer {KEY}");
+    for (h, path) in [
+        (headers(&["Basic abc"]), "/"),
+        (headers(&["Bearer a b"]), "/"),
+        (headers(&[&auth, &auth]), "/"),
+        (headers(&[&auth]), "/%2F%2Fevil"),
+        (headers(&[&auth]), "http://evil/"),
+    ] {
+        assert!(matches!(
+            denial(decide(&store, &h, path)),
+            Denial::Malformed(_) | Denial::BadPath(_)
+        ));
+    }
+    assert_eq!(store.reads.get(), 0);
+}
+
+#[test]
+fn expired_key_is_indistinguishable_from_unknown() {
+    let mut expired = record("kg_expired");
+    expired.expires_at = Some(NOW);
+    let mut disabled = record("kg_disabled");
+    disabled.disabled = true;
+    let store = store_with(&[("kg_expired", expired), ("kg_disabled", disabled)]);
+    let answers: Vec<_> = ["kg_expired", "kg_disabled", "kg_unknown"]
+        .iter()
+        .map(|k| {
+            let d = denial(decide(&store, &headers(&[&format!("Bearer {k}")]), "/"));
+            Refusal::Denied(d).problem()
+        })
+        .collect();
+    assert!(answers.iter().all(|p| p == &answers[0]), "{answers:?}");
+    assert_eq!(answers[0].status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn the_log_reason_still_tells_expired_disabled_and_unknown_apart() {
+    let mut expired = record("kg_expired");
+    expired.expires_at = Some(NOW - 1);
+    let store = store_with(&[("kg_expired", expired)]);
+    let d = denial(decide(&store, &headers(&["Bearer kg_expired"]), "/"));
+    assert!(matches!(
+        d,
+        Denial::InvalidKey {
+            reason: InvalidKey::Expired,
+            ..
+        }
+    ));
+    assert_eq!(Refusal::Denied(d).reason_code(), "expired");
+}
+
+#[test]
+fn corrupt_or_misplaced_record_is_an_invalid_key_not_a_fault() {
+    let mut store = store_with(&[("kg_elsewhere", record("kg_other"))]);
+    store.records.insert(
+        ApiKey::new("kg_garbage").hash().as_kv_key().to_owned(),
+        "{oops".into(),
+    );
+    let d = denial(decide(&store, &headers(&["Bearer kg_garbage"]), "/"));
+    assert!(matches!(
+        d,
+        Denial::InvalidKey {
+            reason: InvalidKey::Corrupt(CorruptRecord::NotJson),
+            ..
+        }
+    ));
+    let d = denial(decide(&store, &headers(&["Bearer kg_elsewhere"]), "/"));
+    assert!(matches!(
+        d,
+        Denial::InvalidKey {
+            reason: InvalidKey::Corrupt(CorruptRecord::IdMismatch),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn store_failure_fails_closed_with_503_and_retry_after() {
+    let store = FakeStore {
+        fail: true,
+        ..store_with(&[(KEY, record(KEY))])
+    };
+    let fault = decide(&store, &headers(&[&format!("Bearer {KEY}")]), "/").unwrap_err();
+    assert!(matches!(fault, Fault::StoreUnavailable(_)));
+    let p = Refusal::Fault(fault).problem();
+    assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(p.retry_after.is_some_and(|s| s > 0));
+}
+
+#[test]
+fn every_refusal_maps_to_the_contracted_status() {
+    let key_id = keygate_core::gateway::KeyIdBuf::from_hash(&ApiKey::new("k").hash());
+    let cases = [
+        (Refusal::Denied(Denial::MissingCredential), 401),
+        (
+            Refusal::Denied(Denial::Malformed(
+                keygate_core::credential::Malformed::TooLong,
+            )),
+            400,
+        ),
+        (
+            Refusal::Denied(Denial::BadPath(
+                keygate_core::path::PathError::EncodedSeparator,
+            )),
+            400,
+        ),
+        (
+            Refusal::Denied(Denial::BadPath(keygate_core::path::PathError::TooLong)),
+            414,
+        ),
+        (
+            Refusal::Denied(Denial::InvalidKey {
+                reason: InvalidKey::Unknown,
+                key_id,
+            }),
+            401,
+        ),
+        (
+            Refusal::Fault(Fault::Config(ConfigError::MissingSecret)),
+            500,
+        ),
+        (
+            Refusal::Fault(Fault::StoreUnavailable(StoreError("x".into()))),
+            503,
+        ),
+        (Refusal::Fault(Fault::OriginUnreachable), 502),
+        (Refusal::Fault(Fault::OriginTimeout), 504),
+    ];
+    for (refusal, status) in cases {
+        let p = refusal.problem();
+        assert_eq!(p.status.as_u16(), status, "{refusal:?}");
+        let body: serde_json::Value = serde_json::from_str(&p.body("rid-9")).unwrap();
+        assert_eq!(body["status"], status);
+        assert_eq!(body["request_id"], "rid-9");
+        assert!(body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:keygate:problem:"));
+        let needs_challenge = status == 401
+            || (status == 400 && matches!(refusal, Refusal::Denied(Denial::Malformed(_))));
+        assert_eq!(p.www_authenticate.is_some(), needs_challenge, "{refusal:?}");
+    }
+}
+
+#[test]
+fn problem_bodies_and_debug_output_never_contain_the_key_hash_or_secret() {
+    let store = store_with(&[]);
+    let key = "kg_secretkeymaterial";
+    let v = decide(&store, &headers(&[&format!("Bearer {key}")]), "/");
+    let debug = format!("{v:?}");
+    let refusal = Refusal::Denied(denial(v));
+    let text = format!("{debug} {refusal:?} {}", refusal.problem().body("rid"));
+    let hash = ApiKey::new(key).hash();
+    assert!(!text.contains(key));
+    assert!(!text.contains(hash.as_kv_key()));
+    assert!(!text.contains(SECRET));
+    assert!(
+        text.contains(hash.id()),
+        "the short id is allowed, for logs"
+    );
+}
