@@ -29,6 +29,8 @@ worker: $(WORKER_JS)
 
 $(WORKER_JS): $(WORKER_SRC)
 	cd crates/worker && worker-build --release
+	@# Drop the names and producers sections (about 70 KB) that wasm-bindgen keeps.
+	wasm-opt crates/worker/build/index_bg.wasm --strip-debug --strip-producers -o crates/worker/build/index_bg.wasm
 	@touch $@
 
 ## Run the gateway on http://localhost:8787 in front of a demo origin, with a demo key.
