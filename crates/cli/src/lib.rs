@@ -125,13 +125,7 @@ impl Summary {
     }
 
     pub fn state(&self, now: u64) -> &'static str {
-        if self.disabled {
-            "disabled"
-        } else if self.expires_at.is_some_and(|e| now >= e) {
-            "expired"
-        } else {
-            "active"
-        }
+        state_name(KeyState::of(self.disabled, self.expires_at, now))
     }
 }
 

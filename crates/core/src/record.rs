@@ -44,6 +44,20 @@ pub enum KeyState {
     Expired,
 }
 
+impl KeyState {
+    /// The state of a key with these flags at `now` (Unix seconds). Disabled wins over expired;
+    /// expiry is inclusive.
+    pub fn of(disabled: bool, expires_at: Option<u64>, now: u64) -> Self {
+        if disabled {
+            KeyState::Disabled
+        } else if expires_at.is_some_and(|exp| now >= exp) {
+            KeyState::Expired
+        } else {
+            KeyState::Active
+        }
+    }
+}
+
 /// Why a stored value could not be used as a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CorruptRecord {
@@ -78,13 +92,7 @@ impl KeyRecord {
 
     /// The record's state at `now` (Unix seconds). Expiry is inclusive: at `expires_at` the key is expired.
     pub fn state(&self, now: u64) -> KeyState {
-        if self.disabled {
-            KeyState::Disabled
-        } else if self.expires_at.is_some_and(|exp| now >= exp) {
-            KeyState::Expired
-        } else {
-            KeyState::Active
-        }
+        KeyState::of(self.disabled, self.expires_at, now)
     }
 
     pub fn to_json(&self) -> String {

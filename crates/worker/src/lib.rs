@@ -274,9 +274,12 @@ fn to_header_map(headers: &Headers) -> HeaderMap {
             Some(v) => {
                 map.append(name, v);
             }
-            // An unreadable credential must still count as a (malformed) credential.
+            // An unreadable credential must still count as a (malformed) credential, never as
+            // none: a stand-in with a non-ASCII byte is refused by the parser with 400.
             None if name == http::header::AUTHORIZATION => {
-                map.append(name, HeaderValue::from_static("invalid \u{7e}\u{20}"));
+                if let Ok(v) = HeaderValue::from_bytes(b"Bearer \x80") {
+                    map.append(name, v);
+                }
             }
             None => {}
         }
