@@ -20,7 +20,8 @@ step "cargo clippy (wasm32, -D warnings)"
 cargo clippy -p keygate-core -p keygate-worker --target wasm32-unknown-unknown --quiet -- -D warnings
 
 step "cargo test (unit, native integration, end-to-end against wrangler dev)"
-cargo test --workspace
+mkdir -p target
+cargo test --workspace 2>&1 | tee target/test-output.log
 
 step "wrangler deploy --dry-run"
 wrangler deploy --dry-run --outdir target/deploy-dry-run
@@ -28,3 +29,7 @@ wrangler deploy --dry-run --outdir target/deploy-dry-run
 wasm=crates/worker/build/index_bg.wasm
 echo
 echo "worker wasm: $(wc -c < "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"
+
+# One closing line for the whole run, summed over every test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
