@@ -4,38 +4,35 @@
 pub mod store;
 
 use keygate_core::credential::{is_b64token, MAX_TOKEN_LEN};
+use keygate_core::keyformat::{self, KeyShape};
 use keygate_core::record::{is_header_safe, KeyState, RECORD_VERSION};
+use keygate_core::scope::Scope;
 use keygate_core::{ApiKey, KeyHash, KeyRecord};
 use serde::{Deserialize, Serialize};
 use store::KvBackend;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// Prefix of every generated key, so scanners and people can recognise one.
-pub const KEY_PREFIX: &str = "kg_";
-/// Random base62 characters in a generated key: 44 × log2(62) ≈ 262 bits of entropy.
-pub const KEY_RANDOM_CHARS: usize = 44;
 /// How long KV keeps a record after its expiry, so `list` can still show it as expired.
 pub const EXPIRED_RETENTION_SECS: u64 = 7 * 24 * 3600;
+/// Default overlap of `rotate`: the old key keeps working this long.
+pub const DEFAULT_OVERLAP_SECS: u64 = 24 * 3600;
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// A new key from the OS CSPRNG: `kg_` + 44 uniformly random base62 characters.
+/// A new key from the OS CSPRNG: `kg_` + 43 uniformly random base62 characters + `_` + checksum.
 pub fn generate_key() -> Result<ApiKey, String> {
-    let mut key = String::with_capacity(KEY_PREFIX.len() + KEY_RANDOM_CHARS);
-    key.push_str(KEY_PREFIX);
+    let mut random = String::with_capacity(keyformat::RANDOM_LEN);
     let mut buf = [0u8; 64];
-    while key.len() < KEY_PREFIX.len() + KEY_RANDOM_CHARS {
+    while random.len() < keyformat::RANDOM_LEN {
         getrandom::fill(&mut buf).map_err(|e| format!("the OS random generator failed: {e}"))?;
         // 248 = 4 × 62: rejecting bytes at or above it keeps every character equally likely.
         for &b in buf.iter().filter(|&&b| b < 248) {
-            if key.len() == KEY_PREFIX.len() + KEY_RANDOM_CHARS {
+            if random.len() == keyformat::RANDOM_LEN {
                 break;
             }
-            key.push(BASE62[(b % 62) as usize] as char);
+            random.push(keyformat::BASE62[(b % 62) as usize] as char);
         }
     }
-    Ok(ApiKey::new(key))
+    Ok(ApiKey::new(keyformat::assemble(&random)))
 }
 
 /// Parses `--expires`: an RFC 3339 time, or a duration from now such as `30d` or `12h`.
@@ -97,6 +94,67 @@ pub struct CreateOpts {
     pub consumer_id: String,
     pub consumer_name: Option<String>,
     pub expires_at: Option<u64>,
+    /// `METHOD /pattern` rules; empty means everything.
+    pub scopes: Vec<String>,
+    pub meta: serde_json::Map<String, serde_json::Value>,
+    pub description: Option<String>,
+}
+
+impl CreateOpts {
+    /// Options with only a name and consumer set.
+    pub fn new(name: &str, consumer_id: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            consumer_id: consumer_id.to_owned(),
+            consumer_name: None,
+            expires_at: None,
+            scopes: Vec::new(),
+            meta: Default::default(),
+            description: None,
+        }
+    }
+}
+
+/// Parses `--scopes` values: each may hold several scopes separated by commas.
+pub fn parse_scopes(values: &[String]) -> Result<Vec<String>, String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Scope::parse(s)
+                .map(|s| s.canonical())
+                .map_err(|e| format!("--scopes: {}", e.0))
+        })
+        .collect()
+}
+
+/// Builds metadata from `--meta k=v` pairs and an optional `--meta-json` object.
+pub fn parse_meta(
+    pairs: &[String],
+    json: Option<&str>,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut meta = match json {
+        None => serde_json::Map::new(),
+        Some(j) => match serde_json::from_str(j) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err("--meta-json must be a JSON object".to_owned()),
+        },
+    };
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--meta '{pair}' must be key=value"))?;
+        if k.is_empty() {
+            return Err(format!("--meta '{pair}' has an empty key"));
+        }
+        meta.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+    }
+    if serde_json::to_string(&meta).map_or(0, |s| s.len()) > 8 * 1024 {
+        return Err("metadata is larger than 8 KiB".to_owned());
+    }
+    Ok(meta)
 }
 
 /// What `list` shows of a key: never the key, never the full hash.
@@ -165,18 +223,46 @@ pub fn create(
     opts: &CreateOpts,
     now: u64,
 ) -> Result<(ApiKey, KeyRecord), String> {
+    check_opts(opts, now)?;
+    let key = generate_key()?;
+    let record = store_new(kv, &key, opts, now)?;
+    Ok((key, record))
+}
+
+fn check_opts(opts: &CreateOpts, now: u64) -> Result<(), String> {
     check_label("--name", &opts.name)?;
     check_consumer_id(&opts.consumer_id)?;
     if let Some(n) = &opts.consumer_name {
         check_label("--consumer-name", n)?;
     }
+    if let Some(d) = &opts.description {
+        if d.len() > 1024 || d.chars().any(char::is_control) {
+            return Err(
+                "--description must be at most 1024 characters, without control characters"
+                    .to_owned(),
+            );
+        }
+    }
+    parse_scopes(&opts.scopes)?;
     if opts.expires_at.is_some_and(|e| e <= now) {
         return Err("--expires is not in the future".to_owned());
     }
-    let key = generate_key()?;
+    Ok(())
+}
+
+/// Writes the record of a new key (validated options); refuses a key that is already stored.
+fn store_new(
+    kv: &dyn KvBackend,
+    key: &ApiKey,
+    opts: &CreateOpts,
+    now: u64,
+) -> Result<KeyRecord, String> {
     let hash = key.hash();
     if kv.get(hash.as_kv_key())?.is_some() {
-        return Err("a key with this hash already exists; nothing was written".to_owned());
+        return Err(format!(
+            "key {} is already stored; nothing was written",
+            hash.id()
+        ));
     }
     let record = KeyRecord {
         v: RECORD_VERSION,
@@ -187,10 +273,151 @@ pub fn create(
         created_at: now,
         expires_at: opts.expires_at,
         disabled: false,
-        meta: Default::default(),
+        meta: opts.meta.clone(),
+        scopes: parse_scopes(&opts.scopes)?,
+        description: opts.description.clone(),
     };
     write(kv, &hash, &record, now)?;
-    Ok((key, record))
+    Ok(record)
+}
+
+/// Disables or enables a key. Nothing is deleted; the worker refuses a disabled key.
+pub fn set_disabled(
+    kv: &dyn KvBackend,
+    r: &KeyRef,
+    disabled: bool,
+    now: u64,
+) -> Result<KeyRecord, String> {
+    let hash = resolve(kv, r)?;
+    let mut record = read(kv, &hash)?;
+    record.disabled = disabled;
+    write(kv, &hash, &record, now)?;
+    Ok(record)
+}
+
+/// What `rotate` produced: the new key and both records after the change.
+#[derive(Debug)]
+pub struct Rotation {
+    pub key: ApiKey,
+    pub new: KeyRecord,
+    pub old: KeyRecord,
+}
+
+/// Issues a new key with the old one's consumer, scopes and metadata, and makes the old key
+/// expire after `overlap_secs` (never later than an expiry it already had).
+pub fn rotate(
+    kv: &dyn KvBackend,
+    r: &KeyRef,
+    overlap_secs: u64,
+    now: u64,
+) -> Result<Rotation, String> {
+    let old_hash = resolve(kv, r)?;
+    let mut old = read(kv, &old_hash)?;
+    match old.state(now) {
+        KeyState::Active => {}
+        KeyState::Disabled => {
+            return Err(format!(
+                "key {} is disabled; enable it before rotating",
+                old.id
+            ))
+        }
+        KeyState::Expired => {
+            return Err(format!(
+                "key {} has expired; create a new key instead",
+                old.id
+            ))
+        }
+    }
+    let opts = CreateOpts {
+        name: old.name.clone(),
+        consumer_id: old.consumer_id.clone(),
+        consumer_name: old.consumer_name.clone(),
+        expires_at: old.expires_at,
+        scopes: old.scopes.clone(),
+        meta: old.meta.clone(),
+        description: old.description.clone(),
+    };
+    let key = generate_key()?;
+    let new = store_new(kv, &key, &opts, now)?;
+    let overlap_end = now.saturating_add(overlap_secs);
+    old.expires_at = Some(old.expires_at.map_or(overlap_end, |e| e.min(overlap_end)));
+    if let Err(e) = write(kv, &old_hash, &old, now) {
+        // Undo the new key so that a failed rotation leaves things as they were.
+        return Err(match kv.delete(key.hash().as_kv_key()) {
+            Ok(()) => format!("{e}; the new key was removed again, nothing changed"),
+            Err(u) => format!("{e}; removing the new key {} also failed: {u}", new.id),
+        });
+    }
+    Ok(Rotation { key, new, old })
+}
+
+/// Imports plaintext keys (one a line; blank lines skipped). Validates every line first and
+/// writes nothing unless all are importable; a store failure midway removes what was written.
+pub fn import(
+    kv: &dyn KvBackend,
+    input: &str,
+    opts: &CreateOpts,
+    now: u64,
+) -> Result<Vec<KeyRecord>, String> {
+    check_opts(opts, now)?;
+    let mut keys: Vec<ApiKey> = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let k = line.trim();
+        if k.is_empty() {
+            continue;
+        }
+        if k.len() > MAX_TOKEN_LEN || !is_b64token(k.as_bytes()) {
+            return Err(format!(
+                "line {}: not a valid key (RFC 6750 b64token, at most 4096 bytes)",
+                n + 1
+            ));
+        }
+        if keyformat::classify(k) == KeyShape::BadChecksum {
+            return Err(format!(
+                "line {}: starts with kg_ but fails the keygate checksum",
+                n + 1
+            ));
+        }
+        let key = ApiKey::new(k);
+        if keys.iter().any(|seen| seen == &key) {
+            return Err(format!("line {}: the same key appears twice", n + 1));
+        }
+        if kv.get(key.hash().as_kv_key())?.is_some() {
+            return Err(format!(
+                "line {}: key {} is already stored",
+                n + 1,
+                key.hash().id()
+            ));
+        }
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err("no keys on stdin".to_owned());
+    }
+    let mut done = Vec::new();
+    for key in &keys {
+        match store_new(kv, key, opts, now) {
+            Ok(r) => done.push(r),
+            Err(e) => {
+                for k in &keys[..done.len()] {
+                    let _ = kv.delete(k.hash().as_kv_key());
+                }
+                return Err(format!(
+                    "{e}; the {} key(s) written before were removed again",
+                    done.len()
+                ));
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn read(kv: &dyn KvBackend, hash: &KeyHash) -> Result<KeyRecord, String> {
+    let raw = kv
+        .get(hash.as_kv_key())?
+        .ok_or_else(|| format!("key {} vanished while reading", hash.id()))?;
+    KeyRecord::decode(&raw, hash)
+        .map_err(|e| format!("the record of key {} is corrupt ({e:?})", hash.id()))
 }
 
 /// Writes a record with its list metadata and, for an expiring key, a KV expiration.
@@ -258,12 +485,7 @@ pub fn resolve(kv: &dyn KvBackend, r: &KeyRef) -> Result<KeyHash, String> {
 
 /// Reads and decodes the record for an id or key.
 pub fn show(kv: &dyn KvBackend, r: &KeyRef) -> Result<KeyRecord, String> {
-    let hash = resolve(kv, r)?;
-    let raw = kv
-        .get(hash.as_kv_key())?
-        .ok_or_else(|| format!("key {} vanished while reading", hash.id()))?;
-    KeyRecord::decode(&raw, &hash)
-        .map_err(|e| format!("the record of key {} is corrupt ({e:?})", hash.id()))
+    read(kv, &resolve(kv, r)?)
 }
 
 /// Deletes a key's record. Refused requests follow within the revocation bound (see README).
@@ -281,12 +503,7 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn opts(name: &str) -> CreateOpts {
-        CreateOpts {
-            name: name.into(),
-            consumer_id: "acme".into(),
-            consumer_name: None,
-            expires_at: None,
-        }
+        CreateOpts::new(name, "acme")
     }
 
     #[test]
@@ -294,8 +511,11 @@ mod tests {
         let k = generate_key().unwrap();
         let s = k.expose();
         assert!(s.starts_with("kg_"));
-        assert_eq!(s.len(), 3 + KEY_RANDOM_CHARS);
-        assert!(s[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_eq!(s.len(), keyformat::KEY_LEN);
+        assert_eq!(keyformat::classify(s), KeyShape::Valid);
+        assert!(s[3..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         assert!(is_b64token(s.as_bytes()));
     }
 
@@ -306,12 +526,14 @@ mod tests {
             .collect();
         let unique: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len());
-        let seen: std::collections::HashSet<u8> =
-            keys.iter().flat_map(|k| k[3..].bytes()).collect();
+        let seen: std::collections::HashSet<u8> = keys
+            .iter()
+            .flat_map(|k| k[3..3 + keyformat::RANDOM_LEN].bytes())
+            .collect();
         assert_eq!(
             seen.len(),
             62,
-            "200 keys × 44 chars should hit all 62 symbols"
+            "200 keys × 43 random chars should hit all 62 symbols"
         );
     }
 
@@ -473,5 +695,177 @@ mod tests {
             .0 = "{not json".into();
         let err = show(&kv, &KeyRef::Id(rec.id.clone())).unwrap_err();
         assert!(err.contains(&rec.id) && !err.contains(key.hash().as_kv_key()));
+    }
+
+    #[test]
+    fn disable_then_enable_flips_only_the_flag() {
+        let kv = MemoryKv::default();
+        let (key, rec) = create(&kv, &opts("a"), NOW).unwrap();
+        let r = KeyRef::Id(rec.id.clone());
+        assert!(set_disabled(&kv, &r, true, NOW).unwrap().disabled);
+        assert_eq!(show(&kv, &r).unwrap().state(NOW), KeyState::Disabled);
+        let back = set_disabled(&kv, &KeyRef::Key(key), false, NOW).unwrap();
+        assert_eq!(back, rec, "enable restores the record exactly");
+        assert_eq!(list(&kv).unwrap()[0].state(NOW), "active");
+    }
+
+    #[test]
+    fn rotate_copies_identity_and_expires_the_old_key_after_the_overlap() {
+        let kv = MemoryKv::default();
+        let o = CreateOpts {
+            scopes: vec!["GET /v1/*".into()],
+            meta: parse_meta(&["plan=pro".into()], None).unwrap(),
+            consumer_name: Some("Acme".into()),
+            ..opts("svc")
+        };
+        let (_, old) = create(&kv, &o, NOW).unwrap();
+        let rot = rotate(&kv, &KeyRef::Id(old.id.clone()), 3600, NOW + 10).unwrap();
+        assert_eq!(rot.old.expires_at, Some(NOW + 10 + 3600));
+        assert_eq!(
+            (
+                rot.new.consumer_id.as_str(),
+                rot.new.consumer_name.as_deref()
+            ),
+            ("acme", Some("Acme"))
+        );
+        assert_eq!(rot.new.scopes, old.scopes);
+        assert_eq!(rot.new.meta, old.meta);
+        assert_eq!(rot.new.expires_at, None);
+        assert_eq!(keyformat::classify(rot.key.expose()), KeyShape::Valid);
+        assert_eq!(
+            show(&kv, &KeyRef::Id(old.id)).unwrap().expires_at,
+            Some(NOW + 3610)
+        );
+    }
+
+    #[test]
+    fn rotate_never_extends_an_existing_expiry() {
+        let kv = MemoryKv::default();
+        let (_, old) = create(
+            &kv,
+            &CreateOpts {
+                expires_at: Some(NOW + 60),
+                ..opts("a")
+            },
+            NOW,
+        )
+        .unwrap();
+        let rot = rotate(&kv, &KeyRef::Id(old.id), 24 * 3600, NOW).unwrap();
+        assert_eq!(rot.old.expires_at, Some(NOW + 60));
+        assert_eq!(
+            rot.new.expires_at,
+            Some(NOW + 60),
+            "the new key inherits the old deadline"
+        );
+    }
+
+    #[test]
+    fn rotating_a_disabled_key_is_refused_and_writes_nothing() {
+        let kv = MemoryKv::default();
+        let (_, old) = create(&kv, &opts("a"), NOW).unwrap();
+        set_disabled(&kv, &KeyRef::Id(old.id.clone()), true, NOW).unwrap();
+        assert!(rotate(&kv, &KeyRef::Id(old.id), 60, NOW)
+            .unwrap_err()
+            .contains("disabled"));
+        assert_eq!(kv.entries.borrow().len(), 1);
+    }
+
+    #[test]
+    fn import_stores_only_hashes_and_keeps_keys_usable() {
+        let kv = MemoryKv::default();
+        let done = import(
+            &kv,
+            "legacy-one\n\n  legacy-two  \n",
+            &opts("imported"),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(done.len(), 2);
+        for k in ["legacy-one", "legacy-two"] {
+            let h = ApiKey::new(k).hash();
+            let raw = kv.get(h.as_kv_key()).unwrap().unwrap();
+            assert!(!raw.contains(k));
+            assert!(KeyRecord::decode(&raw, &h).is_ok());
+        }
+    }
+
+    #[test]
+    fn import_with_any_bad_line_writes_nothing() {
+        let kv = MemoryKv::default();
+        let good = generate_key().unwrap();
+        let mut bad_sum = good.expose().to_owned();
+        bad_sum.replace_range(4..5, if &bad_sum[4..5] == "x" { "y" } else { "x" });
+        for input in [
+            String::from("ok-key\nbad key\n"),
+            String::from("dup\ndup\n"),
+            format!("{bad_sum}\n"),
+            String::from("\n\n"),
+        ] {
+            assert!(import(&kv, &input, &opts("i"), NOW).is_err(), "{input:?}");
+        }
+        assert!(kv.entries.borrow().is_empty());
+        import(&kv, "already\n", &opts("i"), NOW).unwrap();
+        assert!(import(&kv, "fresh\nalready\n", &opts("i"), NOW)
+            .unwrap_err()
+            .contains("already stored"));
+        assert_eq!(kv.entries.borrow().len(), 1);
+    }
+
+    #[test]
+    fn scopes_and_metadata_are_validated_before_any_write() {
+        let kv = MemoryKv::default();
+        assert!(create(
+            &kv,
+            &CreateOpts {
+                scopes: vec!["GET v1".into()],
+                ..opts("a")
+            },
+            NOW
+        )
+        .is_err());
+        assert!(parse_meta(&["novalue".into()], None).is_err());
+        assert!(parse_meta(&[], Some("[1]")).is_err());
+        assert_eq!(
+            parse_scopes(&["GET:/v1/*, * /r/**".into()]).unwrap(),
+            vec!["GET /v1/*", "* /r/**"]
+        );
+        assert!(kv.entries.borrow().is_empty());
+    }
+
+    /// The rule in `.gitleaks.toml`, as a scanner would apply it.
+    fn gitleaks_rule() -> regex::Regex {
+        let toml = include_str!("../../../.gitleaks.toml");
+        let line = toml
+            .lines()
+            .find(|l| l.starts_with("regex = "))
+            .expect("regex line");
+        let pattern = line.trim_start_matches("regex = ").trim_matches('\'');
+        regex::Regex::new(pattern).expect("the gitleaks regex compiles")
+    }
+
+    #[test]
+    fn gitleaks_rule_matches_generated_keys_and_rejects_mutated_ones() {
+        let rule = gitleaks_rule();
+        for _ in 0..50 {
+            let key = generate_key().unwrap();
+            let text = format!("export TOKEN={} # leaked", key.expose());
+            let m = rule.captures(&text).expect("matches a generated key");
+            assert_eq!(&m[1], key.expose());
+            let k = key.expose();
+            for mutated in [
+                k[..k.len() - 1].to_owned(),         // checksum cut short
+                k.replacen("kg_", "kx_", 1),         // other prefix
+                k.replace('_', "-"),                 // separators changed
+                format!("{}{}", &k[..10], &k[11..]), // one random character dropped
+            ] {
+                assert!(!rule.is_match(&mutated), "{mutated}");
+            }
+        }
+        // The published regex and the one in the code agree.
+        assert!(toml_regex_matches_core_regex());
+    }
+
+    fn toml_regex_matches_core_regex() -> bool {
+        gitleaks_rule().as_str().contains(keyformat::KEY_REGEX)
     }
 }

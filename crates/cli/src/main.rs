@@ -4,8 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use keygate_cli::store::{Target, Wrangler};
 use keygate_cli::{
-    check_consumer_id, create, list, parse_expiry, revoke, rfc3339, show, state_name, CreateOpts,
-    KeyRef,
+    check_consumer_id, create, import, list, parse_expiry, parse_meta, parse_scopes, revoke,
+    rfc3339, rotate, set_disabled, show, state_name, CreateOpts, KeyRef,
 };
 use keygate_core::ApiKey;
 use std::io::Read;
@@ -47,27 +47,64 @@ struct TargetArgs {
     binding: String,
 }
 
+/// Options shared by `create` and `import`.
+#[derive(Args)]
+struct KeyOpts {
+    /// A label for the key (need not be unique).
+    #[arg(long)]
+    name: String,
+    /// The consumer the key belongs to (A-Z a-z 0-9 . _ : @ -).
+    #[arg(long, value_name = "ID", default_value = "default")]
+    consumer: String,
+    /// A display name for the consumer, sent to the origin as X-Consumer-Name.
+    #[arg(long, value_name = "NAME")]
+    consumer_name: Option<String>,
+    /// Expiry: an RFC 3339 time (2027-01-31T00:00:00Z) or a duration from now (30d, 12h).
+    #[arg(long, value_name = "RFC3339|DURATION")]
+    expires: Option<String>,
+    /// Limit the key to 'METHOD /pattern' rules (repeatable, or comma-separated), e.g. 'GET /v1/*'.
+    #[arg(long, value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Metadata key=value (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    meta: Vec<String>,
+    /// Metadata as a JSON object (--meta pairs are merged over it).
+    #[arg(long, value_name = "JSON")]
+    meta_json: Option<String>,
+    /// A note for operators; never sent to the origin.
+    #[arg(long)]
+    description: Option<String>,
+}
+
+impl KeyOpts {
+    fn build(self, now: u64) -> Result<CreateOpts, String> {
+        check_consumer_id(&self.consumer)?;
+        Ok(CreateOpts {
+            name: self.name,
+            consumer_id: self.consumer,
+            consumer_name: self.consumer_name,
+            expires_at: self.expires.map(|e| parse_expiry(&e, now)).transpose()?,
+            scopes: parse_scopes(&self.scopes)?,
+            meta: parse_meta(&self.meta, self.meta_json.as_deref())?,
+            description: self.description,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Create a key. Prints the key alone on stdout, once; it cannot be shown again.
-    Create {
-        /// A label for the key (need not be unique).
-        #[arg(long)]
-        name: String,
-        /// The consumer the key belongs to (A-Z a-z 0-9 . _ : @ -).
-        #[arg(long, value_name = "ID", default_value = "default")]
-        consumer: String,
-        /// A display name for the consumer, sent to the origin as X-Consumer-Name.
-        #[arg(long, value_name = "NAME")]
-        consumer_name: Option<String>,
-        /// Expiry: an RFC 3339 time (2027-01-31T00:00:00Z) or a duration from now (30d, 12h).
-        #[arg(long, value_name = "RFC3339|DURATION")]
-        expires: Option<String>,
-    },
+    Create(KeyOpts),
     /// List keys: id, name, consumer, created, expires, state. Never keys or hashes.
     List {
         #[arg(long)]
         json: bool,
+        /// Only keys of this consumer.
+        #[arg(long, value_name = "ID")]
+        consumer: Option<String>,
+        /// Only keys in this state.
+        #[arg(long, value_parser = ["active", "disabled", "expired"])]
+        state: Option<String>,
     },
     /// Show one key's record, by id or by the key itself ('-' reads the key from stdin).
     Show {
@@ -76,6 +113,27 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Refuse a key until it is enabled again. Nothing is deleted.
+    Disable {
+        #[arg(value_name = "ID|KEY|-")]
+        key: String,
+    },
+    /// Accept a disabled key again.
+    Enable {
+        #[arg(value_name = "ID|KEY|-")]
+        key: String,
+    },
+    /// Issue a new key with the same consumer, scopes and metadata; the old key expires after
+    /// the overlap. Prints the new key alone on stdout.
+    Rotate {
+        #[arg(value_name = "ID|KEY|-")]
+        key: String,
+        /// How long the old key keeps working (never beyond an expiry it already had).
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        overlap: String,
+    },
+    /// Import existing plaintext keys from stdin, one a line. Only their hashes are stored.
+    Import(KeyOpts),
     /// Delete a key, by id or by the key itself ('-' reads the key from stdin).
     Revoke {
         #[arg(value_name = "ID|KEY|-")]
@@ -131,20 +189,8 @@ fn run(cli: Cli) -> Result<(), String> {
     let kv = || Wrangler::locate(target.clone());
     let now = now();
     match cli.command {
-        Cmd::Create {
-            name,
-            consumer,
-            consumer_name,
-            expires,
-        } => {
-            check_consumer_id(&consumer)?;
-            let expires_at = expires.map(|e| parse_expiry(&e, now)).transpose()?;
-            let opts = CreateOpts {
-                name,
-                consumer_id: consumer,
-                consumer_name,
-                expires_at,
-            };
+        Cmd::Create(opts) => {
+            let opts = opts.build(now)?;
             let (key, rec) = create(&kv(), &opts, now)?;
             eprintln!(
                 "keygate: created key {} ({}) for consumer {}{}. Store it now: it is not shown again.",
@@ -155,8 +201,57 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             println!("{}", key.expose());
         }
-        Cmd::List { json } => {
-            let keys = list(&kv())?;
+        Cmd::Disable { key } => {
+            let r = set_disabled(&kv(), &KeyRef::parse(&key_arg(&key)?)?, true, now)?;
+            eprintln!("keygate: disabled key {} ({}).", r.id, r.name);
+        }
+        Cmd::Enable { key } => {
+            let r = set_disabled(&kv(), &KeyRef::parse(&key_arg(&key)?)?, false, now)?;
+            eprintln!("keygate: enabled key {} ({}).", r.id, r.name);
+        }
+        Cmd::Rotate { key, overlap } => {
+            let overlap = humantime::parse_duration(&overlap)
+                .map_err(|_| format!("--overlap '{overlap}' is not a duration (30m, 24h, 7d)"))?;
+            let rot = rotate(
+                &kv(),
+                &KeyRef::parse(&key_arg(&key)?)?,
+                overlap.as_secs(),
+                now,
+            )?;
+            eprintln!(
+                "keygate: new key {} replaces {}, which now expires {}. Store the new key now.",
+                rot.new.id,
+                rot.old.id,
+                rot.old.expires_at.map(rfc3339).unwrap_or_default()
+            );
+            println!("{}", rot.key.expose());
+        }
+        Cmd::Import(opts) => {
+            let opts = opts.build(now)?;
+            let mut input = String::new();
+            std::io::stdin()
+                .take(16 * 1024 * 1024)
+                .read_to_string(&mut input)
+                .map_err(|e| format!("could not read keys from stdin: {e}"))?;
+            let done = import(&kv(), &input, &opts, now)?;
+            for r in &done {
+                eprintln!("keygate: imported key {} ({})", r.id, r.name);
+            }
+            eprintln!(
+                "keygate: imported {} key(s); only their hashes are stored.",
+                done.len()
+            );
+        }
+        Cmd::List {
+            json,
+            consumer,
+            state,
+        } => {
+            let keys: Vec<_> = list(&kv())?
+                .into_iter()
+                .filter(|k| consumer.as_ref().is_none_or(|c| &k.consumer_id == c))
+                .filter(|k| state.as_ref().is_none_or(|s| k.state(now) == s))
+                .collect();
             if json {
                 let rows: Vec<_> = keys
                     .iter()
@@ -215,6 +310,12 @@ fn run(cli: Cli) -> Result<(), String> {
                     r.expires_at.map(rfc3339).unwrap_or_else(|| "never".into())
                 );
                 println!("state:         {state}");
+                if !r.scopes.is_empty() {
+                    println!("scopes:        {}", r.scopes.join(", "));
+                }
+                if let Some(d) = &r.description {
+                    println!("description:   {d}");
+                }
                 if !r.meta.is_empty() {
                     println!(
                         "meta:          {}",

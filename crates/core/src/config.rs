@@ -22,6 +22,10 @@ pub enum ConfigError {
     InvalidSecretHeader,
     InvalidTimeout,
     MissingKeyStore,
+    /// A yes/no var holds something other than `true` or `false`.
+    InvalidFlag(&'static str),
+    InvalidKeySources,
+    InvalidConsumerMeta,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -38,6 +42,14 @@ impl std::fmt::Display for ConfigError {
                 f.write_str("ORIGIN_TIMEOUT_MS must be a whole number from 1 to 300000")
             }
             ConfigError::MissingKeyStore => f.write_str("the KV binding API_KEYS is missing"),
+            ConfigError::InvalidFlag(name) => write!(f, "{name} must be true or false"),
+            ConfigError::InvalidKeySources => f.write_str(
+                "KEY_SOURCES must be 'authorization' or 'authorization,x-api-key'",
+            ),
+            ConfigError::InvalidConsumerMeta => f.write_str(
+                "CONSUMER_META_HEADERS must be a comma list of 1-32 character names from a-z 0-9 -, \
+                 other than id, name and anonymous",
+            ),
         }
     }
 }
@@ -96,6 +108,14 @@ pub struct Config {
     pub secret: SharedSecret,
     pub secret_header: HeaderName,
     pub origin_timeout: Duration,
+    /// `ALLOW_ANONYMOUS`: a request with no credential is forwarded as anonymous.
+    pub allow_anonymous: bool,
+    /// `CORS_PREFLIGHT`: `OPTIONS` with `Access-Control-Request-Method` passes without a key.
+    pub cors_preflight: bool,
+    /// `KEY_SOURCES` includes `x-api-key`: the `X-API-Key` header is read as well.
+    pub api_key_header: bool,
+    /// `CONSUMER_META_HEADERS`: metadata keys sent as `X-Consumer-<key>`.
+    pub consumer_meta: Vec<(String, HeaderName)>,
 }
 
 impl Config {
@@ -114,13 +134,67 @@ impl Config {
                 _ => return Err(ConfigError::InvalidTimeout),
             },
         };
+        let flag = |name: &'static str| match lookup(name).as_deref().map(str::trim) {
+            None | Some("") | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ConfigError::InvalidFlag(name)),
+        };
+        let allow_anonymous = flag("ALLOW_ANONYMOUS")?;
+        let cors_preflight = flag("CORS_PREFLIGHT")?;
+        let api_key_header = match lookup("KEY_SOURCES") {
+            None => false,
+            Some(v) => parse_key_sources(&v)?,
+        };
+        let consumer_meta = match lookup("CONSUMER_META_HEADERS") {
+            None => Vec::new(),
+            Some(v) => parse_consumer_meta(&v)?,
+        };
         Ok(Self {
             origin,
             secret,
             secret_header,
             origin_timeout,
+            allow_anonymous,
+            cors_preflight,
+            api_key_header,
+            consumer_meta,
         })
     }
+}
+
+/// `authorization` (the default) or `authorization,x-api-key`, in any order and case.
+fn parse_key_sources(v: &str) -> Result<bool, ConfigError> {
+    let mut auth = false;
+    let mut api_key = false;
+    for s in v.split(',').map(|s| s.trim().to_ascii_lowercase()) {
+        match s.as_str() {
+            "authorization" => auth = true,
+            "x-api-key" => api_key = true,
+            _ => return Err(ConfigError::InvalidKeySources),
+        }
+    }
+    if !auth {
+        return Err(ConfigError::InvalidKeySources);
+    }
+    Ok(api_key)
+}
+
+fn parse_consumer_meta(v: &str) -> Result<Vec<(String, HeaderName)>, ConfigError> {
+    let mut out = Vec::new();
+    for key in v.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        let ok = key.len() <= 32
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !matches!(key, "id" | "name" | "anonymous");
+        if !ok {
+            return Err(ConfigError::InvalidConsumerMeta);
+        }
+        let header = HeaderName::from_bytes(format!("x-consumer-{key}").as_bytes())
+            .map_err(|_| ConfigError::InvalidConsumerMeta)?;
+        out.push((key.to_owned(), header));
+    }
+    Ok(out)
 }
 
 fn parse_secret(raw: Option<String>) -> Result<SharedSecret, ConfigError> {
@@ -232,6 +306,67 @@ mod tests {
         ] {
             let e = cfg(&[base[0], base[1], ("SHARED_SECRET_HEADER", bad)]).unwrap_err();
             assert_eq!(e, ConfigError::InvalidSecretHeader, "{bad}");
+        }
+    }
+
+    #[test]
+    fn policy_vars_default_off_and_parse_strictly() {
+        let base = [("ORIGIN_URL", "http://o"), SECRET];
+        let c = cfg(&base).unwrap();
+        assert!(
+            !c.allow_anonymous
+                && !c.cors_preflight
+                && !c.api_key_header
+                && c.consumer_meta.is_empty()
+        );
+        let c = cfg(&[
+            base[0],
+            base[1],
+            ("ALLOW_ANONYMOUS", "true"),
+            ("CORS_PREFLIGHT", "true"),
+            ("KEY_SOURCES", "Authorization, X-API-Key"),
+            ("CONSUMER_META_HEADERS", "plan, region"),
+        ])
+        .unwrap();
+        assert!(c.allow_anonymous && c.cors_preflight && c.api_key_header);
+        let metas: Vec<_> = c
+            .consumer_meta
+            .iter()
+            .map(|(k, h)| (k.as_str(), h.as_str()))
+            .collect();
+        assert_eq!(
+            metas,
+            vec![("plan", "x-consumer-plan"), ("region", "x-consumer-region")]
+        );
+        for (k, v, e) in [
+            (
+                "ALLOW_ANONYMOUS",
+                "yes",
+                ConfigError::InvalidFlag("ALLOW_ANONYMOUS"),
+            ),
+            (
+                "CORS_PREFLIGHT",
+                "1",
+                ConfigError::InvalidFlag("CORS_PREFLIGHT"),
+            ),
+            ("KEY_SOURCES", "x-api-key", ConfigError::InvalidKeySources),
+            (
+                "KEY_SOURCES",
+                "authorization,query",
+                ConfigError::InvalidKeySources,
+            ),
+            (
+                "CONSUMER_META_HEADERS",
+                "Plan",
+                ConfigError::InvalidConsumerMeta,
+            ),
+            (
+                "CONSUMER_META_HEADERS",
+                "id",
+                ConfigError::InvalidConsumerMeta,
+            ),
+        ] {
+            assert_eq!(cfg(&[base[0], base[1], (k, v)]).unwrap_err(), e, "{k}={v}");
         }
     }
 

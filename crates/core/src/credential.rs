@@ -18,6 +18,10 @@ pub enum Malformed {
     BadCharacters,
     /// A token over [`MAX_TOKEN_LEN`] bytes.
     TooLong,
+    /// `Authorization` and `X-API-Key` carry different keys.
+    ConflictingSources,
+    /// The query string carries an API key; it is never a key source.
+    KeyInQuery,
 }
 
 impl Malformed {
@@ -31,6 +35,12 @@ impl Malformed {
                 "the Bearer token contains characters outside the RFC 6750 b64token syntax"
             }
             Malformed::TooLong => "the Bearer token is longer than 4096 bytes",
+            Malformed::ConflictingSources => {
+                "the Authorization and X-API-Key headers carry different keys"
+            }
+            Malformed::KeyInQuery => {
+                "API keys are not accepted in the query string; send 'Authorization: Bearer <key>'"
+            }
         }
     }
 }
@@ -96,6 +106,46 @@ pub fn parse_bearer(value: &[u8]) -> Result<ApiKey, Malformed> {
     // is_b64token admits ASCII only, so this conversion cannot fail.
     let token = std::str::from_utf8(token).map_err(|_| Malformed::BadCharacters)?;
     Ok(ApiKey::new(token))
+}
+
+/// Parses every `X-API-Key` field value: one raw key, with the same grammar as a Bearer token.
+pub fn parse_api_key_header<'a, I>(values: I) -> Result<Option<ApiKey>, Malformed>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut values = values.into_iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() || first.contains(&b',') {
+        return Err(Malformed::MultipleHeaders);
+    }
+    let token = trim_ows(first);
+    if token.is_empty() {
+        return Err(Malformed::EmptyToken);
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Malformed::TooLong);
+    }
+    if !is_b64token(token) {
+        return Err(Malformed::BadCharacters);
+    }
+    let token = std::str::from_utf8(token).map_err(|_| Malformed::BadCharacters)?;
+    Ok(Some(ApiKey::new(token)))
+}
+
+/// Query parameter names that conventionally carry credentials (RFC 6750 §2.3 and common use).
+const QUERY_KEY_NAMES: &[&str] = &["access_token", "api_key", "apikey", "api-key", "x-api-key"];
+
+/// True when the query string carries a credential: a conventional name, or a value with our prefix.
+pub fn query_carries_key(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.to_ascii_lowercase();
+        QUERY_KEY_NAMES.contains(&name.as_str())
+            || value.starts_with(crate::keyformat::PREFIX)
+            || value.to_ascii_lowercase().starts_with("kg%5f")
+    })
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
@@ -212,6 +262,34 @@ mod tests {
         assert!(parse(&format!("Bearer {ok}")).is_ok());
         let long = "a".repeat(MAX_TOKEN_LEN + 1);
         assert_eq!(parse(&format!("Bearer {long}")), Err(Malformed::TooLong));
+    }
+
+    #[test]
+    fn x_api_key_header_is_a_raw_token() {
+        let one = |v: &str| {
+            parse_api_key_header([v.as_bytes()]).map(|k| k.map(|k| k.expose().to_owned()))
+        };
+        assert_eq!(one(" kg_abc "), Ok(Some("kg_abc".into())));
+        assert_eq!(one("Bearer kg_abc"), Err(Malformed::BadCharacters));
+        assert_eq!(one(""), Err(Malformed::EmptyToken));
+        assert_eq!(one("a,b"), Err(Malformed::MultipleHeaders));
+        assert!(matches!(parse_api_key_header(std::iter::empty()), Ok(None)));
+    }
+
+    #[test]
+    fn keys_in_the_query_string_are_detected() {
+        for q in [
+            "access_token=abc",
+            "a=1&API_KEY=x",
+            "apikey",
+            "k=kg_abc",
+            "k=KG%5Fabc",
+        ] {
+            assert!(query_carries_key(q), "{q}");
+        }
+        for q in ["a=1", "key_id=3", "token_type=bearer", "q=kg"] {
+            assert!(!query_carries_key(q), "{q}");
+        }
     }
 
     #[test]

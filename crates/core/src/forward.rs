@@ -2,7 +2,7 @@
 //! and which origin response headers never reach the client. Strip first, then set.
 
 use crate::config::Config;
-use crate::record::KeyRecord;
+use crate::gateway::Caller;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
@@ -11,6 +11,7 @@ pub const X_KEY_ID: HeaderName = HeaderName::from_static("x-key-id");
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_CONSUMER_ANONYMOUS: HeaderName = HeaderName::from_static("x-consumer-anonymous");
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1) plus the legacy ones proxies still see.
 const HOP_BY_HOP: &[&str] = &[
@@ -70,7 +71,7 @@ pub struct ClientContext<'a> {
 pub fn upstream_headers(
     incoming: &HeaderMap,
     cfg: &Config,
-    record: &KeyRecord,
+    caller: &Caller,
     ctx: ClientContext<'_>,
 ) -> HeaderMap {
     let connection_listed = connection_tokens(incoming);
@@ -81,6 +82,7 @@ pub fn upstream_headers(
             || DROPPED_FROM_CLIENT.contains(&n)
             || DROPPED_PREFIXES.iter().any(|p| n.starts_with(p))
             || *name == cfg.secret_header
+            || (cfg.api_key_header && n == "x-api-key")
             || connection_listed.iter().any(|t| t == n);
         if !drop {
             out.append(name.clone(), value.clone());
@@ -90,10 +92,23 @@ pub fn upstream_headers(
     // The secret was validated as visible ASCII, so it is always a valid header value.
     let secret = HeaderValue::from_str(cfg.secret.expose()).expect("validated secret");
     out.insert(cfg.secret_header.clone(), secret);
-    out.insert(X_KEY_ID, value(&record.id));
-    out.insert(X_CONSUMER_ID, value(&record.consumer_id));
-    if let Some(name) = &record.consumer_name {
-        out.insert(X_CONSUMER_NAME, value(name));
+    match caller {
+        Caller::Key(record) => {
+            out.insert(X_KEY_ID, value(&record.id));
+            out.insert(X_CONSUMER_ID, value(&record.consumer_id));
+            if let Some(name) = &record.consumer_name {
+                out.insert(X_CONSUMER_NAME, value(name));
+            }
+            for (key, header) in &cfg.consumer_meta {
+                if let Some(v) = record.meta_header_value(key) {
+                    out.insert(header.clone(), value(&v));
+                }
+            }
+        }
+        Caller::Anonymous => {
+            out.insert(X_CONSUMER_ANONYMOUS, HeaderValue::from_static("true"));
+        }
+        Caller::Preflight => {}
     }
     if let Some(ip) = ctx.client_ip.and_then(|ip| HeaderValue::from_str(ip).ok()) {
         out.insert(X_FORWARDED_FOR, ip);
@@ -167,6 +182,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::KeyRecord;
 
     fn cfg() -> Config {
         Config::from_lookup(|k| match k {
@@ -177,8 +193,8 @@ mod tests {
         .unwrap()
     }
 
-    fn record() -> KeyRecord {
-        KeyRecord {
+    fn record() -> Caller {
+        Caller::Key(Box::new(KeyRecord {
             v: 1,
             id: "0123456789ab".into(),
             name: "n".into(),
@@ -187,8 +203,10 @@ mod tests {
             created_at: 0,
             expires_at: None,
             disabled: false,
-            meta: Default::default(),
-        }
+            meta: serde_json::from_str(r#"{"plan":"pro","secret_note":"x"}"#).unwrap(),
+            scopes: vec![],
+            description: None,
+        }))
     }
 
     fn ctx() -> ClientContext<'static> {
@@ -285,6 +303,51 @@ mod tests {
         assert_eq!(out.get_all("x-origin-auth").iter().count(), 1);
         assert_eq!(out.get("x-origin-auth").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
         assert!(out.get("x-shared-secret").is_none());
+    }
+
+    #[test]
+    fn anonymous_caller_gets_the_anonymous_marker_and_no_identity() {
+        let incoming = headers(&[
+            ("x-consumer-id", "admin"),
+            ("x-consumer-anonymous", "false"),
+        ]);
+        let out = upstream_headers(&incoming, &cfg(), &Caller::Anonymous, ctx());
+        assert_eq!(
+            out.get_all("x-consumer-anonymous")
+                .iter()
+                .collect::<Vec<_>>(),
+            vec!["true"]
+        );
+        assert!(out.get("x-consumer-id").is_none() && out.get("x-key-id").is_none());
+        assert_eq!(out.get("x-shared-secret").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
+        let pre = upstream_headers(&incoming, &cfg(), &Caller::Preflight, ctx());
+        assert!(pre.get("x-consumer-anonymous").is_none() && pre.get("x-consumer-id").is_none());
+    }
+
+    #[test]
+    fn only_listed_metadata_is_forwarded_and_x_api_key_dropped_when_it_is_a_source() {
+        let cfg = Config::from_lookup(|k| match k {
+            "ORIGIN_URL" => Some("http://o".into()),
+            "SHARED_SECRET" => Some("s3cr3t-s3cr3t-s3cr3t".into()),
+            "CONSUMER_META_HEADERS" => Some("plan".into()),
+            "KEY_SOURCES" => Some("authorization,x-api-key".into()),
+            _ => None,
+        })
+        .unwrap();
+        let incoming = headers(&[("x-consumer-plan", "enterprise"), ("x-api-key", "kg_abc")]);
+        let out = upstream_headers(&incoming, &cfg, &record(), ctx());
+        assert_eq!(
+            out.get_all("x-consumer-plan").iter().collect::<Vec<_>>(),
+            vec!["pro"]
+        );
+        assert!(out.get("x-consumer-secret_note").is_none());
+        assert!(out.get("x-api-key").is_none());
+        let plain = upstream_headers(&incoming, &super::tests::cfg(), &record(), ctx());
+        assert_eq!(
+            plain.get("x-api-key").unwrap(),
+            "kg_abc",
+            "not a key source: not ours to drop"
+        );
     }
 
     #[test]

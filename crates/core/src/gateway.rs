@@ -2,12 +2,14 @@
 //! Denials are values (`Verdict::Deny`); infrastructure faults are errors (`Fault`).
 
 use crate::config::{Config, ConfigError};
-use crate::credential::{parse_authorization, Malformed};
+use crate::credential::{parse_api_key_header, parse_authorization, query_carries_key, Malformed};
 use crate::forward::{upstream_headers, ClientContext};
+use crate::keyformat::{classify, KeyShape};
 use crate::path::{join, PathError, UpstreamTarget};
 use crate::record::{CorruptRecord, KeyRecord, KeyState};
-use crate::secret::KeyHash;
-use http::{header, HeaderMap};
+use crate::scope;
+use crate::secret::{ApiKey, KeyHash};
+use http::{header, HeaderMap, HeaderName};
 
 /// A store of key records, addressed by key hash. The edge implements it over Workers KV;
 /// tests implement it in memory.
@@ -24,6 +26,8 @@ pub struct StoreError(pub String);
 /// Why a key that was presented is refused. The client sees the same 401 for each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvalidKey {
+    /// Carries our prefix but fails the offline checksum: refused without a store read.
+    BadChecksum,
     Unknown,
     Disabled,
     Expired,
@@ -31,7 +35,7 @@ pub enum InvalidKey {
 }
 
 /// A refusal decided by policy: an expected outcome, not a fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
     MissingCredential,
     Malformed(Malformed),
@@ -40,6 +44,12 @@ pub enum Denial {
     InvalidKey {
         reason: InvalidKey,
         key_id: KeyIdBuf,
+    },
+    /// A valid key outside its scopes. `scopes` is the RFC 6750 `scope` value (space-separated
+    /// `METHOD:/pattern` tokens).
+    OutOfScope {
+        key_id: KeyIdBuf,
+        scopes: String,
     },
 }
 
@@ -78,16 +88,47 @@ impl std::fmt::Debug for KeyIdBuf {
 /// The request line and headers as the edge received them.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
+    /// Upper-case method as received.
+    pub method: &'a str,
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub client: ClientContext<'a>,
 }
 
+/// Who an accepted request is forwarded as.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Caller {
+    /// A valid key's record.
+    Key(Box<KeyRecord>),
+    /// No credential, with `ALLOW_ANONYMOUS` on.
+    Anonymous,
+    /// A CORS preflight, with `CORS_PREFLIGHT` on: forwarded without a key and without identity.
+    Preflight,
+}
+
+impl Caller {
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Caller::Key(r) => Some(&r.id),
+            Caller::Anonymous | Caller::Preflight => None,
+        }
+    }
+
+    /// The log decision code for an accepted request.
+    pub fn decision(&self) -> &'static str {
+        match self {
+            Caller::Key(_) => "accepted",
+            Caller::Anonymous => "accepted_anonymous",
+            Caller::Preflight => "accepted_preflight",
+        }
+    }
+}
+
 /// An accepted request, ready to forward.
 #[derive(Debug, Clone)]
 pub struct Accepted {
-    pub record: KeyRecord,
+    pub caller: Caller,
     pub target: UpstreamTarget,
     pub headers: HeaderMap,
 }
@@ -99,32 +140,51 @@ pub enum Verdict {
 }
 
 /// Decides one request. `now` is Unix seconds. The store is read at most once, and only for a
-/// well-formed credential on a well-formed path.
+/// well-formed credential, with a valid checksum when it carries our prefix, on a well-formed path.
 pub async fn authorize<S: KeyStore>(
     cfg: &Config,
     head: &RequestHead<'_>,
     store: &S,
     now: u64,
 ) -> Result<Verdict, Fault> {
-    let values = head
-        .headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .map(|v| v.as_bytes());
-    let key = match parse_authorization(values) {
-        Ok(Some(key)) => key,
-        Ok(None) => return Ok(Verdict::Deny(Denial::MissingCredential)),
+    if head.query.is_some_and(query_carries_key) {
+        return Ok(Verdict::Deny(Denial::Malformed(Malformed::KeyInQuery)));
+    }
+    let key = match credential(cfg, head.headers) {
+        Ok(key) => key,
         Err(m) => return Ok(Verdict::Deny(Denial::Malformed(m))),
     };
     let target = match join(&cfg.origin, head.path, head.query) {
         Ok(t) => t,
         Err(e) => return Ok(Verdict::Deny(Denial::BadPath(e))),
     };
+    let forward = |caller: Caller| {
+        let headers = upstream_headers(head.headers, cfg, &caller, head.client);
+        Ok(Verdict::Accept(Box::new(Accepted {
+            caller,
+            target: target.clone(),
+            headers,
+        })))
+    };
+    if cfg.cors_preflight && is_preflight(head) {
+        return forward(Caller::Preflight);
+    }
+    let Some(key) = key else {
+        return if cfg.allow_anonymous {
+            forward(Caller::Anonymous)
+        } else {
+            Ok(Verdict::Deny(Denial::MissingCredential))
+        };
+    };
 
+    let shape = classify(key.expose());
     let hash = key.hash();
     drop(key);
     let key_id = KeyIdBuf::from_hash(&hash);
     let deny = |reason| Ok(Verdict::Deny(Denial::InvalidKey { reason, key_id }));
+    if shape == KeyShape::BadChecksum {
+        return deny(InvalidKey::BadChecksum);
+    }
 
     let raw = match store.get(&hash).await {
         Ok(Some(raw)) => raw,
@@ -140,11 +200,41 @@ pub async fn authorize<S: KeyStore>(
         KeyState::Disabled => return deny(InvalidKey::Disabled),
         KeyState::Expired => return deny(InvalidKey::Expired),
     }
+    let scopes = record.parsed_scopes();
+    if !scope::admits(&scopes, head.method, &target.path) {
+        let tokens: Vec<String> = scopes.iter().map(scope::Scope::token).collect();
+        return Ok(Verdict::Deny(Denial::OutOfScope {
+            key_id,
+            scopes: tokens.join(" "),
+        }));
+    }
+    forward(Caller::Key(Box::new(record)))
+}
 
-    let headers = upstream_headers(head.headers, cfg, &record, head.client);
-    Ok(Verdict::Accept(Box::new(Accepted {
-        record,
-        target,
-        headers,
-    })))
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// The one credential a request carries, from `Authorization: Bearer` and, when enabled,
+/// `X-API-Key`. Two sources that disagree are malformed.
+fn credential(cfg: &Config, headers: &HeaderMap) -> Result<Option<ApiKey>, Malformed> {
+    let values = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|v| v.as_bytes());
+    let bearer = parse_authorization(values)?;
+    if !cfg.api_key_header {
+        return Ok(bearer);
+    }
+    let api_key = parse_api_key_header(headers.get_all(X_API_KEY).iter().map(|v| v.as_bytes()))?;
+    match (bearer, api_key) {
+        (Some(a), Some(b)) if a != b => Err(Malformed::ConflictingSources),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.
+fn is_preflight(head: &RequestHead<'_>) -> bool {
+    head.method == "OPTIONS"
+        && head
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }

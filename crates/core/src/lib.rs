@@ -9,9 +9,11 @@ pub mod config;
 pub mod credential;
 pub mod forward;
 pub mod gateway;
+pub mod keyformat;
 pub mod path;
 pub mod problem;
 pub mod record;
+pub mod scope;
 pub mod secret;
 
 pub use config::{Config, ConfigError};

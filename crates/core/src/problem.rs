@@ -1,6 +1,7 @@
 //! The one place where refusals become HTTP answers: status, `WWW-Authenticate`, `Retry-After`,
 //! and an RFC 9457 `application/problem+json` body.
 
+use crate::credential::Malformed;
 use crate::gateway::{Denial, Fault, InvalidKey};
 use crate::path::PathError;
 use http::StatusCode;
@@ -59,9 +60,12 @@ impl Refusal {
     pub fn reason_code(&self) -> &'static str {
         match self {
             Refusal::Denied(Denial::MissingCredential) => "missing_credential",
+            Refusal::Denied(Denial::Malformed(Malformed::KeyInQuery)) => "key_in_query",
             Refusal::Denied(Denial::Malformed(_)) => "malformed_credential",
             Refusal::Denied(Denial::BadPath(_)) => "bad_path",
+            Refusal::Denied(Denial::OutOfScope { .. }) => "out_of_scope",
             Refusal::Denied(Denial::InvalidKey { reason, .. }) => match reason {
+                InvalidKey::BadChecksum => "bad_checksum",
                 InvalidKey::Unknown => "unknown_key",
                 InvalidKey::Disabled => "disabled",
                 InvalidKey::Expired => "expired",
@@ -124,6 +128,15 @@ impl Refusal {
                     "Request path not allowed",
                     e.description(),
                 )
+            }
+            Refusal::Denied(Denial::OutOfScope { scopes, .. }) => {
+                const D: &str = "The API key is not allowed to call this method and path.";
+                Problem {
+                    www_authenticate: Some(format!(
+                        "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", error_description=\"{D}\", scope=\"{scopes}\""
+                    )),
+                    ..p(StatusCode::FORBIDDEN, "insufficient_scope", "Insufficient scope", D)
+                }
             }
             Refusal::Denied(Denial::InvalidKey { .. }) => {
                 const D: &str = "The API key is unknown, disabled or expired.";

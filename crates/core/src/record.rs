@@ -1,5 +1,6 @@
 //! The key record stored in KV under `hex(sha256(key))`: its schema, tolerant decoding, and state.
 
+use crate::scope::Scope;
 use crate::secret::KeyHash;
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +32,15 @@ pub struct KeyRecord {
     /// A disabled key is refused.
     #[serde(default)]
     pub disabled: bool,
-    /// Free-form metadata; not forwarded in v1.
+    /// Free-form metadata. Keys listed in `CONSUMER_META_HEADERS` reach the origin as headers.
     #[serde(default)]
     pub meta: serde_json::Map<String, serde_json::Value>,
+    /// `METHOD /pattern` rules (see [`crate::scope`]); empty means the key may call everything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// A note for operators; never forwarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Why a stored record does not admit the request. All of them look the same to the client.
@@ -68,6 +75,8 @@ pub enum CorruptRecord {
     IdMismatch,
     /// A field that becomes a header value holds characters a header cannot carry.
     UnsafeField,
+    /// A scope that does not parse.
+    BadScope,
 }
 
 impl KeyRecord {
@@ -87,7 +96,28 @@ impl KeyRecord {
         if !header_safe(&rec.consumer_id) || !rec.consumer_name.as_deref().is_none_or(header_safe) {
             return Err(CorruptRecord::UnsafeField);
         }
+        if rec.scopes.iter().any(|s| Scope::parse(s).is_err()) {
+            return Err(CorruptRecord::BadScope);
+        }
         Ok(rec)
+    }
+
+    /// The record's scopes, parsed. Decoding already refused records with a scope that fails.
+    pub fn parsed_scopes(&self) -> Vec<Scope> {
+        self.scopes
+            .iter()
+            .filter_map(|s| Scope::parse(s).ok())
+            .collect()
+    }
+
+    /// A metadata value as a header value: strings that a header can carry, numbers and booleans.
+    pub fn meta_header_value(&self, key: &str) -> Option<String> {
+        match self.meta.get(key)? {
+            serde_json::Value::String(s) if is_header_safe(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
     }
 
     /// The record's state at `now` (Unix seconds). Expiry is inclusive: at `expires_at` the key is expired.
@@ -128,7 +158,34 @@ mod tests {
             expires_at: Some(1_800_000_000),
             disabled: false,
             meta: Default::default(),
+            scopes: vec!["GET /v1/*".into()],
+            description: None,
         }
+    }
+
+    #[test]
+    fn record_with_an_unparseable_scope_is_corrupt() {
+        let h = hash();
+        let mut r = record(&h);
+        r.scopes = vec!["GET v1".into()];
+        assert_eq!(
+            KeyRecord::decode(&r.to_json(), &h),
+            Err(CorruptRecord::BadScope)
+        );
+    }
+
+    #[test]
+    fn only_header_safe_scalar_metadata_becomes_a_header_value() {
+        let mut r = record(&hash());
+        r.meta =
+            serde_json::from_str(r#"{"plan":"pro","seats":5,"beta":true,"bad":"a\nb","obj":{}}"#)
+                .unwrap();
+        assert_eq!(r.meta_header_value("plan").as_deref(), Some("pro"));
+        assert_eq!(r.meta_header_value("seats").as_deref(), Some("5"));
+        assert_eq!(r.meta_header_value("beta").as_deref(), Some("true"));
+        assert_eq!(r.meta_header_value("bad"), None);
+        assert_eq!(r.meta_header_value("obj"), None);
+        assert_eq!(r.meta_header_value("missing"), None);
     }
 
     #[test]

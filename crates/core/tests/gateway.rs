@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 const SECRET: &str = "origin-secret-0123456789";
 const NOW: u64 = 1_800_000_000;
-const KEY: &str = "kg_validkey";
+const KEY: &str = "ab_validkey";
 
 /// A map-backed store that counts reads and can be told to fail.
 #[derive(Default)]
@@ -45,6 +45,8 @@ fn record(key: &str) -> KeyRecord {
         expires_at: None,
         disabled: false,
         meta: Default::default(),
+        scopes: vec![],
+        description: None,
     }
 }
 
@@ -59,10 +61,18 @@ fn store_with(records: &[(&str, KeyRecord)]) -> FakeStore {
 }
 
 fn cfg() -> Config {
+    cfg_with(&[])
+}
+
+fn cfg_with(extra: &[(&str, &str)]) -> Config {
+    let extra: HashMap<String, String> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Config::from_lookup(|k| match k {
         "ORIGIN_URL" => Some("https://api.example/base".into()),
         "SHARED_SECRET" => Some(SECRET.into()),
-        _ => None,
+        _ => extra.get(k).cloned(),
     })
     .unwrap()
 }
@@ -83,9 +93,21 @@ fn headers(auth: &[&str]) -> HeaderMap {
 }
 
 fn decide(store: &FakeStore, h: &HeaderMap, path: &str) -> Result<Verdict, Fault> {
+    decide_with(&cfg(), store, "GET", h, path, Some("q=1"))
+}
+
+fn decide_with(
+    cfg: &Config,
+    store: &FakeStore,
+    method: &str,
+    h: &HeaderMap,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Verdict, Fault> {
     let head = RequestHead {
+        method,
         path,
-        query: Some("q=1"),
+        query,
         headers: h,
         client: ClientContext {
             client_ip: Some("198.51.100.7"),
@@ -93,7 +115,7 @@ fn decide(store: &FakeStore, h: &HeaderMap, path: &str) -> Result<Verdict, Fault
             request_id: "rid",
         },
     };
-    pollster::block_on(authorize(&cfg(), &head, store, NOW))
+    pollster::block_on(authorize(cfg, &head, store, NOW))
 }
 
 fn denial(v: Result<Verdict, Fault>) -> Denial {
@@ -154,12 +176,12 @@ fn malformed_credentials_and_bad_paths_are_denied_without_a_store_read() {
 
 #[test]
 fn expired_key_is_indistinguishable_from_unknown() {
-    let mut expired = record("kg_expired");
+    let mut expired = record("ab_expired");
     expired.expires_at = Some(NOW);
-    let mut disabled = record("kg_disabled");
+    let mut disabled = record("ab_disabled");
     disabled.disabled = true;
-    let store = store_with(&[("kg_expired", expired), ("kg_disabled", disabled)]);
-    let answers: Vec<_> = ["kg_expired", "kg_disabled", "kg_unknown"]
+    let store = store_with(&[("ab_expired", expired), ("ab_disabled", disabled)]);
+    let answers: Vec<_> = ["ab_expired", "ab_disabled", "ab_unknown"]
         .iter()
         .map(|k| {
             let d = denial(decide(&store, &headers(&[&format!("Bearer {k}")]), "/"));
@@ -172,10 +194,10 @@ fn expired_key_is_indistinguishable_from_unknown() {
 
 #[test]
 fn the_log_reason_still_tells_expired_disabled_and_unknown_apart() {
-    let mut expired = record("kg_expired");
+    let mut expired = record("ab_expired");
     expired.expires_at = Some(NOW - 1);
-    let store = store_with(&[("kg_expired", expired)]);
-    let d = denial(decide(&store, &headers(&["Bearer kg_expired"]), "/"));
+    let store = store_with(&[("ab_expired", expired)]);
+    let d = denial(decide(&store, &headers(&["Bearer ab_expired"]), "/"));
     assert!(matches!(
         d,
         Denial::InvalidKey {
@@ -188,12 +210,12 @@ fn the_log_reason_still_tells_expired_disabled_and_unknown_apart() {
 
 #[test]
 fn corrupt_or_misplaced_record_is_an_invalid_key_not_a_fault() {
-    let mut store = store_with(&[("kg_elsewhere", record("kg_other"))]);
+    let mut store = store_with(&[("ab_elsewhere", record("ab_other"))]);
     store.records.insert(
-        ApiKey::new("kg_garbage").hash().as_kv_key().to_owned(),
+        ApiKey::new("ab_garbage").hash().as_kv_key().to_owned(),
         "{oops".into(),
     );
-    let d = denial(decide(&store, &headers(&["Bearer kg_garbage"]), "/"));
+    let d = denial(decide(&store, &headers(&["Bearer ab_garbage"]), "/"));
     assert!(matches!(
         d,
         Denial::InvalidKey {
@@ -201,7 +223,7 @@ fn corrupt_or_misplaced_record_is_an_invalid_key_not_a_fault() {
             ..
         }
     ));
-    let d = denial(decide(&store, &headers(&["Bearer kg_elsewhere"]), "/"));
+    let d = denial(decide(&store, &headers(&["Bearer ab_elsewhere"]), "/"));
     assert!(matches!(
         d,
         Denial::InvalidKey {
@@ -228,6 +250,13 @@ fn store_failure_fails_closed_with_503_and_retry_after() {
 fn every_refusal_maps_to_the_contracted_status() {
     let key_id = keygate_core::gateway::KeyIdBuf::from_hash(&ApiKey::new("k").hash());
     let cases = [
+        (
+            Refusal::Denied(Denial::OutOfScope {
+                key_id,
+                scopes: "GET:/a".into(),
+            }),
+            403,
+        ),
         (Refusal::Denied(Denial::MissingCredential), 401),
         (
             Refusal::Denied(Denial::Malformed(
@@ -274,6 +303,7 @@ fn every_refusal_maps_to_the_contracted_status() {
             .unwrap()
             .starts_with("urn:keygate:problem:"));
         let needs_challenge = status == 401
+            || status == 403
             || (status == 400 && matches!(refusal, Refusal::Denied(Denial::Malformed(_))));
         assert_eq!(p.www_authenticate.is_some(), needs_challenge, "{refusal:?}");
     }
@@ -282,7 +312,7 @@ fn every_refusal_maps_to_the_contracted_status() {
 #[test]
 fn problem_bodies_and_debug_output_never_contain_the_key_hash_or_secret() {
     let store = store_with(&[]);
-    let key = "kg_secretkeymaterial";
+    let key = "ab_secretkeymaterial";
     let v = decide(&store, &headers(&[&format!("Bearer {key}")]), "/");
     let debug = format!("{v:?}");
     let refusal = Refusal::Denied(denial(v));
@@ -295,4 +325,217 @@ fn problem_bodies_and_debug_output_never_contain_the_key_hash_or_secret() {
         text.contains(hash.id()),
         "the short id is allowed, for logs"
     );
+}
+
+/// A key in our format with a valid checksum.
+fn our_key(fill: char) -> String {
+    keygate_core::keyformat::assemble(&fill.to_string().repeat(43))
+}
+
+#[test]
+fn prefixed_key_with_a_bad_checksum_is_refused_without_a_store_read() {
+    let good = our_key('a');
+    let store = store_with(&[(good.as_str(), record(&good))]);
+    let mut bad = good.clone();
+    bad.replace_range(5..6, "b");
+    let d = denial(decide(&store, &headers(&[&format!("Bearer {bad}")]), "/"));
+    assert!(matches!(
+        d,
+        Denial::InvalidKey {
+            reason: InvalidKey::BadChecksum,
+            ..
+        }
+    ));
+    assert_eq!(
+        store.reads.get(),
+        0,
+        "no KV read for a key that fails its checksum"
+    );
+    assert!(matches!(
+        decide(&store, &headers(&[&format!("Bearer {good}")]), "/"),
+        Ok(Verdict::Accept(_))
+    ));
+    assert_eq!(store.reads.get(), 1);
+    let unknown = denial(decide(&store, &headers(&["Bearer ab_unknown"]), "/"));
+    assert_eq!(
+        Refusal::Denied(d).problem(),
+        Refusal::Denied(unknown).problem(),
+        "looks like any unknown key"
+    );
+}
+
+#[test]
+fn imported_keys_without_our_prefix_are_looked_up() {
+    let store = store_with(&[("legacy-key-123", record("legacy-key-123"))]);
+    assert!(matches!(
+        decide(&store, &headers(&["Bearer legacy-key-123"]), "/"),
+        Ok(Verdict::Accept(_))
+    ));
+    assert_eq!(store.reads.get(), 1);
+}
+
+fn scoped(key: &str, scopes: &[&str]) -> FakeStore {
+    let mut r = record(key);
+    r.scopes = scopes.iter().map(|s| s.to_string()).collect();
+    store_with(&[(key, r)])
+}
+
+#[test]
+fn request_outside_the_key_scopes_gets_403_with_the_scopes() {
+    let store = scoped(KEY, &["GET /v1/*", "* /reports/**"]);
+    let h = headers(&[&format!("Bearer {KEY}")]);
+    let ok = |m: &str, p: &str| {
+        matches!(
+            decide_with(&cfg(), &store, m, &h, p, None),
+            Ok(Verdict::Accept(_))
+        )
+    };
+    assert!(ok("GET", "/v1/items"));
+    assert!(ok("DELETE", "/reports/2026/q1"));
+    assert!(!ok("POST", "/v1/items"));
+    assert!(!ok("GET", "/v1/items/7"));
+    let d = denial(decide_with(&cfg(), &store, "GET", &h, "/admin", None));
+    let p = Refusal::Denied(d).problem();
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let challenge = p.www_authenticate.unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"GET:/v1/* *:/reports/**\""),
+        "{challenge}"
+    );
+}
+
+#[test]
+fn traversal_cannot_slip_past_a_scope() {
+    let store = scoped(KEY, &["GET /v1/*"]);
+    let h = headers(&[&format!("Bearer {KEY}")]);
+    for p in ["/v1/../admin", "/v1/%2e%2e/admin", "/v1/./../admin"] {
+        let d = denial(decide_with(&cfg(), &store, "GET", &h, p, None));
+        assert!(matches!(d, Denial::OutOfScope { .. }), "{p}: {d:?}");
+    }
+}
+
+#[test]
+fn anonymous_requests_pass_only_when_allowed_and_bad_credentials_never_do() {
+    let store = store_with(&[]);
+    let open = cfg_with(&[("ALLOW_ANONYMOUS", "true")]);
+    let Ok(Verdict::Accept(a)) = decide_with(&open, &store, "GET", &headers(&[]), "/", None) else {
+        panic!()
+    };
+    assert_eq!(a.caller, keygate_core::gateway::Caller::Anonymous);
+    assert_eq!(a.headers.get("x-consumer-anonymous").unwrap(), "true");
+    assert!(a.headers.get("x-consumer-id").is_none());
+    assert_eq!(
+        denial(decide_with(&cfg(), &store, "GET", &headers(&[]), "/", None)),
+        Denial::MissingCredential
+    );
+    assert!(matches!(
+        denial(decide_with(
+            &open,
+            &store,
+            "GET",
+            &headers(&["Bearer ab_x"]),
+            "/",
+            None
+        )),
+        Denial::InvalidKey { .. }
+    ));
+    assert!(matches!(
+        denial(decide_with(
+            &open,
+            &store,
+            "GET",
+            &headers(&["Basic x"]),
+            "/",
+            None
+        )),
+        Denial::Malformed(_)
+    ));
+}
+
+#[test]
+fn cors_preflight_passes_without_a_key_only_when_enabled() {
+    let store = store_with(&[]);
+    let mut h = headers(&[]);
+    h.insert(
+        http::header::ACCESS_CONTROL_REQUEST_METHOD,
+        HeaderValue::from_static("POST"),
+    );
+    let on = cfg_with(&[("CORS_PREFLIGHT", "true")]);
+    let Ok(Verdict::Accept(a)) = decide_with(&on, &store, "OPTIONS", &h, "/v1", None) else {
+        panic!()
+    };
+    assert_eq!(a.caller, keygate_core::gateway::Caller::Preflight);
+    assert_eq!(
+        denial(decide_with(&cfg(), &store, "OPTIONS", &h, "/v1", None)),
+        Denial::MissingCredential
+    );
+    // A plain OPTIONS without the preflight header still needs a key.
+    assert_eq!(
+        denial(decide_with(
+            &on,
+            &store,
+            "OPTIONS",
+            &headers(&[]),
+            "/v1",
+            None
+        )),
+        Denial::MissingCredential
+    );
+    assert_eq!(store.reads.get(), 0);
+}
+
+#[test]
+fn x_api_key_is_a_source_only_when_enabled_and_must_agree_with_bearer() {
+    use keygate_core::credential::Malformed;
+    let store = store_with(&[(KEY, record(KEY))]);
+    let on = cfg_with(&[("KEY_SOURCES", "authorization,x-api-key")]);
+    let mut h = HeaderMap::new();
+    h.insert("x-api-key", HeaderValue::from_static(KEY));
+    assert!(matches!(
+        decide_with(&on, &store, "GET", &h, "/", None),
+        Ok(Verdict::Accept(_))
+    ));
+    assert_eq!(
+        denial(decide_with(&cfg(), &store, "GET", &h, "/", None)),
+        Denial::MissingCredential
+    );
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer ab_other"),
+    );
+    assert_eq!(
+        denial(decide_with(&on, &store, "GET", &h, "/", None)),
+        Denial::Malformed(Malformed::ConflictingSources)
+    );
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {KEY}")).unwrap(),
+    );
+    assert!(matches!(
+        decide_with(&on, &store, "GET", &h, "/", None),
+        Ok(Verdict::Accept(_))
+    ));
+}
+
+#[test]
+fn key_in_the_query_string_gets_400_without_a_store_read() {
+    use keygate_core::credential::Malformed;
+    let store = store_with(&[(KEY, record(KEY))]);
+    for q in ["access_token=abc", &format!("k={}", our_key('q'))] {
+        let d = denial(decide_with(
+            &cfg(),
+            &store,
+            "GET",
+            &headers(&[&format!("Bearer {KEY}")]),
+            "/",
+            Some(q),
+        ));
+        assert_eq!(d, Denial::Malformed(Malformed::KeyInQuery));
+        assert_eq!(Refusal::Denied(d).problem().status, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(store.reads.get(), 0);
 }

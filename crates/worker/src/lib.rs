@@ -93,6 +93,7 @@ async fn handle(req: Request, env: &Env) -> Response {
         .get("cf-connecting-ip")
         .and_then(|v| v.to_str().ok());
     let head = RequestHead {
+        method: method.as_ref(),
         path: url.path(),
         query: url.query(),
         headers: &headers,
@@ -107,7 +108,9 @@ async fn handle(req: Request, env: &Env) -> Response {
         Ok(Verdict::Accept(a)) => a,
         Ok(Verdict::Deny(d)) => {
             let key_id = match &d {
-                Denial::InvalidKey { key_id, .. } => Some(key_id.as_str().to_owned()),
+                Denial::InvalidKey { key_id, .. } | Denial::OutOfScope { key_id, .. } => {
+                    Some(key_id.as_str().to_owned())
+                }
                 _ => None,
             };
             return refuse(Refusal::Denied(d), &log, key_id.as_deref());
@@ -115,17 +118,19 @@ async fn handle(req: Request, env: &Env) -> Response {
         Err(f) => return refuse(Refusal::Fault(f), &log, None),
     };
 
-    let key_id = accepted.record.id.clone();
+    let key_id = accepted.caller.key_id().map(str::to_owned);
+    let key_id = key_id.as_deref();
     match forward(req, &method, &accepted.target.url, &accepted.headers, &cfg).await {
         Ok(mut resp) => {
+            let decision = accepted.caller.decision();
             worker::console_log!(
                 "{}",
-                log_line(&log, "accepted", Some(&key_id), resp.status_code(), None)
+                log_line(&log, decision, key_id, resp.status_code(), None)
             );
             let _ = ensure_request_id(&mut resp, &request_id);
             resp
         }
-        Err(fault) => refuse(Refusal::Fault(fault), &log, Some(&key_id)),
+        Err(fault) => refuse(Refusal::Fault(fault), &log, key_id),
     }
 }
 

@@ -27,6 +27,50 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port that is bound but never listens: connecting to it is refused at once, and
+/// no other process can take it while this value lives.
+pub struct ClosedPort {
+    fd: libc::c_int,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        // SAFETY: plain socket calls on a local fd and a zeroed, correctly sized sockaddr_in.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0, "socket");
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let rc = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len);
+            assert_eq!(rc, 0, "bind");
+            let mut out: libc::sockaddr_in = std::mem::zeroed();
+            let mut out_len = len;
+            let rc = libc::getsockname(fd, &mut out as *mut _ as *mut libc::sockaddr, &mut out_len);
+            assert_eq!(rc, 0, "getsockname");
+            Self {
+                fd,
+                port: u16::from_be(out.sin_port),
+            }
+        }
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ClosedPort {
+    fn drop(&mut self) {
+        // SAFETY: closes the fd this value owns, once.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
 /// The recording origin, served from its own runtime for the whole run.
 pub struct TestOrigin {
     _rt: tokio::runtime::Runtime,
@@ -315,6 +359,26 @@ impl Dev {
         assert!(
             out.status.success(),
             "kv put failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Writes many entries at once with `wrangler kv bulk put FILE`.
+    pub fn kv_bulk_put(&self, file: &Path) {
+        let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
+            .args(["kv", "bulk", "put"])
+            .arg(file)
+            .args(["--binding", "API_KEYS", "--local", "--config"])
+            .arg(self.config())
+            .arg("--persist-to")
+            .arg(self.state())
+            .env("PATH", node_path())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .expect("wrangler kv bulk put");
+        assert!(
+            out.status.success(),
+            "bulk put failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

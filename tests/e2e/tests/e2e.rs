@@ -18,16 +18,18 @@ struct Ctx {
     dead_origin: Dev,
     custom_header: Dev,
     kv_fault: Dev,
+    /// Optional authentication, CORS preflight, X-API-Key and metadata headers all on.
+    open: Dev,
 }
 
 const BASE: &str = "/base";
 
-fn start() -> Ctx {
+fn start(closed_port: &ClosedPort) -> Ctx {
     let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
     let custom_origin = TestOrigin::start(Some(SECRET), "x-origin-auth");
     let o = format!("http://{}{BASE}", origin.addr());
     let c = format!("http://{}", custom_origin.addr());
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead = format!("http://127.0.0.1:{}", closed_port.port);
     // Start the instances side by side: each takes seconds to boot.
     std::thread::scope(|s| {
         let main = s.spawn(|| {
@@ -66,6 +68,19 @@ fn start() -> Ctx {
                 ],
             )
         });
+        let open = s.spawn(|| {
+            Dev::start(
+                "open",
+                &[
+                    ("ORIGIN_URL", &o),
+                    ("SHARED_SECRET", SECRET),
+                    ("ALLOW_ANONYMOUS", "true"),
+                    ("CORS_PREFLIGHT", "true"),
+                    ("KEY_SOURCES", "authorization,x-api-key"),
+                    ("CONSUMER_META_HEADERS", "plan"),
+                ],
+            )
+        });
         let kv_fault = s.spawn(|| {
             Dev::start_with(
                 "kv-fault",
@@ -80,6 +95,7 @@ fn start() -> Ctx {
             dead_origin: dead_origin.join().expect("dead-origin"),
             custom_header: custom_header.join().expect("custom-header"),
             kv_fault: kv_fault.join().expect("kv-fault"),
+            open: open.join().expect("open"),
             origin,
             custom_origin,
         }
@@ -214,9 +230,53 @@ fn main() {
             "cli::expiring_key_works_until_its_expiry_then_is_refused",
             expiring_key,
         ),
+        (
+            "lifecycle::disable_refuses_the_key_and_enable_restores_it",
+            disable_enable,
+        ),
+        (
+            "lifecycle::rotate_keeps_both_keys_during_the_overlap_then_refuses_the_old",
+            rotate_overlap,
+        ),
+        (
+            "lifecycle::imported_key_works_and_only_its_hash_is_stored",
+            imported_key,
+        ),
+        (
+            "lifecycle::list_filters_by_consumer_and_state",
+            list_filters,
+        ),
+        ("lifecycle::list_pages_beyond_1000_keys", list_many),
+        (
+            "policy::scoped_key_gets_403_outside_its_scopes_even_via_traversal",
+            scoped_key,
+        ),
+        (
+            "policy::key_failing_its_checksum_is_refused_like_an_unknown_key",
+            bad_checksum,
+        ),
+        ("policy::key_in_the_query_string_gets_400", key_in_query),
+        (
+            "policy::anonymous_requests_pass_only_when_enabled",
+            anonymous,
+        ),
+        (
+            "policy::cors_preflight_passes_without_a_key_only_when_enabled",
+            preflight,
+        ),
+        (
+            "policy::x_api_key_is_a_source_only_when_enabled_and_must_agree",
+            x_api_key,
+        ),
+        (
+            "policy::listed_metadata_reaches_the_origin_as_consumer_headers",
+            consumer_meta,
+        ),
     ];
 
-    let ctx = Arc::new(start());
+    // Held for the whole run, so no instance can take the dead origin's port.
+    let closed_port = ClosedPort::new();
+    let ctx = Arc::new(start(&closed_port));
     let trials = tests
         .into_iter()
         .map(|(name, f)| {
@@ -244,6 +304,7 @@ fn main() {
         &ctx.dead_origin,
         &ctx.custom_header,
         &ctx.kv_fault,
+        &ctx.open,
     ] {
         let logs = dev.logs();
         if let Err(e) =
@@ -259,6 +320,19 @@ fn main() {
     }
     eprintln!("log scan: no key, full key hash or shared secret in any wrangler log");
     conclusion.exit();
+}
+
+/// A well-formed key with a valid checksum that the CLI never issued, for crafted records.
+fn fixture_key(tag: &str) -> String {
+    let random: String = tag
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .chain(std::iter::repeat('0'))
+        .take(43)
+        .collect();
+    let key = keygate_core::keyformat::assemble(&random);
+    remember_key(&key);
+    key
 }
 
 fn bearer(key: &str) -> String {
@@ -369,16 +443,16 @@ fn invalid_keys_indistinguishable(c: &Ctx) {
     let m = marker("invalid");
     let url = c.main.url(&format!("/{m}"));
     // Unknown: a well-formed key that was never stored.
-    let unknown = get(&url, Some("kg_neverissued0000000000000000000000000000000"));
+    let unknown = get(&url, Some(&fixture_key("neverissued")));
     // Disabled: a stored record with the disabled flag (the CLI's `disable` comes later).
-    let disabled_key = "kg_disabledkeyforthee2esuite000000000000000000";
+    let disabled_key = &fixture_key("disabled");
     remember_key(disabled_key);
     let h = keygate_core::ApiKey::new(disabled_key).hash();
     let rec = serde_json::json!({"v":1,"id":h.id(),"name":"off","consumer_id":"c","created_at":1,"disabled":true});
     c.main.kv_put_raw(h.as_kv_key(), &rec.to_string());
     let disabled = get(&url, Some(disabled_key));
     // Expired: a record whose expiry passed.
-    let expired_key = "kg_expiredkeyforthee2esuite0000000000000000000";
+    let expired_key = &fixture_key("expired");
     remember_key(expired_key);
     let h = keygate_core::ApiKey::new(expired_key).hash();
     let rec = serde_json::json!({"v":1,"id":h.id(),"name":"old","consumer_id":"c","created_at":1,"expires_at":2});
@@ -400,7 +474,7 @@ fn invalid_keys_indistinguishable(c: &Ctx) {
 
 fn corrupt_record(c: &Ctx) {
     let m = marker("corrupt");
-    let key = "kg_corruptrecordforthee2esuite000000000000000";
+    let key = &fixture_key("corrupt");
     remember_key(key);
     let h = keygate_core::ApiKey::new(key).hash();
     c.main.kv_put_raw(h.as_kv_key(), "{not json");
@@ -408,7 +482,7 @@ fn corrupt_record(c: &Ctx) {
     let p = r.problem(401);
     assert_eq!(p["type"], "urn:keygate:problem:invalid_token");
     // A record stored under another key's hash is refused too.
-    let other = "kg_recordunderthewronghash00000000000000000000";
+    let other = &fixture_key("wronghash");
     remember_key(other);
     let oh = keygate_core::ApiKey::new(other).hash();
     let rec = serde_json::json!({"v":1,"id":h.id(),"name":"x","consumer_id":"c","created_at":1});
@@ -443,7 +517,7 @@ fn kv_failure(c: &Ctx) {
     let m = marker("kvfault");
     let r = get(
         &c.kv_fault.url(&format!("/{m}")),
-        Some("kg_wellformedkeyduringanoutage000000000000000"),
+        Some(&fixture_key("outage")),
     );
     let p = r.problem(503);
     assert_eq!(p["type"], "urn:keygate:problem:key_store_unavailable");
@@ -867,7 +941,10 @@ fn cli_create_list_show(c: &Ctx) {
     let key = stdout.trim();
     remember_key(key);
     assert_eq!(stdout, format!("{key}\n"), "stdout carries the key alone");
-    assert!(key.starts_with("kg_") && key.len() == 47);
+    assert_eq!(
+        keygate_core::keyformat::classify(key),
+        keygate_core::keyformat::KeyShape::Valid
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains(key),
@@ -1010,4 +1087,391 @@ fn expiring_key(c: &Ctx) {
     std::thread::sleep(Duration::from_secs(expires_at.saturating_sub(now) + 1));
     get(&c.main.url(&format!("/{m}/2")), Some(&key)).problem(401);
     assert_eq!(c.origin.received_with(&m).len(), 1);
+}
+
+// ---- key lifecycle (issue 3) ----
+
+fn key_id(key: &str) -> String {
+    keygate_core::ApiKey::new(key).hash().id().to_owned()
+}
+
+fn cli_ok(dev: &Dev, args: &[&str]) -> String {
+    let out = dev.keygate(args);
+    assert!(
+        out.status.success(),
+        "keygate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+fn disable_enable(c: &Ctx) {
+    let key = c.main.create_key(&["--name", "toggle"]);
+    let m = marker("toggle");
+    let id = key_id(&key);
+    assert_eq!(get(&c.main.url(&format!("/{m}/1")), Some(&key)).status, 200);
+    cli_ok(&c.main, &["disable", &id]);
+    get(&c.main.url(&format!("/{m}/2")), Some(&key)).problem(401);
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli_ok(&c.main, &["show", &id, "--json"])).expect("json");
+    assert_eq!(shown["state"], "disabled");
+    cli_ok(&c.main, &["enable", &id]);
+    assert_eq!(get(&c.main.url(&format!("/{m}/3")), Some(&key)).status, 200);
+    let got: Vec<String> = c
+        .origin
+        .received_with(&m)
+        .into_iter()
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(got, vec![format!("{BASE}/{m}/1"), format!("{BASE}/{m}/3")]);
+}
+
+fn rotate_overlap(c: &Ctx) {
+    let old = c.main.create_key(&[
+        "--name",
+        "rotating",
+        "--consumer",
+        "rot-co",
+        "--scopes",
+        "GET /**",
+    ]);
+    let out = cli_ok(&c.main, &["rotate", &key_id(&old), "--overlap", "45s"]);
+    let new = out.trim().to_owned();
+    remember_key(&new);
+    assert_ne!(new, old);
+    let m = marker("rotate");
+    for (i, k) in [&old, &new].into_iter().enumerate() {
+        assert_eq!(
+            get(&c.main.url(&format!("/{m}/during/{i}")), Some(k)).status,
+            200
+        );
+    }
+    let g = c
+        .origin
+        .received_with(&format!("{m}/during/1"))
+        .pop()
+        .expect("new key forwarded");
+    assert_eq!(
+        g.one("x-consumer-id"),
+        Some("rot-co"),
+        "the new key keeps the consumer"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli_ok(&c.main, &["show", &old, "--json"])).expect("json");
+    let expires_at = shown["expires_at"].as_u64().expect("old key now expires");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    std::thread::sleep(Duration::from_secs(expires_at.saturating_sub(now) + 1));
+    get(&c.main.url(&format!("/{m}/after/old")), Some(&old)).problem(401);
+    assert_eq!(
+        get(&c.main.url(&format!("/{m}/after/new")), Some(&new)).status,
+        200
+    );
+    // The new key inherited the scope: a POST is outside it.
+    let post = send(
+        client()
+            .post(c.main.url(&format!("/{m}/post")))
+            .header("authorization", bearer(&new)),
+    );
+    post.problem(403);
+}
+
+fn imported_key(c: &Ctx) {
+    let legacy = format!("legacy-{}-key0123456789", marker("import"));
+    remember_key(&legacy);
+    let out = c.main.keygate_with(
+        &[
+            "import",
+            "--name",
+            "from-old-gateway",
+            "--consumer",
+            "migrated",
+        ],
+        Some(&format!("{legacy}\n")),
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "import prints no keys");
+    let m = marker("imported");
+    let r = get(&c.main.url(&format!("/{m}")), Some(&legacy));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        c.origin.received_with(&m)[0].one("x-consumer-id"),
+        Some("migrated")
+    );
+    let again = c.main.keygate_with(
+        &["import", "--name", "x"],
+        Some(&format!("{legacy}\n")),
+        &[],
+    );
+    assert!(
+        !again.status.success(),
+        "a second import of the same key is refused"
+    );
+}
+
+fn list_filters(c: &Ctx) {
+    let consumer = marker("filter-co");
+    let a = c
+        .main
+        .create_key(&["--name", "fa", "--consumer", &consumer]);
+    let b = c
+        .main
+        .create_key(&["--name", "fb", "--consumer", &consumer]);
+    cli_ok(&c.main, &["disable", &key_id(&b)]);
+    let rows = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["list", "--json", "--consumer", consumer.as_str()];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&cli_ok(&c.main, &args)).expect("json");
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|r| r["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let mut all = rows(&[]);
+    all.sort();
+    let mut want = vec![key_id(&a), key_id(&b)];
+    want.sort();
+    assert_eq!(all, want);
+    assert_eq!(rows(&["--state", "active"]), vec![key_id(&a)]);
+    assert_eq!(rows(&["--state", "disabled"]), vec![key_id(&b)]);
+    assert!(rows(&["--state", "expired"]).is_empty());
+}
+
+fn list_many(c: &Ctx) {
+    // 1,100 records written in one bulk call, then listed through the CLI (KV pages at 1,000).
+    let dev = &c.no_secret;
+    let entries: Vec<serde_json::Value> = (0..1100)
+        .map(|i| {
+            let h = keygate_core::ApiKey::new(format!("bulk-key-{i:05}")).hash();
+            let rec = serde_json::json!({"v":1,"id":h.id(),"name":format!("bulk{i}"),"consumer_id":"bulk","created_at":1});
+            let meta = serde_json::json!({"id":h.id(),"name":format!("bulk{i}"),"consumer_id":"bulk","created_at":1});
+            serde_json::json!({"key": h.as_kv_key(), "value": rec.to_string(), "metadata": meta})
+        })
+        .collect();
+    let file = dev.dir.join("bulk.json");
+    std::fs::write(&file, serde_json::to_string(&entries).expect("json")).expect("write");
+    dev.kv_bulk_put(&file);
+    let v: serde_json::Value =
+        serde_json::from_str(&cli_ok(dev, &["list", "--json", "--consumer", "bulk"]))
+            .expect("json");
+    assert_eq!(v.as_array().expect("array").len(), 1100);
+}
+
+// ---- per-key policy (issue 3) ----
+
+fn scoped_key(c: &Ctx) {
+    let key = c.main.create_key(&[
+        "--name",
+        "scoped",
+        "--scopes",
+        "GET /v1/*",
+        "--scopes",
+        "* /reports/**",
+    ]);
+    let m = marker("scoped");
+    let ok = get(&c.main.url(&format!("/v1/{m}")), Some(&key));
+    assert_eq!(ok.status, 200);
+    let deep = send(
+        client()
+            .delete(c.main.url(&format!("/reports/{m}/2026/q1")))
+            .header("authorization", bearer(&key)),
+    );
+    assert_eq!(deep.status, 200);
+    for (method, path) in [
+        ("GET", format!("/admin/{m}")),
+        ("POST", format!("/v1/{m}")),
+        ("GET", format!("/v1/{m}/deeper")),
+    ] {
+        let r = send(
+            client()
+                .request(method.parse().expect("method"), c.main.url(&path))
+                .header("authorization", bearer(&key)),
+        );
+        r.problem(403);
+        let challenge = r.header("www-authenticate").expect("challenge");
+        assert!(
+            challenge.contains("error=\"insufficient_scope\""),
+            "{challenge}"
+        );
+        assert!(
+            challenge.contains("scope=\"GET:/v1/* *:/reports/**\""),
+            "{challenge}"
+        );
+    }
+    // Traversal is resolved before matching: /v1/../admin is /admin.
+    let r = raw_get(
+        &c.main,
+        &format!("/v1/../admin/{m}"),
+        &format!("Authorization: Bearer {key}\r\n"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let got = c.origin.received_with(&m);
+    assert_eq!(
+        got.len(),
+        2,
+        "only the two in-scope requests reached the origin"
+    );
+    assert!(c.main.log_contains("out_of_scope"));
+}
+
+fn bad_checksum(c: &Ctx) {
+    let key = c.main.create_key(&["--name", "checksum"]);
+    let mut bad = key.clone();
+    let i = 10;
+    let swap = if &bad[i..=i] == "Z" { "Y" } else { "Z" };
+    bad.replace_range(i..=i, swap);
+    remember_key(&bad);
+    let m = marker("checksum");
+    let unknown = get(
+        &c.main.url(&format!("/{m}")),
+        Some(&fixture_key("neverissuedeither")),
+    );
+    let r = get(&c.main.url(&format!("/{m}")), Some(&bad));
+    assert_eq!(
+        strip_request_id(r.problem(401)),
+        strip_request_id(unknown.problem(401))
+    );
+    assert!(c.main.log_contains("bad_checksum"));
+    assert!(c.origin.received_with(&m).is_empty());
+}
+
+fn key_in_query(c: &Ctx) {
+    let key = c.main.create_key(&[]);
+    let m = marker("query");
+    for q in [
+        format!("api_key={key}"),
+        format!("x={key}"),
+        "access_token=abc".to_owned(),
+    ] {
+        let r = get(&c.main.url(&format!("/{m}?{q}")), Some(&key));
+        let p = r.problem(400);
+        assert!(
+            p["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("query string"),
+            "{p}"
+        );
+    }
+    assert!(c.origin.received_with(&m).is_empty());
+}
+
+fn anonymous(c: &Ctx) {
+    let m = marker("anon");
+    let r = send(
+        client()
+            .get(c.open.url(&format!("/{m}/1")))
+            .header("x-consumer-id", "forged"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let g = &c.origin.received_with(&format!("{m}/1"))[0];
+    assert_eq!(g.all("x-consumer-anonymous"), vec!["true"]);
+    assert!(g.all("x-consumer-id").is_empty() && g.all("x-key-id").is_empty());
+    assert_eq!(g.all("x-shared-secret"), vec![SECRET]);
+    // A bad credential is still refused when anonymous access is on.
+    get(
+        &c.open.url(&format!("/{m}/2")),
+        Some(&fixture_key("unknownonopen")),
+    )
+    .problem(401);
+    assert_invalid_request(&send(
+        client()
+            .get(c.open.url(&format!("/{m}/3")))
+            .header("authorization", "Basic eDp5"),
+    ));
+    // Off by default.
+    get(&c.main.url(&format!("/{m}/4")), None).problem(401);
+    assert_eq!(c.origin.received_with(&m).len(), 1);
+}
+
+fn preflight(c: &Ctx) {
+    let m = marker("preflight");
+    let pre = |dev: &Dev, n: u8| {
+        send(
+            client()
+                .request(reqwest::Method::OPTIONS, dev.url(&format!("/{m}/{n}")))
+                .header("origin", "https://app.example")
+                .header("access-control-request-method", "POST"),
+        )
+    };
+    assert_eq!(pre(&c.open, 1).status, 200);
+    let g = &c.origin.received_with(&format!("{m}/1"))[0];
+    assert_eq!(g.method, "OPTIONS");
+    assert!(g.all("x-consumer-id").is_empty() && g.all("x-consumer-anonymous").is_empty());
+    pre(&c.main, 2).problem(401);
+    // A plain OPTIONS (no preflight header) still needs a key.
+    let plain = send(client().request(reqwest::Method::OPTIONS, c.main.url(&format!("/{m}/3"))));
+    plain.problem(401);
+    assert_eq!(c.origin.received_with(&m).len(), 1);
+}
+
+fn x_api_key(c: &Ctx) {
+    let key = c.open.create_key(&["--name", "apikey-header"]);
+    let m = marker("xapikey");
+    let r = send(
+        client()
+            .get(c.open.url(&format!("/{m}/1")))
+            .header("x-api-key", &key),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let g = &c.origin.received_with(&format!("{m}/1"))[0];
+    assert!(
+        g.all("x-api-key").is_empty(),
+        "a key source is never forwarded"
+    );
+    assert_eq!(g.one("x-key-id"), Some(key_id(&key).as_str()));
+    let both = send(
+        client()
+            .get(c.open.url(&format!("/{m}/2")))
+            .header("x-api-key", &key)
+            .header("authorization", bearer(&key)),
+    );
+    assert_eq!(both.status, 200);
+    let other = fixture_key("otherkey");
+    let clash = send(
+        client()
+            .get(c.open.url(&format!("/{m}/3")))
+            .header("x-api-key", &other)
+            .header("authorization", bearer(&key)),
+    );
+    assert_invalid_request(&clash);
+    // Where X-API-Key is not a source, it is not a credential (and not the gateway's to drop).
+    let main_key = c.main.create_key(&[]);
+    let r = send(
+        client()
+            .get(c.main.url(&format!("/{m}/4")))
+            .header("x-api-key", &main_key),
+    );
+    r.problem(401);
+    assert_eq!(c.origin.received_with(&m).len(), 2);
+}
+
+fn consumer_meta(c: &Ctx) {
+    let key = c.open.create_key(&[
+        "--name",
+        "meta",
+        "--meta",
+        "plan=enterprise",
+        "--meta",
+        "internal=do-not-send",
+    ]);
+    let m = marker("meta");
+    let r = send(
+        client()
+            .get(c.open.url(&format!("/{m}")))
+            .header("authorization", bearer(&key))
+            .header("x-consumer-plan", "free"),
+    );
+    assert_eq!(r.status, 200);
+    let g = &c.origin.received_with(&m)[0];
+    assert_eq!(g.all("x-consumer-plan"), vec!["enterprise"]);
+    assert!(g.all("x-consumer-internal").is_empty());
 }
