@@ -26,7 +26,9 @@ pub enum KeyShape {
 
 /// The base62 CRC-32 checksum of `body` (the key up to its last `_`).
 pub fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
-    let mut n = crc32fast::hash(body.as_bytes());
+    const CRC32: crc::Crc<u32, crc::Table<1>> =
+        crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
+    let mut n = CRC32.checksum(body.as_bytes());
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
         *slot = BASE62[(n % 62) as usize];
