@@ -338,36 +338,19 @@ impl Dev {
 
     /// Writes a raw value under a KV key name, bypassing the CLI (for corrupt or crafted records).
     pub fn kv_put_raw(&self, name: &str, value: &str) {
-        let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
-            .args([
-                "kv",
-                "key",
-                "put",
-                "--binding",
-                "API_KEYS",
-                "--local",
-                "--config",
-            ])
-            .arg(self.config())
-            .arg("--persist-to")
-            .arg(self.state())
-            .args([name, value])
-            .env("PATH", node_path())
-            .env("WRANGLER_SEND_METRICS", "false")
-            .output()
-            .expect("wrangler kv key put");
-        assert!(
-            out.status.success(),
-            "kv put failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.wrangler_kv(&["key", "put", name, value]);
     }
 
     /// Writes many entries at once with `wrangler kv bulk put FILE`.
     pub fn kv_bulk_put(&self, file: &Path) {
+        self.wrangler_kv(&["bulk", "put", file.to_str().expect("utf-8 path")]);
+    }
+
+    /// Runs `wrangler kv …` against this instance's local KV and insists it succeeds.
+    fn wrangler_kv(&self, args: &[&str]) {
         let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
-            .args(["kv", "bulk", "put"])
-            .arg(file)
+            .arg("kv")
+            .args(args)
             .args(["--binding", "API_KEYS", "--local", "--config"])
             .arg(self.config())
             .arg("--persist-to")
@@ -375,10 +358,10 @@ impl Dev {
             .env("PATH", node_path())
             .env("WRANGLER_SEND_METRICS", "false")
             .output()
-            .expect("wrangler kv bulk put");
+            .expect("run wrangler kv");
         assert!(
             out.status.success(),
-            "bulk put failed: {}",
+            "wrangler kv {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
