@@ -53,14 +53,7 @@ pub fn parse_authorization<'a, I>(values: I) -> Result<Option<ApiKey>, Malformed
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    let mut values = values.into_iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(Malformed::MultipleHeaders);
-    }
-    parse_bearer(first).map(Some)
+    single_field(values)?.map(parse_bearer).transpose()
 }
 
 /// Parses one field value: `Bearer 1*SP b64token`, scheme case-insensitive,
@@ -94,6 +87,39 @@ pub fn parse_bearer(value: &[u8]) -> Result<ApiKey, Malformed> {
         // The separator was not a space (RFC 6750 requires 1*SP).
         return Err(Malformed::BadCharacters);
     }
+    token_key(token)
+}
+
+/// Parses every `X-API-Key` field value: one raw key, with the same grammar as a Bearer token.
+pub fn parse_api_key_header<'a, I>(values: I) -> Result<Option<ApiKey>, Malformed>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let Some(value) = single_field(values)? else {
+        return Ok(None);
+    };
+    let token = trim_ows(value);
+    if token.is_empty() {
+        return Err(Malformed::EmptyToken);
+    }
+    token_key(token).map(Some)
+}
+
+/// The only field of a header, `None` when absent; two fields are malformed.
+fn single_field<'a, I>(values: I) -> Result<Option<&'a [u8]>, Malformed>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut values = values.into_iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Malformed::MultipleHeaders);
+    }
+    Ok(first)
+}
+
+/// Checks a non-empty token (length, runtime-joined duplicates, `b64token` grammar) and wraps it.
+fn token_key(token: &[u8]) -> Result<ApiKey, Malformed> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Malformed::TooLong);
     }
@@ -106,32 +132,6 @@ pub fn parse_bearer(value: &[u8]) -> Result<ApiKey, Malformed> {
     // is_b64token admits ASCII only, so this conversion cannot fail.
     let token = std::str::from_utf8(token).map_err(|_| Malformed::BadCharacters)?;
     Ok(ApiKey::new(token))
-}
-
-/// Parses every `X-API-Key` field value: one raw key, with the same grammar as a Bearer token.
-pub fn parse_api_key_header<'a, I>(values: I) -> Result<Option<ApiKey>, Malformed>
-where
-    I: IntoIterator<Item = &'a [u8]>,
-{
-    let mut values = values.into_iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() || first.contains(&b',') {
-        return Err(Malformed::MultipleHeaders);
-    }
-    let token = trim_ows(first);
-    if token.is_empty() {
-        return Err(Malformed::EmptyToken);
-    }
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(Malformed::TooLong);
-    }
-    if !is_b64token(token) {
-        return Err(Malformed::BadCharacters);
-    }
-    let token = std::str::from_utf8(token).map_err(|_| Malformed::BadCharacters)?;
-    Ok(Some(ApiKey::new(token)))
 }
 
 /// Query parameter names that conventionally carry credentials (RFC 6750 §2.3 and common use).

@@ -158,20 +158,21 @@ pub async fn authorize<S: KeyStore>(
         Ok(t) => t,
         Err(e) => return Ok(Verdict::Deny(Denial::BadPath(e))),
     };
-    let forward = |caller: Caller| {
+    // Takes the target by value: exactly one branch forwards, so the URL is never copied.
+    let forward = |caller: Caller, target: UpstreamTarget| {
         let headers = upstream_headers(head.headers, cfg, &caller, head.client);
         Ok(Verdict::Accept(Box::new(Accepted {
             caller,
-            target: target.clone(),
+            target,
             headers,
         })))
     };
     if cfg.cors_preflight && is_preflight(head) {
-        return forward(Caller::Preflight);
+        return forward(Caller::Preflight, target);
     }
     let Some(key) = key else {
         return if cfg.allow_anonymous {
-            forward(Caller::Anonymous)
+            forward(Caller::Anonymous, target)
         } else {
             Ok(Verdict::Deny(Denial::MissingCredential))
         };
@@ -208,7 +209,7 @@ pub async fn authorize<S: KeyStore>(
             scopes: tokens.join(" "),
         }));
     }
-    forward(Caller::Key(Box::new(record)))
+    forward(Caller::Key(Box::new(record)), target)
 }
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
