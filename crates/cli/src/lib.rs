@@ -5,6 +5,7 @@ pub mod store;
 
 use keygate_core::credential::{is_b64token, MAX_TOKEN_LEN};
 use keygate_core::keyformat::{self, KeyShape};
+use keygate_core::limits::Quota;
 use keygate_core::record::{is_header_safe, KeyState, RECORD_VERSION};
 use keygate_core::scope::Scope;
 use keygate_core::{ApiKey, KeyHash, KeyRecord};
@@ -98,6 +99,9 @@ pub struct CreateOpts {
     pub scopes: Vec<String>,
     pub meta: serde_json::Map<String, serde_json::Value>,
     pub description: Option<String>,
+    /// Rate-limit tier; `None` uses the gateway's `DEFAULT_TIER`.
+    pub tier: Option<String>,
+    pub quota: Option<Quota>,
 }
 
 impl CreateOpts {
@@ -111,6 +115,8 @@ impl CreateOpts {
             scopes: Vec::new(),
             meta: Default::default(),
             description: None,
+            tier: None,
+            quota: None,
         }
     }
 }
@@ -276,6 +282,8 @@ fn store_new(
         meta: opts.meta.clone(),
         scopes: parse_scopes(&opts.scopes)?,
         description: opts.description.clone(),
+        tier: opts.tier.clone(),
+        quota: opts.quota,
     };
     write(kv, &hash, &record, now)?;
     Ok(record)
@@ -336,6 +344,8 @@ pub fn rotate(
         scopes: old.scopes.clone(),
         meta: old.meta.clone(),
         description: old.description.clone(),
+        tier: old.tier.clone(),
+        quota: old.quota,
     };
     let key = generate_key()?;
     let new = store_new(kv, &key, &opts, now)?;

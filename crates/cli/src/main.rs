@@ -87,6 +87,8 @@ impl KeyOpts {
             scopes: parse_scopes(&self.scopes)?,
             meta: parse_meta(&self.meta, self.meta_json.as_deref())?,
             description: self.description,
+            tier: None,
+            quota: None,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Gateway configuration read from worker vars and secrets, validated before any request is served.
 
 use crate::forward::is_reserved_request_header;
+use crate::limits::{TierConfigError, Tiers};
 use crate::secret::SharedSecret;
 use http::HeaderName;
 use std::time::Duration;
@@ -26,6 +27,14 @@ pub enum ConfigError {
     InvalidFlag(&'static str),
     InvalidKeySources,
     InvalidConsumerMeta,
+    /// `RATE_LIMIT_TIERS` or `DEFAULT_TIER` does not parse.
+    Tiers(TierConfigError),
+    /// A key's record names a tier that `RATE_LIMIT_TIERS` does not define.
+    UnknownTier,
+    /// A tier names a rate-limit binding that the worker does not have.
+    MissingRateLimiter,
+    /// A key has a quota but the `QUOTAS` Durable Object binding is missing.
+    MissingQuotaStore,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -49,6 +58,16 @@ impl std::fmt::Display for ConfigError {
             ConfigError::InvalidConsumerMeta => f.write_str(
                 "CONSUMER_META_HEADERS must be a comma list of 1-32 character names from a-z 0-9 -, \
                  other than id, name and anonymous",
+            ),
+            ConfigError::Tiers(e) => e.fmt(f),
+            ConfigError::UnknownTier => f.write_str(
+                "a key's record names a tier that RATE_LIMIT_TIERS does not define (see the key id)",
+            ),
+            ConfigError::MissingRateLimiter => f.write_str(
+                "RATE_LIMIT_TIERS names a rate-limit binding that is not in wrangler.toml [[ratelimits]]",
+            ),
+            ConfigError::MissingQuotaStore => f.write_str(
+                "a key has a quota but the Durable Object binding QUOTAS is missing",
             ),
         }
     }
@@ -116,6 +135,8 @@ pub struct Config {
     pub api_key_header: bool,
     /// `CONSUMER_META_HEADERS`: metadata keys sent as `X-Consumer-<key>`.
     pub consumer_meta: Vec<(String, HeaderName)>,
+    /// `RATE_LIMIT_TIERS` and `DEFAULT_TIER`.
+    pub tiers: Tiers,
 }
 
 impl Config {
@@ -149,7 +170,13 @@ impl Config {
             None => Vec::new(),
             Some(v) => parse_consumer_meta(&v)?,
         };
+        let tiers = Tiers::parse(
+            lookup("RATE_LIMIT_TIERS").as_deref(),
+            lookup("DEFAULT_TIER").as_deref(),
+        )
+        .map_err(ConfigError::Tiers)?;
         Ok(Self {
+            tiers,
             origin,
             secret,
             secret_header,

@@ -206,6 +206,8 @@ mod tests {
             meta: serde_json::from_str(r#"{"plan":"pro","secret_note":"x"}"#).unwrap(),
             scopes: vec![],
             description: None,
+            tier: None,
+            quota: None,
         }))
     }
 

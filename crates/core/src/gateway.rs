@@ -1,10 +1,12 @@
 //! The request filter and upstream-request phases: parse → path → hash → lookup → decide → build.
-//! Denials are values (`Verdict::Deny`); infrastructure faults are errors (`Fault`).
+//! Then the limits phase: tier rate limit, then quota. Denials are values (`Verdict::Deny`);
+//! infrastructure faults are errors (`Fault`), and every fault fails closed.
 
 use crate::config::{Config, ConfigError};
 use crate::credential::{parse_api_key_header, parse_authorization, query_carries_key, Malformed};
 use crate::forward::{upstream_headers, ClientContext};
 use crate::keyformat::{classify, KeyShape};
+use crate::limits::{QuotaCount, RateLimitFields, Tier, Window, QUOTA_POLICY};
 use crate::path::{join, PathError, UpstreamTarget};
 use crate::record::{CorruptRecord, KeyRecord, KeyState};
 use crate::scope;
@@ -22,6 +24,35 @@ pub trait KeyStore {
 /// The key store could not answer. Its text must never contain a key or a full hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
+
+/// The Workers Rate Limiting bindings, addressed by binding name.
+#[allow(async_fn_in_trait)]
+pub trait RateLimiter {
+    /// Counts one request for `key` against `binding`: `Ok(true)` when it is within the limit.
+    async fn limit(&self, binding: &str, key: &str) -> Result<bool, LimitError>;
+}
+
+/// The exact quota counters (one Durable Object each at the edge).
+#[allow(async_fn_in_trait)]
+pub trait QuotaStore {
+    /// Spends one request of `counter`'s quota in `window`, atomically (see
+    /// [`crate::limits::consume`]).
+    async fn consume(
+        &self,
+        counter: &str,
+        window: Window,
+        limit: u64,
+    ) -> Result<QuotaCount, LimitError>;
+}
+
+/// A limiter or quota store that could not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitError {
+    /// The binding is not configured: a configuration error, never a free pass.
+    MissingBinding,
+    /// The call failed. The text is for the operator's log; it never holds a key.
+    Unavailable(String),
+}
 
 /// Why a key that was presented is refused. The client sees the same 401 for each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +82,33 @@ pub enum Denial {
         key_id: KeyIdBuf,
         scopes: String,
     },
+    /// Over the tier's short-window rate limit.
+    RateLimited {
+        key_id: KeyIdBuf,
+        tier: String,
+        limit: u32,
+        period: u32,
+    },
+    /// The quota for the current window is used up.
+    QuotaExhausted {
+        key_id: KeyIdBuf,
+        limit: u64,
+        window_secs: u64,
+        reset_in: u64,
+    },
+}
+
+impl Denial {
+    /// The key id a denial concerns, when a key was looked up.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Denial::InvalidKey { key_id, .. }
+            | Denial::OutOfScope { key_id, .. }
+            | Denial::RateLimited { key_id, .. }
+            | Denial::QuotaExhausted { key_id, .. } => Some(key_id.as_str()),
+            Denial::MissingCredential | Denial::Malformed(_) | Denial::BadPath(_) => None,
+        }
+    }
 }
 
 /// Something went wrong that is not the client's doing. Every fault fails closed.
@@ -58,6 +116,8 @@ pub enum Denial {
 pub enum Fault {
     Config(ConfigError),
     StoreUnavailable(StoreError),
+    RateLimiterUnavailable(String),
+    QuotaStoreUnavailable(String),
     OriginUnreachable,
     OriginTimeout,
 }
@@ -70,6 +130,14 @@ impl KeyIdBuf {
     pub fn from_hash(hash: &KeyHash) -> Self {
         let mut b = [0u8; crate::secret::KEY_ID_LEN];
         b.copy_from_slice(hash.id().as_bytes());
+        Self(b)
+    }
+
+    /// From a record's id, which decoding has checked is the hash prefix.
+    pub fn from_id(id: &str) -> Self {
+        let mut b = [b'0'; crate::secret::KEY_ID_LEN];
+        let n = id.len().min(b.len());
+        b[..n].copy_from_slice(&id.as_bytes()[..n]);
         Self(b)
     }
 
@@ -131,6 +199,8 @@ pub struct Accepted {
     pub caller: Caller,
     pub target: UpstreamTarget,
     pub headers: HeaderMap,
+    /// `RateLimit-Policy` / `RateLimit` values for the response; empty when no limit applies.
+    pub rate_limit: RateLimitFields,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +235,7 @@ pub async fn authorize<S: KeyStore>(
             caller,
             target,
             headers,
+            rate_limit: RateLimitFields::default(),
         })))
     };
     if cfg.cors_preflight && is_preflight(head) {
@@ -210,6 +281,91 @@ pub async fn authorize<S: KeyStore>(
         }));
     }
     forward(Caller::Key(Box::new(record)), target)
+}
+
+/// Both phases: [`authorize`], then, for a key, [`enforce_limits`]. The store is read at most
+/// once; the limiter and quota store are called only for a key that passed every other check.
+pub async fn decide<S: KeyStore, L: RateLimiter, Q: QuotaStore>(
+    cfg: &Config,
+    head: &RequestHead<'_>,
+    store: &S,
+    limiter: &L,
+    quotas: &Q,
+    now: u64,
+) -> Result<Verdict, Fault> {
+    let mut accepted = match authorize(cfg, head, store, now).await? {
+        Verdict::Accept(a) => a,
+        deny @ Verdict::Deny(_) => return Ok(deny),
+    };
+    if let Caller::Key(record) = &accepted.caller {
+        match enforce_limits(cfg, record, limiter, quotas, now).await? {
+            Ok(fields) => accepted.rate_limit = fields,
+            Err(denial) => return Ok(Verdict::Deny(denial)),
+        }
+    }
+    Ok(Verdict::Accept(accepted))
+}
+
+/// The limits phase for an otherwise accepted key: its tier's rate limit, then its quota. A
+/// request refused by the rate limit spends no quota. Keys without a quota make no quota call.
+pub async fn enforce_limits<L: RateLimiter, Q: QuotaStore>(
+    cfg: &Config,
+    record: &KeyRecord,
+    limiter: &L,
+    quotas: &Q,
+    now: u64,
+) -> Result<Result<RateLimitFields, Denial>, Fault> {
+    let key_id = KeyIdBuf::from_id(&record.id);
+    let mut fields = RateLimitFields::default();
+    let tier = cfg
+        .tiers
+        .resolve(record.tier.as_deref())
+        .map_err(|()| Fault::Config(ConfigError::UnknownTier))?;
+    if let Some(Tier {
+        name,
+        limit: Some(l),
+    }) = tier
+    {
+        fields.add_policy(name, l.limit.into(), l.period.into());
+        let within = limiter
+            .limit(&l.binding, &record.id)
+            .await
+            .map_err(|e| match e {
+                LimitError::MissingBinding => Fault::Config(ConfigError::MissingRateLimiter),
+                LimitError::Unavailable(m) => Fault::RateLimiterUnavailable(m),
+            })?;
+        if !within {
+            return Ok(Err(Denial::RateLimited {
+                key_id,
+                tier: name.clone(),
+                limit: l.limit,
+                period: l.period,
+            }));
+        }
+    }
+    if let Some(q) = record.quota {
+        let window = q.period.window(now);
+        fields.add_policy(QUOTA_POLICY, q.limit, window.len());
+        let counter = q.counter(&record.id, &record.consumer_id);
+        let count = quotas
+            .consume(&counter, window, q.limit)
+            .await
+            .map_err(|e| match e {
+                LimitError::MissingBinding => Fault::Config(ConfigError::MissingQuotaStore),
+                LimitError::Unavailable(m) => Fault::QuotaStoreUnavailable(m),
+            })?;
+        let reset_in = window.seconds_left(now);
+        if !count.allowed {
+            return Ok(Err(Denial::QuotaExhausted {
+                key_id,
+                limit: q.limit,
+                window_secs: window.len(),
+                reset_in,
+            }));
+        }
+        fields.add_state(QUOTA_POLICY, q.limit.saturating_sub(count.used), reset_in);
+    }
+    Ok(Ok(fields))
 }
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");

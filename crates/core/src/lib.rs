@@ -1,7 +1,7 @@
 //! keygate-core: the gateway's logic with no Workers types, so native `cargo test` covers it.
 //!
 //! Phases, in Pingora's terms: request filter ([`gateway::authorize`]: credential, path, key
-//! lookup, decision) → upstream peer ([`path::join`]) → upstream request filter
+//! lookup, decision), then [`gateway::enforce_limits`] (rate limit, quota) → upstream peer ([`path::join`]) → upstream request filter
 //! ([`forward::upstream_headers`]) → response filter ([`forward::sanitise_response_headers`]).
 //! Refusals become HTTP answers in one place, [`problem::Refusal::problem`].
 
@@ -10,6 +10,7 @@ pub mod credential;
 pub mod forward;
 pub mod gateway;
 pub mod keyformat;
+pub mod limits;
 pub mod path;
 pub mod problem;
 pub mod record;
@@ -18,7 +19,8 @@ pub mod secret;
 
 pub use config::{Config, ConfigError};
 pub use gateway::{
-    authorize, Accepted, Denial, Fault, InvalidKey, KeyStore, RequestHead, StoreError, Verdict,
+    authorize, decide, enforce_limits, Accepted, Denial, Fault, InvalidKey, KeyStore, LimitError,
+    QuotaStore, RateLimiter, RequestHead, StoreError, Verdict,
 };
 pub use problem::{Problem, Refusal};
 pub use record::KeyRecord;

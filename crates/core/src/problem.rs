@@ -3,6 +3,7 @@
 
 use crate::credential::Malformed;
 use crate::gateway::{Denial, Fault, InvalidKey};
+use crate::limits::{RateLimitFields, QUOTA_POLICY};
 use crate::path::PathError;
 use http::StatusCode;
 use serde::Serialize;
@@ -29,6 +30,10 @@ pub struct Problem {
     pub detail: String,
     pub www_authenticate: Option<String>,
     pub retry_after: Option<u32>,
+    /// `RateLimit-Policy` / `RateLimit` values for a 429; empty otherwise.
+    pub rate_limit: RateLimitFields,
+    /// The policy that refused the request (a tier name, or `quota`), as a body member.
+    pub policy: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +44,8 @@ struct Body<'a> {
     status: u16,
     detail: &'a str,
     request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a str>,
 }
 
 impl Problem {
@@ -50,6 +57,7 @@ impl Problem {
             status: self.status.as_u16(),
             detail: &self.detail,
             request_id,
+            policy: self.policy.as_deref(),
         })
         .expect("problem body always serialises")
     }
@@ -64,6 +72,8 @@ impl Refusal {
             Refusal::Denied(Denial::Malformed(_)) => "malformed_credential",
             Refusal::Denied(Denial::BadPath(_)) => "bad_path",
             Refusal::Denied(Denial::OutOfScope { .. }) => "out_of_scope",
+            Refusal::Denied(Denial::RateLimited { .. }) => "rate_limited",
+            Refusal::Denied(Denial::QuotaExhausted { .. }) => "quota_exhausted",
             Refusal::Denied(Denial::InvalidKey { reason, .. }) => match reason {
                 InvalidKey::BadChecksum => "bad_checksum",
                 InvalidKey::Unknown => "unknown_key",
@@ -73,6 +83,8 @@ impl Refusal {
             },
             Refusal::Fault(Fault::Config(_)) => "config_error",
             Refusal::Fault(Fault::StoreUnavailable(_)) => "store_unavailable",
+            Refusal::Fault(Fault::RateLimiterUnavailable(_)) => "rate_limiter_unavailable",
+            Refusal::Fault(Fault::QuotaStoreUnavailable(_)) => "quota_store_unavailable",
             Refusal::Fault(Fault::OriginUnreachable) => "origin_unreachable",
             Refusal::Fault(Fault::OriginTimeout) => "origin_timeout",
         }
@@ -94,6 +106,17 @@ impl Refusal {
             detail: detail.to_owned(),
             www_authenticate: None,
             retry_after: None,
+            rate_limit: RateLimitFields::default(),
+            policy: None,
+        };
+        let unavailable = |code, title| Problem {
+            retry_after: Some(STORE_RETRY_AFTER_SECS),
+            ..p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                title,
+                "The request could not be checked against its limits right now. Retry later.",
+            )
         };
         match self {
             Refusal::Denied(Denial::MissingCredential) => Problem {
@@ -149,6 +172,58 @@ impl Refusal {
                         D,
                     )
                 }
+            }
+            Refusal::Denied(Denial::RateLimited {
+                tier,
+                limit,
+                period,
+                ..
+            }) => {
+                let mut rate_limit = RateLimitFields::default();
+                rate_limit.add_policy(tier, (*limit).into(), (*period).into());
+                rate_limit.add_state(tier, 0, (*period).into());
+                Problem {
+                    retry_after: Some(*period),
+                    rate_limit,
+                    policy: Some(tier.clone()),
+                    ..p(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        "Rate limit exceeded",
+                        &format!(
+                            "This API key's tier '{tier}' allows {limit} requests per {period} seconds. Retry after the Retry-After delay."
+                        ),
+                    )
+                }
+            }
+            Refusal::Denied(Denial::QuotaExhausted {
+                limit,
+                window_secs,
+                reset_in,
+                ..
+            }) => {
+                let mut rate_limit = RateLimitFields::default();
+                rate_limit.add_policy(QUOTA_POLICY, *limit, *window_secs);
+                rate_limit.add_state(QUOTA_POLICY, 0, *reset_in);
+                Problem {
+                    retry_after: Some(u32::try_from(*reset_in).unwrap_or(u32::MAX)),
+                    rate_limit,
+                    policy: Some(QUOTA_POLICY.to_owned()),
+                    ..p(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "quota_exhausted",
+                        "Quota exhausted",
+                        &format!(
+                            "This API key's quota of {limit} requests is used up; it resets in {reset_in} seconds."
+                        ),
+                    )
+                }
+            }
+            Refusal::Fault(Fault::RateLimiterUnavailable(_)) => {
+                unavailable("rate_limiter_unavailable", "Rate limiter unavailable")
+            }
+            Refusal::Fault(Fault::QuotaStoreUnavailable(_)) => {
+                unavailable("quota_store_unavailable", "Quota store unavailable")
             }
             Refusal::Fault(Fault::Config(_)) => p(
                 StatusCode::INTERNAL_SERVER_ERROR,

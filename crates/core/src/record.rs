@@ -1,5 +1,6 @@
 //! The key record stored in KV under `hex(sha256(key))`: its schema, tolerant decoding, and state.
 
+use crate::limits::{is_tier_name, Quota, MAX_QUOTA_LIMIT};
 use crate::scope::Scope;
 use crate::secret::KeyHash;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,12 @@ pub struct KeyRecord {
     /// A note for operators; never forwarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The rate-limit tier (see `RATE_LIMIT_TIERS`); `None` uses `DEFAULT_TIER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// An exact request quota per window; `None`: no quota, and no Durable Object round trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
 }
 
 /// Why a stored record does not admit the request. All of them look the same to the client.
@@ -77,6 +84,8 @@ pub enum CorruptRecord {
     UnsafeField,
     /// A scope that does not parse.
     BadScope,
+    /// A tier name outside the tier grammar, or a quota limit out of range.
+    BadLimits,
 }
 
 impl KeyRecord {
@@ -98,6 +107,11 @@ impl KeyRecord {
         }
         if rec.scopes.iter().any(|s| Scope::parse(s).is_err()) {
             return Err(CorruptRecord::BadScope);
+        }
+        if !rec.tier.as_deref().is_none_or(is_tier_name)
+            || rec.quota.is_some_and(|q| q.limit > MAX_QUOTA_LIMIT)
+        {
+            return Err(CorruptRecord::BadLimits);
         }
         Ok(rec)
     }
@@ -160,6 +174,8 @@ mod tests {
             meta: Default::default(),
             scopes: vec!["GET /v1/*".into()],
             description: None,
+            tier: None,
+            quota: None,
         }
     }
 

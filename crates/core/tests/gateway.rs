@@ -47,6 +47,8 @@ fn record(key: &str) -> KeyRecord {
         meta: Default::default(),
         scopes: vec![],
         description: None,
+        tier: None,
+        quota: None,
     }
 }
 
