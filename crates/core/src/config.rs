@@ -35,6 +35,7 @@ pub enum ConfigError {
     MissingRateLimiter,
     /// A key has a quota but the `QUOTAS` Durable Object binding is missing.
     MissingQuotaStore,
+    InvalidAdminToken(&'static str),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -60,6 +61,7 @@ impl std::fmt::Display for ConfigError {
                  other than id, name and anonymous",
             ),
             ConfigError::Tiers(e) => e.fmt(f),
+            ConfigError::InvalidAdminToken(why) => write!(f, "ADMIN_TOKEN is invalid: {why}"),
             ConfigError::UnknownTier => f.write_str(
                 "a key's record names a tier that RATE_LIMIT_TIERS does not define (see the key id)",
             ),
@@ -137,6 +139,8 @@ pub struct Config {
     pub consumer_meta: Vec<(String, HeaderName)>,
     /// `RATE_LIMIT_TIERS` and `DEFAULT_TIER`.
     pub tiers: Tiers,
+    /// `ADMIN_TOKEN` (a secret): enables the operator endpoint under `/__keygate/`.
+    pub admin_token: Option<SharedSecret>,
 }
 
 impl Config {
@@ -175,8 +179,24 @@ impl Config {
             lookup("DEFAULT_TIER").as_deref(),
         )
         .map_err(ConfigError::Tiers)?;
+        let admin_token = match lookup("ADMIN_TOKEN") {
+            None => None,
+            Some(t) => {
+                let t = parse_secret(Some(t)).map_err(|e| match e {
+                    ConfigError::InvalidSecret(why) => ConfigError::InvalidAdminToken(why),
+                    _ => ConfigError::InvalidAdminToken("empty"),
+                })?;
+                if t.matches(secret.expose().as_bytes()) {
+                    return Err(ConfigError::InvalidAdminToken(
+                        "must differ from SHARED_SECRET",
+                    ));
+                }
+                Some(t)
+            }
+        };
         Ok(Self {
             tiers,
+            admin_token,
             origin,
             secret,
             secret_header,
@@ -395,6 +415,34 @@ mod tests {
         ] {
             assert_eq!(cfg(&[base[0], base[1], (k, v)]).unwrap_err(), e, "{k}={v}");
         }
+    }
+
+    #[test]
+    fn admin_token_is_optional_but_must_be_long_and_differ_from_the_shared_secret() {
+        let base = [("ORIGIN_URL", "http://o"), SECRET];
+        assert!(cfg(&base).unwrap().admin_token.is_none());
+        let c = cfg(&[base[0], base[1], ("ADMIN_TOKEN", "admin-token-0123456789")]).unwrap();
+        assert!(c.admin_token.unwrap().matches(b"admin-token-0123456789"));
+        for bad in ["", "short", "0123456789abcdef0123"] {
+            let e = cfg(&[base[0], base[1], ("ADMIN_TOKEN", bad)]).unwrap_err();
+            assert!(matches!(e, ConfigError::InvalidAdminToken(_)), "{bad}");
+            assert!(!e.to_string().contains("0123456789abcdef0123"));
+        }
+    }
+
+    #[test]
+    fn tier_vars_are_validated_at_start_up() {
+        let base = [("ORIGIN_URL", "http://o"), SECRET];
+        let c = cfg(&[
+            base[0],
+            base[1],
+            ("RATE_LIMIT_TIERS", "free=RL_FREE:10/60"),
+            ("DEFAULT_TIER", "free"),
+        ])
+        .unwrap();
+        assert_eq!(c.tiers.default_tier.as_deref(), Some("free"));
+        let e = cfg(&[base[0], base[1], ("DEFAULT_TIER", "free")]).unwrap_err();
+        assert_eq!(e, ConfigError::Tiers(TierConfigError::UnknownDefault));
     }
 
     #[test]

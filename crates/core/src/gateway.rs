@@ -2,6 +2,7 @@
 //! Then the limits phase: tier rate limit, then quota. Denials are values (`Verdict::Deny`);
 //! infrastructure faults are errors (`Fault`), and every fault fails closed.
 
+use crate::admin::AdminDenial;
 use crate::config::{Config, ConfigError};
 use crate::credential::{parse_api_key_header, parse_authorization, query_carries_key, Malformed};
 use crate::forward::{upstream_headers, ClientContext};
@@ -82,6 +83,8 @@ pub enum Denial {
         key_id: KeyIdBuf,
         scopes: String,
     },
+    /// A refused request to the operator endpoint.
+    Admin(AdminDenial),
     /// Over the tier's short-window rate limit.
     RateLimited {
         key_id: KeyIdBuf,
@@ -106,7 +109,10 @@ impl Denial {
             | Denial::OutOfScope { key_id, .. }
             | Denial::RateLimited { key_id, .. }
             | Denial::QuotaExhausted { key_id, .. } => Some(key_id.as_str()),
-            Denial::MissingCredential | Denial::Malformed(_) | Denial::BadPath(_) => None,
+            Denial::MissingCredential
+            | Denial::Malformed(_)
+            | Denial::BadPath(_)
+            | Denial::Admin(_) => None,
         }
     }
 }
@@ -345,7 +351,7 @@ pub async fn enforce_limits<L: RateLimiter, Q: QuotaStore>(
     }
     if let Some(q) = record.quota {
         let window = q.period.window(now);
-        fields.add_policy(QUOTA_POLICY, q.limit, window.len());
+        fields.add_policy(QUOTA_POLICY, q.limit, window.secs());
         let counter = q.counter(&record.id, &record.consumer_id);
         let count = quotas
             .consume(&counter, window, q.limit)
@@ -359,7 +365,7 @@ pub async fn enforce_limits<L: RateLimiter, Q: QuotaStore>(
             return Ok(Err(Denial::QuotaExhausted {
                 key_id,
                 limit: q.limit,
-                window_secs: window.len(),
+                window_secs: window.secs(),
                 reset_in,
             }));
         }

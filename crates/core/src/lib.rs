@@ -5,6 +5,7 @@
 //! ([`forward::upstream_headers`]) → response filter ([`forward::sanitise_response_headers`]).
 //! Refusals become HTTP answers in one place, [`problem::Refusal::problem`].
 
+pub mod admin;
 pub mod config;
 pub mod credential;
 pub mod forward;

@@ -283,7 +283,7 @@ impl Window {
         self.end.saturating_sub(now).max(1)
     }
 
-    pub fn len(&self) -> u64 {
+    pub fn secs(&self) -> u64 {
         self.end - self.start
     }
 }
@@ -530,7 +530,7 @@ mod tests {
         let last = ts(2028, 3, 1, 0) - 1;
         assert_eq!(QuotaPeriod::Month.window(last).start, ts(2028, 2, 1, 0));
         assert_eq!(QuotaPeriod::Month.window(last + 1).start, ts(2028, 3, 1, 0));
-        assert_eq!(QuotaPeriod::Month.window(last).len(), 29 * 86_400);
+        assert_eq!(QuotaPeriod::Month.window(last).secs(), 29 * 86_400);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The one place where refusals become HTTP answers: status, `WWW-Authenticate`, `Retry-After`,
 //! and an RFC 9457 `application/problem+json` body.
 
+use crate::admin::AdminDenial;
 use crate::credential::Malformed;
 use crate::gateway::{Denial, Fault, InvalidKey};
 use crate::limits::{RateLimitFields, QUOTA_POLICY};
@@ -72,6 +73,8 @@ impl Refusal {
             Refusal::Denied(Denial::Malformed(_)) => "malformed_credential",
             Refusal::Denied(Denial::BadPath(_)) => "bad_path",
             Refusal::Denied(Denial::OutOfScope { .. }) => "out_of_scope",
+            Refusal::Denied(Denial::Admin(AdminDenial::Unauthorized)) => "admin_unauthorized",
+            Refusal::Denied(Denial::Admin(_)) => "admin_bad_request",
             Refusal::Denied(Denial::RateLimited { .. }) => "rate_limited",
             Refusal::Denied(Denial::QuotaExhausted { .. }) => "quota_exhausted",
             Refusal::Denied(Denial::InvalidKey { reason, .. }) => match reason {
@@ -173,6 +176,35 @@ impl Refusal {
                     )
                 }
             }
+            Refusal::Denied(Denial::Admin(d)) => match d {
+                AdminDenial::Unauthorized => Problem {
+                    www_authenticate: Some(format!("Bearer realm=\"{REALM}-admin\"")),
+                    ..p(
+                        StatusCode::UNAUTHORIZED,
+                        "admin_unauthorized",
+                        "Operator authentication required",
+                        "Paths under /__keygate/ need 'Authorization: Bearer <ADMIN_TOKEN>'.",
+                    )
+                },
+                AdminDenial::NotFound => p(
+                    StatusCode::NOT_FOUND,
+                    "admin_not_found",
+                    "No such operator endpoint",
+                    "The operator endpoint is GET /__keygate/usage.",
+                ),
+                AdminDenial::MethodNotAllowed => p(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "admin_method_not_allowed",
+                    "Method not allowed",
+                    "The operator endpoint answers GET only.",
+                ),
+                AdminDenial::BadQuery => p(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Bad operator query",
+                    "Expected counter=key:<id>|consumer:<id> and window_start=<unix seconds>.",
+                ),
+            },
             Refusal::Denied(Denial::RateLimited {
                 tier,
                 limit,

@@ -3,20 +3,25 @@
 
 use futures_util::future::{select, Either};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use keygate_core::admin::{self, AdminRequest};
 use keygate_core::forward::{request_id, sanitise_response_headers, ClientContext, X_REQUEST_ID};
+use keygate_core::limits::{self, CounterState, QuotaCount, RateLimitFields, Window};
 use keygate_core::problem::PROBLEM_CONTENT_TYPE;
 use keygate_core::{
-    authorize, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, Refusal, RequestHead,
-    StoreError, Verdict,
+    decide, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError, QuotaStore,
+    RateLimiter, Refusal, RequestHead, StoreError, Verdict,
 };
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    event, AbortController, Context, Date, Delay, Env, Fetch, Headers, KvStore, Method, Request,
-    RequestInit, RequestRedirect, Response, ResponseBody, ResponseBuilder,
+    durable_object, event, AbortController, Context, Date, Delay, DurableObject, Env, Fetch,
+    Headers, KvStore, Method, Request, RequestInit, RequestRedirect, Response, ResponseBody,
+    ResponseBuilder, SqlStorage, SqlStorageValue, State,
 };
 
 /// The KV namespace binding that holds key records.
 const KV_BINDING: &str = "API_KEYS";
+/// The Durable Object namespace binding of the quota counters.
+const QUOTA_BINDING: &str = "QUOTAS";
 
 #[wasm_bindgen]
 extern "C" {
@@ -42,6 +47,141 @@ impl KeyStore for Kv {
             // KV errors may quote the key name; only the short id may leave the gateway.
             StoreError(e.to_string().replace(hash.as_kv_key(), hash.id()))
         })
+    }
+}
+
+/// The Workers Rate Limiting bindings named by `RATE_LIMIT_TIERS`.
+struct Limiters<'a>(&'a Env);
+
+impl RateLimiter for Limiters<'_> {
+    async fn limit(&self, binding: &str, key: &str) -> Result<bool, LimitError> {
+        let limiter = self
+            .0
+            .rate_limiter(binding)
+            .map_err(|_| LimitError::MissingBinding)?;
+        match limiter.limit(key.to_owned()).await {
+            Ok(outcome) => Ok(outcome.success),
+            Err(e) => Err(LimitError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+/// The quota counters: one `QuotaCounter` Durable Object per counter name.
+struct Quotas<'a>(&'a Env);
+
+impl Quotas<'_> {
+    /// Calls the counter named `counter` at `path_and_query`; a non-200 answer is a fault.
+    async fn call(&self, counter: &str, path_and_query: &str) -> Result<String, LimitError> {
+        let ns = self
+            .0
+            .durable_object(QUOTA_BINDING)
+            .map_err(|_| LimitError::MissingBinding)?;
+        let unavailable = |e: worker::Error| LimitError::Unavailable(e.to_string());
+        let stub = ns.get_by_name(counter).map_err(unavailable)?;
+        let mut resp = stub
+            .fetch_with_str(&format!("https://quota{path_and_query}"))
+            .await
+            .map_err(unavailable)?;
+        let body = resp.text().await.map_err(unavailable)?;
+        if resp.status_code() != 200 {
+            return Err(LimitError::Unavailable(format!(
+                "quota counter answered {}",
+                resp.status_code()
+            )));
+        }
+        Ok(body)
+    }
+}
+
+impl QuotaStore for Quotas<'_> {
+    async fn consume(
+        &self,
+        counter: &str,
+        window: Window,
+        limit: u64,
+    ) -> Result<QuotaCount, LimitError> {
+        let body = self
+            .call(
+                counter,
+                &format!(
+                    "/consume?start={}&end={}&limit={limit}",
+                    window.start, window.end
+                ),
+            )
+            .await?;
+        serde_json::from_str(&body).map_err(|e| LimitError::Unavailable(e.to_string()))
+    }
+}
+
+/// One quota counter: a SQLite-backed Durable Object holding `(window_start, used)`. Each call
+/// reads and writes synchronously with no await in between, so concurrent requests for the
+/// same counter are serialised and the count is exact.
+#[durable_object(fetch)]
+pub struct QuotaCounter {
+    sql: SqlStorage,
+}
+
+impl DurableObject for QuotaCounter {
+    fn new(state: State, _env: Env) -> Self {
+        let sql = state.storage().sql();
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), \
+             window_start INTEGER NOT NULL, used INTEGER NOT NULL)",
+            None,
+        );
+        Self { sql }
+    }
+
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let url = req.url()?;
+        let arg = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        };
+        let stored = self.load()?;
+        match url.path() {
+            "/consume" => {
+                let (Some(start), Some(end), Some(limit)) =
+                    (arg("start"), arg("end"), arg("limit"))
+                else {
+                    return Response::error("bad consume query", 400);
+                };
+                let (next, count) = limits::consume(stored, Window { start, end }, limit);
+                if next != stored {
+                    self.store(next)?;
+                }
+                Response::from_json(&count)
+            }
+            "/usage" => {
+                let Some(start) = arg("window_start") else {
+                    return Response::error("bad usage query", 400);
+                };
+                let used = limits::used_in(stored, Window { start, end: start });
+                Response::from_json(&serde_json::json!({ "used": used }))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+impl QuotaCounter {
+    fn load(&self) -> worker::Result<CounterState> {
+        let rows: Vec<CounterState> = self
+            .sql
+            .exec("SELECT window_start, used FROM counter WHERE id = 1", None)?
+            .to_array()?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    fn store(&self, s: CounterState) -> worker::Result<()> {
+        let int = |n: u64| SqlStorageValue::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        self.sql.exec(
+            "INSERT INTO counter (id, window_start, used) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET window_start = excluded.window_start, used = excluded.used",
+            vec![int(s.window_start), int(s.used)],
+        )?;
+        Ok(())
     }
 }
 
@@ -84,10 +224,20 @@ async fn handle(req: Request, env: &Env) -> Response {
             )
         }
     };
+    if cfg.tiers.bindings().any(|b| env.rate_limiter(b).is_err()) {
+        let fault = Fault::Config(ConfigError::MissingRateLimiter);
+        return refuse(Refusal::Fault(fault), &log, None);
+    }
     let Ok(url) = url else {
         let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
         return refuse(Refusal::Denied(denial), &log, None);
     };
+    if let Some(admin) = admin::route(&cfg, method.as_ref(), url.path(), url.query(), &headers) {
+        return match admin {
+            Ok(request) => serve_admin(request, env, &log).await,
+            Err(d) => refuse(Refusal::Denied(Denial::Admin(d)), &log, None),
+        };
+    }
 
     let client_ip = headers
         .get("cf-connecting-ip")
@@ -104,15 +254,11 @@ async fn handle(req: Request, env: &Env) -> Response {
         },
     };
     let now = Date::now().as_millis() / 1000;
-    let accepted = match authorize(&cfg, &head, &kv, now).await {
+    let verdict = decide(&cfg, &head, &kv, &Limiters(env), &Quotas(env), now).await;
+    let accepted = match verdict {
         Ok(Verdict::Accept(a)) => a,
         Ok(Verdict::Deny(d)) => {
-            let key_id = match &d {
-                Denial::InvalidKey { key_id, .. } | Denial::OutOfScope { key_id, .. } => {
-                    Some(key_id.as_str().to_owned())
-                }
-                _ => None,
-            };
+            let key_id = d.key_id().map(str::to_owned);
             return refuse(Refusal::Denied(d), &log, key_id.as_deref());
         }
         Err(f) => return refuse(Refusal::Fault(f), &log, None),
@@ -128,6 +274,7 @@ async fn handle(req: Request, env: &Env) -> Response {
                 log_line(&log, decision, key_id, resp.status_code(), None)
             );
             let _ = ensure_request_id(&mut resp, &request_id);
+            set_rate_limit_fields(resp.headers_mut(), &accepted.rate_limit);
             resp
         }
         Err(fault) => refuse(Refusal::Fault(fault), &log, key_id),
@@ -139,6 +286,53 @@ fn ensure_request_id(resp: &mut Response, request_id: &str) -> worker::Result<()
         resp.headers_mut().set(X_REQUEST_ID.as_str(), request_id)?;
     }
     Ok(())
+}
+
+/// Adds the `RateLimit-Policy` / `RateLimit` fields, after any the origin sent.
+fn set_rate_limit_fields(headers: &mut Headers, fields: &RateLimitFields) {
+    if !fields.policy.is_empty() {
+        let _ = headers.append("ratelimit-policy", &fields.policy);
+    }
+    if !fields.state.is_empty() {
+        let _ = headers.append("ratelimit", &fields.state);
+    }
+}
+
+/// Answers an authenticated operator request.
+async fn serve_admin(request: AdminRequest, env: &Env, log: &LogCtx<'_>) -> Response {
+    let AdminRequest::Usage {
+        counter,
+        window_start,
+    } = request;
+    let used = Quotas(env)
+        .call(&counter, &format!("/usage?window_start={window_start}"))
+        .await
+        .and_then(|body| {
+            serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["used"].as_u64())
+                .ok_or_else(|| LimitError::Unavailable("bad usage answer".into()))
+        });
+    let used = match used {
+        Ok(used) => used,
+        Err(LimitError::MissingBinding) => {
+            let fault = Fault::Config(ConfigError::MissingQuotaStore);
+            return refuse(Refusal::Fault(fault), log, None);
+        }
+        Err(LimitError::Unavailable(m)) => {
+            return refuse(Refusal::Fault(Fault::QuotaStoreUnavailable(m)), log, None)
+        }
+    };
+    worker::console_log!("{}", log_line(log, "admin_usage", None, 200, None));
+    let body =
+        serde_json::json!({ "counter": counter, "window_start": window_start, "used": used });
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set(X_REQUEST_ID.as_str(), log.request_id);
+    ResponseBuilder::new()
+        .with_headers(headers)
+        .body(ResponseBody::Body(body.to_string().into_bytes()))
 }
 
 fn load_config(env: &Env) -> Result<Config, ConfigError> {
@@ -210,9 +404,11 @@ fn refuse(refusal: Refusal, log: &LogCtx<'_>, key_id: Option<&str>) -> Response 
                 log_line(log, code, key_id, status, Some(&e.to_string()))
             )
         }
-        Refusal::Fault(Fault::StoreUnavailable(StoreError(msg))) => {
-            worker::console_error!("{}", log_line(log, code, key_id, status, Some(msg)))
-        }
+        Refusal::Fault(
+            Fault::StoreUnavailable(StoreError(msg))
+            | Fault::RateLimiterUnavailable(msg)
+            | Fault::QuotaStoreUnavailable(msg),
+        ) => worker::console_error!("{}", log_line(log, code, key_id, status, Some(msg))),
         Refusal::Fault(_) => {
             worker::console_error!("{}", log_line(log, code, key_id, status, None))
         }
@@ -233,6 +429,8 @@ fn problem_response(refusal: &Refusal, log: &LogCtx<'_>) -> Response {
     if let Some(secs) = problem.retry_after {
         let _ = headers.set("retry-after", &secs.to_string());
     }
+    let mut headers = headers;
+    set_rate_limit_fields(&mut headers, &problem.rate_limit);
     ResponseBuilder::new()
         .with_status(problem.status.as_u16())
         .with_headers(headers)

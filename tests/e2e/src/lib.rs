@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 /// The shared secret every test instance uses (except the ones testing its absence).
 pub const SECRET: &str = "e2e-shared-secret-7f3a9c2d41b8e6f0";
+/// The operator token of instances with the admin endpoint on.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-5b1e07c9d2a4f863";
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -119,17 +121,49 @@ pub struct Dev {
     pub name: String,
     pub base: String,
     pub dir: PathBuf,
+    port: u16,
+    inspector: u16,
+    /// Fixture worker configs started in the same `wrangler dev` session.
+    fixtures: Vec<PathBuf>,
     child: Mutex<Child>,
 }
+
+/// How an instance is wired, beyond its `[vars]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Setup<'a> {
+    /// `API_KEYS` is bound to a worker whose reads throw.
+    pub failing_kv: bool,
+    /// `QUOTAS` is bound to a Durable Object whose calls throw.
+    pub failing_quota: bool,
+    /// Appended to the generated `wrangler.toml` (e.g. `[[ratelimits]]` blocks).
+    pub extra_toml: &'a str,
+}
+
+/// The quota Durable Object, as `wrangler.toml` declares it.
+const QUOTA_TOML: &str =
+    "[durable_objects]\nbindings = [{ name = \"QUOTAS\", class_name = \"QuotaCounter\" }]\n\n\
+     [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"QuotaCounter\"]\n";
 
 impl Dev {
     /// Starts an instance with these `[vars]` and local KV, and waits until it answers HTTP.
     pub fn start(name: &str, vars: &[(&str, &str)]) -> Dev {
-        Self::start_with(name, vars, false)
+        Self::start_setup(name, vars, Setup::default())
     }
 
     /// Like [`Dev::start`]; with `failing_kv`, `API_KEYS` is bound to a worker whose reads throw.
     pub fn start_with(name: &str, vars: &[(&str, &str)], failing_kv: bool) -> Dev {
+        Self::start_setup(
+            name,
+            vars,
+            Setup {
+                failing_kv,
+                ..Setup::default()
+            },
+        )
+    }
+
+    /// Starts an instance wired as `setup` says.
+    pub fn start_setup(name: &str, vars: &[(&str, &str)], setup: Setup<'_>) -> Dev {
         let root = repo_root();
         let main = root.join("crates/worker/build/index.js");
         assert!(
@@ -140,29 +174,50 @@ impl Dev {
         let dir = root.join("target/e2e").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("e2e dir");
-        let store = if failing_kv {
+        let store = if setup.failing_kv {
             "[[services]]\nbinding = \"API_KEYS\"\nservice = \"keygate-e2e-failing-kv\"\n"
         } else {
             "[[kv_namespaces]]\nbinding = \"API_KEYS\"\nid = \"e2e\"\n"
         };
+        let quotas = if setup.failing_quota {
+            "[durable_objects]\nbindings = [{ name = \"QUOTAS\", class_name = \"FailingQuota\", \
+             script_name = \"keygate-e2e-failing-quota\" }]\n"
+        } else {
+            QUOTA_TOML
+        };
+        let mut fixtures = Vec::new();
+        for (on, fixture) in [
+            (setup.failing_kv, "failing-kv"),
+            (setup.failing_quota, "failing-quota"),
+        ] {
+            if !on {
+                continue;
+            }
+            let script = root.join(format!("tests/e2e/fixtures/{fixture}.js"));
+            let mut config = format!(
+                "name = \"keygate-e2e-{fixture}\"\nmain = {:?}\ncompatibility_date = \"2026-11-01\"\n",
+                script.display().to_string()
+            );
+            if fixture == "failing-quota" {
+                config.push_str(
+                    "\n[durable_objects]\nbindings = [{ name = \"SELF\", class_name = \"FailingQuota\" }]\n\n\
+                     [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"FailingQuota\"]\n",
+                );
+            }
+            let path = dir.join(format!("{fixture}.toml"));
+            std::fs::write(&path, config).expect("write fixture config");
+            fixtures.push(path);
+        }
         let mut toml = format!(
             "name = \"keygate-e2e-{name}\"\nmain = {main:?}\ncompatibility_date = \"2026-11-01\"\n\n\
-             {store}\n[vars]\n",
-            main = main.display().to_string()
+             {store}\n{quotas}\n{extra}\n[vars]\n",
+            main = main.display().to_string(),
+            extra = setup.extra_toml,
         );
-        let fixture = root.join("tests/e2e/fixtures/failing-kv.js");
-        std::fs::write(
-            dir.join("failing-kv.toml"),
-            format!(
-                "name = \"keygate-e2e-failing-kv\"\nmain = {:?}\ncompatibility_date = \"2026-11-01\"\n",
-                fixture.display().to_string()
-            ),
-        )
-        .expect("write fixture config");
         // Secrets go to .dev.vars, as users keep them: wrangler prints [vars] values but hides these.
         let mut dev_vars = String::new();
         for (k, v) in vars {
-            if k.contains("SECRET") && !k.ends_with("_HEADER") {
+            if (k.contains("SECRET") || k.contains("TOKEN")) && !k.ends_with("_HEADER") {
                 dev_vars.push_str(&format!("{k}={v:?}\n"));
             } else {
                 toml.push_str(&format!("{k} = {v:?}\n"));
@@ -173,42 +228,60 @@ impl Dev {
 
         let port = free_port();
         let inspector = free_port();
-        let log = std::fs::File::create(dir.join("wrangler.log")).expect("log file");
-        let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
-        cmd.args(["dev", "--config"])
-            .arg(dir.join("wrangler.toml"))
-            .args(if failing_kv {
-                vec!["--config", "failing-kv.toml"]
-            } else {
-                vec![]
-            })
-            .args([
-                "--port",
-                &port.to_string(),
-                "--inspector-port",
-                &inspector.to_string(),
-            ])
-            .args(["--ip", "127.0.0.1", "--persist-to"])
-            .arg(dir.join("state"))
-            .current_dir(&dir)
-            .env("PATH", node_path())
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd
-            .spawn()
-            .expect("spawn wrangler dev (run `make test`, which installs it)");
+        let child = Self::spawn(&dir, port, inspector, &fixtures);
         let dev = Dev {
             name: name.to_owned(),
             base: format!("http://127.0.0.1:{port}"),
             dir,
+            port,
+            inspector,
+            fixtures,
             child: Mutex::new(child),
         };
         dev.wait_ready(Duration::from_secs(180));
         dev
+    }
+
+    fn spawn(dir: &Path, port: u16, inspector: u16, fixtures: &[PathBuf]) -> Child {
+        let root = repo_root();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("wrangler.log"))
+            .expect("log file");
+        let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+        cmd.args(["dev", "--config"]).arg(dir.join("wrangler.toml"));
+        for f in fixtures {
+            cmd.arg("--config").arg(f);
+        }
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--inspector-port",
+            &inspector.to_string(),
+        ])
+        .args(["--ip", "127.0.0.1", "--persist-to"])
+        .arg(dir.join("state"))
+        .current_dir(dir)
+        .env("PATH", node_path())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.spawn()
+            .expect("spawn wrangler dev (run `make test`, which installs it)")
+    }
+
+    /// Stops `wrangler dev` and starts it again on the same ports and state directory.
+    pub fn restart(&self) {
+        {
+            let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            stop(&mut child);
+            *child = Self::spawn(&self.dir, self.port, self.inspector, &self.fixtures);
+        }
+        self.wait_ready(Duration::from_secs(180));
     }
 
     fn wait_ready(&self, limit: Duration) {
@@ -374,21 +447,25 @@ impl Dev {
 impl Drop for Dev {
     fn drop(&mut self) {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let pgid = child.id() as libc::pid_t;
-        // wrangler starts workerd as a child: end the whole process group.
-        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        // SAFETY: as above.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        let _ = child.wait();
+        stop(&mut child);
     }
+}
+
+/// Ends a `wrangler dev` and everything it started (workerd is its child): the process group.
+fn stop(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 fn node_path() -> std::ffi::OsString {
@@ -432,7 +509,7 @@ pub fn remember_key(key: &str) {
 /// Every secret the run knows: the shared secret, every key and every full key hash.
 pub fn secrets() -> Vec<String> {
     let keys = KEYS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut out = vec![SECRET.to_owned()];
+    let mut out = vec![SECRET.to_owned(), ADMIN_TOKEN.to_owned()];
     for k in keys {
         out.push(
             keygate_core::ApiKey::new(k.as_str())
@@ -653,6 +730,23 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[(eol + 4 + size).min(b.len())..];
     }
     out
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Sleeps past the end of the current `period`-second window (aligned to the Unix epoch) when
+/// fewer than `margin` seconds of it are left, so a counting test never straddles two windows.
+pub fn avoid_window_edge(period: u64, margin: u64) {
+    let left = period - unix_now() % period;
+    if left < margin {
+        std::thread::sleep(Duration::from_secs(left + 1));
+    }
 }
 
 /// A unique marker for a test's request paths.

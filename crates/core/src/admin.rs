@@ -1,0 +1,206 @@
+//! The operator endpoint under `/__keygate/`, served only when `ADMIN_TOKEN` is set: its
+//! authentication (constant time) and routing. It reads quota counters for `keygate usage`; it
+//! never changes anything and never reaches the origin.
+
+use crate::config::Config;
+use crate::credential::parse_authorization;
+use crate::record::is_header_safe;
+use http::HeaderMap;
+
+/// Every path under this prefix belongs to the gateway when `ADMIN_TOKEN` is set.
+pub const ADMIN_PREFIX: &str = "/__keygate/";
+/// Longest counter name accepted.
+const MAX_COUNTER_LEN: usize = 256;
+
+/// A well-formed, authenticated operator request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRequest {
+    /// `GET /__keygate/usage?counter=…&window_start=…`: a quota counter's count in a window.
+    Usage { counter: String, window_start: u64 },
+}
+
+/// Why an operator request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminDenial {
+    /// No `ADMIN_TOKEN` bearer, or the wrong one.
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    BadQuery,
+}
+
+/// Routes a request: `None` when it is not an operator request (no `ADMIN_TOKEN`, or a path
+/// outside [`ADMIN_PREFIX`]), so it goes through the normal key checks.
+pub fn route(
+    cfg: &Config,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Result<AdminRequest, AdminDenial>> {
+    let token = cfg.admin_token.as_ref()?;
+    let rest = path.strip_prefix(ADMIN_PREFIX)?;
+    let presented = parse_authorization(
+        headers
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
+    let authorised = matches!(presented, Ok(Some(key)) if token.matches(key.expose().as_bytes()));
+    if !authorised {
+        return Some(Err(AdminDenial::Unauthorized));
+    }
+    Some(match rest {
+        "usage" if method != "GET" => Err(AdminDenial::MethodNotAllowed),
+        "usage" => usage_query(query.unwrap_or("")),
+        _ => Err(AdminDenial::NotFound),
+    })
+}
+
+fn usage_query(query: &str) -> Result<AdminRequest, AdminDenial> {
+    let mut counter = None;
+    let mut window_start = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "counter" if counter.is_none() => counter = Some(v.into_owned()),
+            "window_start" if window_start.is_none() => {
+                window_start = Some(v.parse::<u64>().map_err(|_| AdminDenial::BadQuery)?)
+            }
+            _ => return Err(AdminDenial::BadQuery),
+        }
+    }
+    let (Some(counter), Some(window_start)) = (counter, window_start) else {
+        return Err(AdminDenial::BadQuery);
+    };
+    if !is_counter_name(&counter) {
+        return Err(AdminDenial::BadQuery);
+    }
+    Ok(AdminRequest::Usage {
+        counter,
+        window_start,
+    })
+}
+
+/// `key:<12 hex>` or `consumer:<id>`, as [`crate::limits::Quota::counter`] builds them.
+pub fn is_counter_name(s: &str) -> bool {
+    if s.len() > MAX_COUNTER_LEN || !is_header_safe(s) || s.contains(' ') {
+        return false;
+    }
+    match s.split_once(':') {
+        Some(("key", id)) => {
+            id.len() == crate::secret::KEY_ID_LEN
+                && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        }
+        Some(("consumer", id)) => !id.is_empty(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const TOKEN: &str = "admin-token-0123456789";
+
+    fn cfg(admin: Option<&str>) -> Config {
+        let mut vars: HashMap<&str, &str> = HashMap::from([
+            ("ORIGIN_URL", "http://o"),
+            ("SHARED_SECRET", "shared-secret-0123456789"),
+        ]);
+        if let Some(t) = admin {
+            vars.insert("ADMIN_TOKEN", t);
+        }
+        Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap()
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        h
+    }
+
+    const Q: &str = "counter=key%3A0123456789ab&window_start=1764547200";
+
+    #[test]
+    fn without_admin_token_the_prefix_is_an_ordinary_path() {
+        let c = cfg(None);
+        assert_eq!(
+            route(&c, "GET", "/__keygate/usage", Some(Q), &bearer(TOKEN)),
+            None
+        );
+    }
+
+    #[test]
+    fn usage_needs_the_exact_admin_token() {
+        let c = cfg(Some(TOKEN));
+        let ok = route(&c, "GET", "/__keygate/usage", Some(Q), &bearer(TOKEN));
+        assert_eq!(
+            ok,
+            Some(Ok(AdminRequest::Usage {
+                counter: "key:0123456789ab".into(),
+                window_start: 1_764_547_200
+            }))
+        );
+        for h in [
+            HeaderMap::new(),
+            bearer("admin-token-012345678"),
+            bearer("shared-secret-0123456789"),
+        ] {
+            assert_eq!(
+                route(&c, "GET", "/__keygate/usage", Some(Q), &h),
+                Some(Err(AdminDenial::Unauthorized))
+            );
+        }
+        // Unknown paths are refused only after authentication: nothing leaks to a stranger.
+        assert_eq!(
+            route(&c, "GET", "/__keygate/keys", None, &HeaderMap::new()),
+            Some(Err(AdminDenial::Unauthorized))
+        );
+        assert_eq!(
+            route(&c, "GET", "/__keygate/keys", None, &bearer(TOKEN)),
+            Some(Err(AdminDenial::NotFound))
+        );
+        assert_eq!(
+            route(&c, "POST", "/__keygate/usage", Some(Q), &bearer(TOKEN)),
+            Some(Err(AdminDenial::MethodNotAllowed))
+        );
+    }
+
+    #[test]
+    fn usage_query_is_strict() {
+        let c = cfg(Some(TOKEN));
+        for q in [
+            "",
+            "counter=key%3A0123456789ab",
+            "window_start=1",
+            "counter=key%3A0123456789ab&window_start=x",
+            "counter=key%3A0123456789AB&window_start=1",
+            "counter=key%3Aabc&window_start=1",
+            "counter=user%3Aacme&window_start=1",
+            "counter=consumer%3A&window_start=1",
+            "counter=consumer%3Aa%0Ab&window_start=1",
+            "counter=key%3A0123456789ab&window_start=1&extra=1",
+            "counter=key%3A0123456789ab&counter=key%3A0123456789ab&window_start=1",
+        ] {
+            assert_eq!(
+                route(&c, "GET", "/__keygate/usage", Some(q), &bearer(TOKEN)),
+                Some(Err(AdminDenial::BadQuery)),
+                "{q}"
+            );
+        }
+        assert!(matches!(
+            route(
+                &c,
+                "GET",
+                "/__keygate/usage",
+                Some("counter=consumer%3Aacme-corp&window_start=0"),
+                &bearer(TOKEN)
+            ),
+            Some(Ok(_))
+        ));
+    }
+}

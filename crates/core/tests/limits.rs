@@ -1,0 +1,444 @@
+//! The limits phase through `decide`, against an in-memory rate limiter and quota store (both
+//! of which count calls and can be told to fail), with an injected clock.
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use keygate_core::forward::ClientContext;
+use keygate_core::limits::{
+    consume, days_from_civil, CounterState, Quota, QuotaCount, QuotaPeriod, QuotaScope, Window,
+};
+use keygate_core::{
+    decide, ApiKey, Config, ConfigError, Denial, Fault, KeyHash, KeyRecord, KeyStore, LimitError,
+    QuotaStore, RateLimiter, Refusal, RequestHead, StoreError, Verdict,
+};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+const SECRET: &str = "origin-secret-0123456789";
+/// 2026-11-29 12:00:00 UTC.
+const NOW: u64 = 20_786 * 86_400 + 43_200;
+
+struct Store(HashMap<String, String>);
+
+impl KeyStore for Store {
+    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
+        Ok(self.0.get(hash.as_kv_key()).cloned())
+    }
+}
+
+/// A fixed-window limiter per (binding, key), like the local Workers emulation.
+#[derive(Default)]
+struct FakeLimiter {
+    limits: HashMap<&'static str, u32>,
+    counts: RefCell<HashMap<(String, String), u32>>,
+    calls: Cell<u32>,
+    fail: bool,
+}
+
+impl RateLimiter for FakeLimiter {
+    async fn limit(&self, binding: &str, key: &str) -> Result<bool, LimitError> {
+        self.calls.set(self.calls.get() + 1);
+        if self.fail {
+            return Err(LimitError::Unavailable("limiter threw".into()));
+        }
+        let limit = *self.limits.get(binding).ok_or(LimitError::MissingBinding)?;
+        let mut counts = self.counts.borrow_mut();
+        let n = counts.entry((binding.into(), key.into())).or_default();
+        if *n >= limit {
+            return Ok(false);
+        }
+        *n += 1;
+        Ok(true)
+    }
+}
+
+/// Counters in a map, with the same state machine the Durable Object runs.
+#[derive(Default)]
+struct FakeQuotas {
+    counters: RefCell<HashMap<String, CounterState>>,
+    calls: Cell<u32>,
+    fail: bool,
+}
+
+impl QuotaStore for FakeQuotas {
+    async fn consume(
+        &self,
+        counter: &str,
+        window: Window,
+        limit: u64,
+    ) -> Result<QuotaCount, LimitError> {
+        self.calls.set(self.calls.get() + 1);
+        if self.fail {
+            return Err(LimitError::Unavailable("durable object reset".into()));
+        }
+        let mut counters = self.counters.borrow_mut();
+        let state = counters.entry(counter.to_owned()).or_default();
+        let (next, count) = consume(*state, window, limit);
+        *state = next;
+        Ok(count)
+    }
+}
+
+fn cfg(vars: &[(&str, &str)]) -> Config {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| match k {
+        "ORIGIN_URL" => Some("https://api.example".into()),
+        "SHARED_SECRET" => Some(SECRET.into()),
+        _ => vars.get(k).cloned(),
+    })
+    .unwrap()
+}
+
+fn tiered() -> Config {
+    cfg(&[(
+        "RATE_LIMIT_TIERS",
+        "tiny=RL_TINY:3/60,internal=none,ghost=RL_GHOST:5/10",
+    )])
+}
+
+fn limiter() -> FakeLimiter {
+    FakeLimiter {
+        limits: HashMap::from([("RL_TINY", 3)]),
+        ..Default::default()
+    }
+}
+
+fn record(key: &str, consumer: &str) -> KeyRecord {
+    KeyRecord {
+        v: 1,
+        id: ApiKey::new(key).hash().id().to_owned(),
+        name: "t".into(),
+        consumer_id: consumer.into(),
+        consumer_name: None,
+        created_at: 0,
+        expires_at: None,
+        disabled: false,
+        meta: Default::default(),
+        scopes: vec![],
+        description: None,
+        tier: None,
+        quota: None,
+    }
+}
+
+fn store(records: &[(&str, KeyRecord)]) -> Store {
+    Store(
+        records
+            .iter()
+            .map(|(k, r)| (ApiKey::new(*k).hash().as_kv_key().to_owned(), r.to_json()))
+            .collect(),
+    )
+}
+
+fn run(
+    cfg: &Config,
+    store: &Store,
+    limiter: &FakeLimiter,
+    quotas: &FakeQuotas,
+    key: &str,
+    now: u64,
+) -> Result<Verdict, Fault> {
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
+    );
+    let head = RequestHead {
+        method: "GET",
+        path: "/x",
+        query: None,
+        headers: &h,
+        client: ClientContext {
+            client_ip: None,
+            proto: "https",
+            request_id: "rid",
+        },
+    };
+    pollster::block_on(decide(cfg, &head, store, limiter, quotas, now))
+}
+
+fn quota(limit: u64, period: &str, per: QuotaScope) -> Option<Quota> {
+    Some(Quota {
+        limit,
+        period: QuotaPeriod::parse(period).unwrap(),
+        per,
+    })
+}
+
+#[test]
+fn key_without_tier_or_quota_makes_no_limiter_or_quota_call() {
+    let s = store(&[("k_plain", record("k_plain", "acme"))]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    let Ok(Verdict::Accept(a)) = run(&tiered(), &s, &l, &q, "k_plain", NOW) else {
+        panic!("not accepted")
+    };
+    assert!(a.rate_limit.is_empty());
+    assert_eq!((l.calls.get(), q.calls.get()), (0, 0));
+}
+
+#[test]
+fn refused_keys_never_reach_the_limiter_or_the_quota_store() {
+    let mut r = record("k_off", "acme");
+    r.disabled = true;
+    r.tier = Some("tiny".into());
+    r.quota = quota(5, "day", QuotaScope::Key);
+    let s = store(&[("k_off", r)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    for key in ["k_off", "k_unknown"] {
+        assert!(matches!(
+            run(&tiered(), &s, &l, &q, key, NOW),
+            Ok(Verdict::Deny(Denial::InvalidKey { .. }))
+        ));
+    }
+    assert_eq!((l.calls.get(), q.calls.get()), (0, 0));
+}
+
+#[test]
+fn tier_admits_its_limit_then_429_with_retry_after_and_ratelimit_fields() {
+    let mut r = record("k_tiny", "acme");
+    r.tier = Some("tiny".into());
+    let s = store(&[("k_tiny", r)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    for _ in 0..3 {
+        let Ok(Verdict::Accept(a)) = run(&tiered(), &s, &l, &q, "k_tiny", NOW) else {
+            panic!("within the limit")
+        };
+        assert_eq!(a.rate_limit.policy, "\"tiny\";q=3;w=60");
+        assert_eq!(
+            a.rate_limit.state, "",
+            "the binding does not say what remains"
+        );
+    }
+    let Ok(Verdict::Deny(d)) = run(&tiered(), &s, &l, &q, "k_tiny", NOW) else {
+        panic!("over the limit")
+    };
+    let p = Refusal::Denied(d).problem();
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(p.code, "rate_limited");
+    assert_eq!(p.retry_after, Some(60));
+    assert_eq!(p.rate_limit.policy, "\"tiny\";q=3;w=60");
+    assert_eq!(p.rate_limit.state, "\"tiny\";r=0;t=60");
+    assert!(p.body("rid").contains("\"policy\":\"tiny\""));
+}
+
+#[test]
+fn default_tier_applies_to_keys_that_name_none() {
+    let c = cfg(&[
+        ("RATE_LIMIT_TIERS", "tiny=RL_TINY:3/60"),
+        ("DEFAULT_TIER", "tiny"),
+    ]);
+    let s = store(&[("k_def", record("k_def", "acme"))]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    let verdicts: Vec<bool> = (0..4)
+        .map(|_| matches!(run(&c, &s, &l, &q, "k_def", NOW), Ok(Verdict::Accept(_))))
+        .collect();
+    assert_eq!(verdicts, [true, true, true, false]);
+}
+
+#[test]
+fn explicitly_unlimited_tier_makes_no_limiter_call() {
+    let mut r = record("k_int", "acme");
+    r.tier = Some("internal".into());
+    let s = store(&[("k_int", r)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    for _ in 0..10 {
+        assert!(matches!(
+            run(&tiered(), &s, &l, &q, "k_int", NOW),
+            Ok(Verdict::Accept(_))
+        ));
+    }
+    assert_eq!(l.calls.get(), 0);
+}
+
+#[test]
+fn tier_missing_from_config_or_binding_is_a_config_error_never_unlimited() {
+    let mut gold = record("k_gold", "acme");
+    gold.tier = Some("gold".into());
+    let mut ghost = record("k_ghost", "acme");
+    ghost.tier = Some("ghost".into());
+    let s = store(&[("k_gold", gold), ("k_ghost", ghost)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    for (key, want) in [
+        ("k_gold", ConfigError::UnknownTier),
+        ("k_ghost", ConfigError::MissingRateLimiter),
+    ] {
+        let f = run(&tiered(), &s, &l, &q, key, NOW).unwrap_err();
+        assert_eq!(f, Fault::Config(want));
+        assert_eq!(
+            Refusal::Fault(f).problem().status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}
+
+#[test]
+fn quota_admits_exactly_its_limit_then_429_until_the_window_resets() {
+    let mut r = record("k_q", "acme");
+    r.quota = quota(3, "hour", QuotaScope::Key);
+    let s = store(&[("k_q", r)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    let now = NOW + 600; // 12:10 UTC: 50 minutes left in the hour.
+    let remaining: Vec<String> = (0..3)
+        .map(|_| match run(&tiered(), &s, &l, &q, "k_q", now) {
+            Ok(Verdict::Accept(a)) => {
+                assert_eq!(a.rate_limit.policy, "\"quota\";q=3;w=3600");
+                a.rate_limit.state
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        remaining,
+        [
+            "\"quota\";r=2;t=3000",
+            "\"quota\";r=1;t=3000",
+            "\"quota\";r=0;t=3000"
+        ]
+    );
+    let Ok(Verdict::Deny(d)) = run(&tiered(), &s, &l, &q, "k_q", now) else {
+        panic!("quota used up")
+    };
+    let p = Refusal::Denied(d).problem();
+    assert_eq!(
+        (p.status, p.code),
+        (StatusCode::TOO_MANY_REQUESTS, "quota_exhausted")
+    );
+    assert_eq!(p.retry_after, Some(3_000));
+    assert_eq!(p.rate_limit.state, "\"quota\";r=0;t=3000");
+    // The last second of the window is still refused; the first of the next is admitted.
+    let next_hour = NOW + 3_600;
+    assert!(matches!(
+        run(&tiered(), &s, &l, &q, "k_q", next_hour - 1),
+        Ok(Verdict::Deny(Denial::QuotaExhausted { reset_in: 1, .. }))
+    ));
+    assert!(matches!(
+        run(&tiered(), &s, &l, &q, "k_q", next_hour),
+        Ok(Verdict::Accept(_))
+    ));
+}
+
+#[test]
+fn monthly_quota_resets_on_the_first_of_the_month_utc() {
+    let mut r = record("k_m", "acme");
+    r.quota = quota(1, "month", QuotaScope::Key);
+    let s = store(&[("k_m", r)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    let dec1 = days_from_civil(2026, 12, 1) as u64 * 86_400;
+    assert!(matches!(
+        run(&tiered(), &s, &l, &q, "k_m", NOW),
+        Ok(Verdict::Accept(_))
+    ));
+    let Ok(Verdict::Deny(Denial::QuotaExhausted {
+        reset_in,
+        window_secs,
+        ..
+    })) = run(&tiered(), &s, &l, &q, "k_m", dec1 - 1)
+    else {
+        panic!("still November")
+    };
+    assert_eq!((reset_in, window_secs), (1, 30 * 86_400));
+    assert!(matches!(
+        run(&tiered(), &s, &l, &q, "k_m", dec1),
+        Ok(Verdict::Accept(_))
+    ));
+}
+
+#[test]
+fn per_consumer_quota_is_shared_by_the_consumers_keys() {
+    let mut a = record("k_a", "shared-co");
+    a.quota = quota(2, "day", QuotaScope::Consumer);
+    let mut b = record("k_b", "shared-co");
+    b.quota = quota(2, "day", QuotaScope::Consumer);
+    let s = store(&[("k_a", a), ("k_b", b)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    let admitted: Vec<bool> = ["k_a", "k_b", "k_a"]
+        .iter()
+        .map(|k| matches!(run(&tiered(), &s, &l, &q, k, NOW), Ok(Verdict::Accept(_))))
+        .collect();
+    assert_eq!(admitted, [true, true, false]);
+    assert!(q.counters.borrow().contains_key("consumer:shared-co"));
+}
+
+#[test]
+fn rate_limited_request_spends_no_quota() {
+    let mut r = record("k_both", "acme");
+    r.tier = Some("tiny".into());
+    r.quota = quota(100, "day", QuotaScope::Key);
+    let s = store(&[("k_both", r)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    for _ in 0..5 {
+        let _ = run(&tiered(), &s, &l, &q, "k_both", NOW);
+    }
+    assert_eq!(
+        q.calls.get(),
+        3,
+        "only the 3 requests within the rate limit reach the quota"
+    );
+}
+
+#[test]
+fn limiter_or_quota_store_fault_fails_closed_with_503_and_retry_after() {
+    let mut r = record("k_f", "acme");
+    r.tier = Some("tiny".into());
+    r.quota = quota(100, "day", QuotaScope::Key);
+    let s = store(&[("k_f", r)]);
+    let broken_limiter = FakeLimiter {
+        fail: true,
+        ..limiter()
+    };
+    let broken_quotas = FakeQuotas {
+        fail: true,
+        ..Default::default()
+    };
+    for (l, q, code) in [
+        (
+            &broken_limiter,
+            &FakeQuotas::default(),
+            "rate_limiter_unavailable",
+        ),
+        (&limiter(), &broken_quotas, "quota_store_unavailable"),
+    ] {
+        let f = run(&tiered(), &s, l, q, "k_f", NOW).unwrap_err();
+        let p = Refusal::Fault(f).problem();
+        assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(p.code, code);
+        assert!(p.retry_after.is_some());
+        assert!(!p.body("rid").contains("threw") && !p.body("rid").contains("reset"));
+    }
+}
+
+#[test]
+fn missing_quota_binding_is_a_config_error() {
+    struct NoQuotas;
+    impl QuotaStore for NoQuotas {
+        async fn consume(&self, _: &str, _: Window, _: u64) -> Result<QuotaCount, LimitError> {
+            Err(LimitError::MissingBinding)
+        }
+    }
+    let mut r = record("k_nq", "acme");
+    r.quota = quota(1, "day", QuotaScope::Key);
+    let s = store(&[("k_nq", r)]);
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer k_nq"),
+    );
+    let head = RequestHead {
+        method: "GET",
+        path: "/",
+        query: None,
+        headers: &h,
+        client: ClientContext {
+            client_ip: None,
+            proto: "https",
+            request_id: "rid",
+        },
+    };
+    let f = pollster::block_on(decide(&tiered(), &head, &s, &limiter(), &NoQuotas, NOW));
+    assert_eq!(
+        f.unwrap_err(),
+        Fault::Config(ConfigError::MissingQuotaStore)
+    );
+}
