@@ -18,7 +18,7 @@ WORKER_JS := crates/worker/build/index.js
 WORKER_SRC := $(shell find crates/core/src crates/worker/src -name '*.rs') \
 	crates/core/Cargo.toml crates/worker/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: setup worker dev test deploy clean
+.PHONY: setup worker dev test bench deploy clean
 
 ## Install the toolchain pieces that are missing or at the wrong version.
 setup:
@@ -42,6 +42,11 @@ dev: setup
 test: setup
 	@$(MAKE) -s worker
 	@scripts/test.sh
+
+## Benchmark (not a test): latency a rate-limited and a quota key add over a plain key.
+bench: setup
+	@$(MAKE) -s worker
+	cargo run -q --release -p keygate-e2e --bin bench-limits
 
 ## Deploy with wrangler (see README, "Deploying to Cloudflare").
 deploy: setup
