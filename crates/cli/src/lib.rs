@@ -1,11 +1,12 @@
 //! The `keygate` CLI's commands as plain functions over a [`store::KvBackend`], so they are
 //! tested against an in-memory namespace; `main.rs` only parses arguments and prints.
 
+pub mod admin;
 pub mod store;
 
 use keygate_core::credential::{is_b64token, MAX_TOKEN_LEN};
 use keygate_core::keyformat::{self, KeyShape};
-use keygate_core::limits::Quota;
+use keygate_core::limits::{is_tier_name, Quota, QuotaPeriod, QuotaScope, Window, MAX_QUOTA_LIMIT};
 use keygate_core::record::{is_header_safe, KeyState, RECORD_VERSION};
 use keygate_core::scope::Scope;
 use keygate_core::{ApiKey, KeyHash, KeyRecord};
@@ -163,6 +164,70 @@ pub fn parse_meta(
     Ok(meta)
 }
 
+/// Parses a quota `LIMIT/PERIOD` such as `10000/month`, `500/day`, `100/hour` or `20/30s`.
+/// The limit is a whole number from 1 to [`MAX_QUOTA_LIMIT`].
+pub fn parse_quota(s: &str, per: QuotaScope) -> Result<Quota, String> {
+    let s = s.trim();
+    let (limit, period) = s.split_once('/').ok_or_else(|| {
+        format!("quota '{s}' must be LIMIT/PERIOD, e.g. 10000/month, 500/day, 100/hour or 20/30s")
+    })?;
+    let limit = limit.trim();
+    let limit = match limit.parse::<u64>() {
+        Ok(n @ 1..=MAX_QUOTA_LIMIT) if limit.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => {
+            return Err(format!(
+                "quota limit '{limit}' must be a whole number from 1 to {MAX_QUOTA_LIMIT}"
+            ))
+        }
+    };
+    let period = period.trim();
+    let period = QuotaPeriod::parse(period).ok_or_else(|| {
+        format!(
+            "quota period '{period}' must be month, day or hour (UTC), or a number of seconds \
+             such as 30s (1s to 31622400s)"
+        )
+    })?;
+    Ok(Quota { limit, period, per })
+}
+
+/// Parses `--per` / `--quota-per`: `key` or `consumer`.
+pub fn parse_quota_scope(s: &str) -> Result<QuotaScope, String> {
+    match s {
+        "key" => Ok(QuotaScope::Key),
+        "consumer" => Ok(QuotaScope::Consumer),
+        _ => Err(format!("quota scope '{s}' must be key or consumer")),
+    }
+}
+
+/// A quota for people: `10000/month per key`.
+pub fn quota_text(q: &Quota) -> String {
+    let per = match q.per {
+        QuotaScope::Key => "key",
+        QuotaScope::Consumer => "consumer",
+    };
+    format!("{}/{} per {per}", q.limit, q.period)
+}
+
+/// Checks a tier name: 1 to 32 characters from `a-z 0-9 _ -`.
+pub fn check_tier(s: &str) -> Result<(), String> {
+    if !is_tier_name(s) {
+        return Err(format!(
+            "tier '{s}' must be 1 to 32 characters from a-z 0-9 _ - (a name from the gateway's RATE_LIMIT_TIERS)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_quota(q: &Quota) -> Result<(), String> {
+    if !(1..=MAX_QUOTA_LIMIT).contains(&q.limit) {
+        return Err(format!(
+            "quota limit {} must be from 1 to {MAX_QUOTA_LIMIT}",
+            q.limit
+        ));
+    }
+    Ok(())
+}
+
 /// What `list` shows of a key: never the key, never the full hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -174,6 +239,9 @@ pub struct Summary {
     pub expires_at: Option<u64>,
     #[serde(default)]
     pub disabled: bool,
+    /// The record's tier; `None` uses the gateway's `DEFAULT_TIER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
 }
 
 impl Summary {
@@ -185,6 +253,7 @@ impl Summary {
             created_at: r.created_at,
             expires_at: r.expires_at,
             disabled: r.disabled,
+            tier: r.tier.clone(),
         }
     }
 
@@ -253,6 +322,12 @@ fn check_opts(opts: &CreateOpts, now: u64) -> Result<(), String> {
     if opts.expires_at.is_some_and(|e| e <= now) {
         return Err("--expires is not in the future".to_owned());
     }
+    if let Some(t) = &opts.tier {
+        check_tier(t)?;
+    }
+    if let Some(q) = &opts.quota {
+        check_quota(q)?;
+    }
     Ok(())
 }
 
@@ -296,9 +371,47 @@ pub fn set_disabled(
     disabled: bool,
     now: u64,
 ) -> Result<KeyRecord, String> {
+    update(kv, r, now, |rec| rec.disabled = disabled)
+}
+
+/// Sets a key's rate-limit tier; `None` returns it to the gateway's `DEFAULT_TIER`. The name is
+/// checked against the tier grammar before anything is read; the CLI cannot see which tiers
+/// the gateway defines.
+pub fn set_tier(
+    kv: &dyn KvBackend,
+    r: &KeyRef,
+    tier: Option<&str>,
+    now: u64,
+) -> Result<KeyRecord, String> {
+    if let Some(t) = tier {
+        check_tier(t)?;
+    }
+    update(kv, r, now, |rec| rec.tier = tier.map(str::to_owned))
+}
+
+/// Sets a key's quota; `None` removes it (the gateway then counts nothing for the key).
+pub fn set_quota(
+    kv: &dyn KvBackend,
+    r: &KeyRef,
+    quota: Option<Quota>,
+    now: u64,
+) -> Result<KeyRecord, String> {
+    if let Some(q) = &quota {
+        check_quota(q)?;
+    }
+    update(kv, r, now, |rec| rec.quota = quota)
+}
+
+/// Reads a key's record, changes it, and writes it back with fresh list metadata and expiration.
+fn update(
+    kv: &dyn KvBackend,
+    r: &KeyRef,
+    now: u64,
+    change: impl FnOnce(&mut KeyRecord),
+) -> Result<KeyRecord, String> {
     let hash = resolve(kv, r)?;
     let mut record = read(kv, &hash)?;
-    record.disabled = disabled;
+    change(&mut record);
     write(kv, &hash, &record, now)?;
     Ok(record)
 }
@@ -311,7 +424,7 @@ pub struct Rotation {
     pub old: KeyRecord,
 }
 
-/// Issues a new key with the old one's consumer, scopes and metadata, and makes the old key
+/// Issues a new key with the old one's consumer, scopes, metadata, tier and quota, and makes the old key
 /// expire after `overlap_secs` (never later than an expiry it already had).
 pub fn rotate(
     kv: &dyn KvBackend,
@@ -475,7 +588,10 @@ pub fn resolve(kv: &dyn KvBackend, r: &KeyRef) -> Result<KeyHash, String> {
             let hash = key.hash();
             match kv.get(hash.as_kv_key())? {
                 Some(_) => Ok(hash),
-                None => Err(format!("no key matches the given key (id {})", hash.id())),
+                None => Err(format!(
+                    "no key matches the given key (id {}): it was revoked, or never stored here",
+                    hash.id()
+                )),
             }
         }
         KeyRef::Id(id) => {
@@ -486,7 +602,9 @@ pub fn resolve(kv: &dyn KvBackend, r: &KeyRef) -> Result<KeyHash, String> {
                 .collect();
             match found.as_slice() {
                 [h] => Ok(h.clone()),
-                [] => Err(format!("no key with id {id}")),
+                [] => Err(format!(
+                    "no key with id {id}: it was revoked, or never stored here"
+                )),
                 _ => Err(format!("id {id} is ambiguous; use the key itself")),
             }
         }
@@ -503,6 +621,89 @@ pub fn revoke(kv: &dyn KvBackend, r: &KeyRef) -> Result<String, String> {
     let hash = resolve(kv, r)?;
     kv.delete(hash.as_kv_key())?;
     Ok(hash.id().to_owned())
+}
+
+/// Where `usage` reads a quota counter: the gateway's admin endpoint ([`admin::AdminApi`]), or
+/// a fake in tests.
+pub trait UsageSource {
+    /// Requests counted by `counter` in the window that starts at `window_start` (Unix seconds).
+    fn used(&self, counter: &str, window_start: u64) -> Result<u64, String>;
+}
+
+/// What `usage` reports of a key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Usage {
+    pub id: String,
+    pub name: String,
+    pub consumer_id: String,
+    pub state: &'static str,
+    /// `None`: the gateway's `DEFAULT_TIER`.
+    pub tier: Option<String>,
+    pub quota: Option<Quota>,
+    /// The current window's count; `None` for a key without a quota.
+    pub usage: Option<QuotaUsage>,
+}
+
+/// A quota's count in the window holding "now".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuotaUsage {
+    /// The counter's name: `key:<id>` or `consumer:<consumer id>`.
+    pub counter: String,
+    pub used: u64,
+    pub limit: u64,
+    /// `limit - used`, and 0 (not negative) when a lowered limit is below the count.
+    pub remaining: u64,
+    pub window_start: u64,
+    /// When the count starts again from zero (Unix seconds).
+    pub window_end: u64,
+    /// `window_end` as RFC 3339 UTC.
+    pub resets_at: String,
+    /// Whole seconds until the reset; at least 1.
+    pub reset_in_secs: u64,
+}
+
+impl QuotaUsage {
+    pub fn new(quota: &Quota, counter: String, window: Window, used: u64, now: u64) -> Self {
+        Self {
+            counter,
+            used,
+            limit: quota.limit,
+            remaining: quota.limit.saturating_sub(used),
+            window_start: window.start,
+            window_end: window.end,
+            resets_at: rfc3339(window.end),
+            reset_in_secs: window.seconds_left(now),
+        }
+    }
+}
+
+/// A key's tier and, when it has a quota, the count in the current window from `source`.
+/// A key without a quota is answered without calling `source`.
+pub fn usage(
+    kv: &dyn KvBackend,
+    r: &KeyRef,
+    source: &dyn UsageSource,
+    now: u64,
+) -> Result<Usage, String> {
+    let rec = show(kv, r)?;
+    let usage = match &rec.quota {
+        None => None,
+        Some(q) => {
+            let window = q.period.window(now);
+            let counter = q.counter(&rec.id, &rec.consumer_id);
+            let used = source.used(&counter, window.start)?;
+            Some(QuotaUsage::new(q, counter, window, used, now))
+        }
+    };
+    Ok(Usage {
+        state: state_name(rec.state(now)),
+        id: rec.id,
+        name: rec.name,
+        consumer_id: rec.consumer_id,
+        tier: rec.tier,
+        quota: rec.quota,
+        usage,
+    })
 }
 
 #[cfg(test)]
@@ -877,5 +1078,413 @@ mod tests {
 
     fn toml_regex_matches_core_regex() -> bool {
         gitleaks_rule().as_str().contains(keyformat::KEY_REGEX)
+    }
+
+    // Rate-limit tiers and quotas.
+
+    fn quota(limit: u64, period: &str) -> Quota {
+        Quota {
+            limit,
+            period: QuotaPeriod::parse(period).unwrap(),
+            per: QuotaScope::Key,
+        }
+    }
+
+    /// A [`UsageSource`] that records its calls and answers a fixed count (or an error).
+    struct FakeUsage {
+        used: Result<u64, String>,
+        calls: std::cell::RefCell<Vec<(String, u64)>>,
+    }
+
+    impl FakeUsage {
+        fn answering(used: Result<u64, String>) -> Self {
+            Self {
+                used,
+                calls: Default::default(),
+            }
+        }
+    }
+
+    impl UsageSource for FakeUsage {
+        fn used(&self, counter: &str, window_start: u64) -> Result<u64, String> {
+            self.calls
+                .borrow_mut()
+                .push((counter.to_owned(), window_start));
+            self.used.clone()
+        }
+    }
+
+    fn stored(kv: &MemoryKv, key: &ApiKey) -> (KeyRecord, Summary, Option<u64>) {
+        let entries = kv.entries.borrow();
+        let (value, meta, exp) = entries.get(key.hash().as_kv_key()).unwrap();
+        (
+            KeyRecord::decode(value, &key.hash()).unwrap(),
+            serde_json::from_str(meta).unwrap(),
+            *exp,
+        )
+    }
+
+    #[test]
+    fn quota_syntax_accepts_limit_slash_period() {
+        assert_eq!(
+            parse_quota("10000/month", QuotaScope::Key),
+            Ok(quota(10_000, "month"))
+        );
+        assert_eq!(
+            parse_quota(" 500 / day ", QuotaScope::Consumer).map(|q| quota_text(&q)),
+            Ok("500/day per consumer".to_owned())
+        );
+        assert_eq!(parse_quota("20/30s", QuotaScope::Key), Ok(quota(20, "30s")));
+        assert_eq!(
+            parse_quota(&format!("{MAX_QUOTA_LIMIT}/hour"), QuotaScope::Key).map(|q| q.limit),
+            Ok(MAX_QUOTA_LIMIT)
+        );
+    }
+
+    #[test]
+    fn bad_quota_syntax_is_refused_with_the_reason() {
+        for (input, reason) in [
+            ("10000", "must be LIMIT/PERIOD"),
+            ("", "must be LIMIT/PERIOD"),
+            ("0/day", "whole number from 1"),
+            ("-5/day", "whole number from 1"),
+            ("+5/day", "whole number from 1"),
+            ("1.5/day", "whole number from 1"),
+            ("ten/day", "whole number from 1"),
+            (
+                &format!("{}/day", MAX_QUOTA_LIMIT + 1),
+                "whole number from 1",
+            ),
+            ("99999999999999999999999/day", "whole number from 1"),
+            ("5/week", "must be month, day or hour"),
+            ("5/", "must be month, day or hour"),
+            ("5/0s", "must be month, day or hour"),
+            ("5/30", "must be month, day or hour"),
+            ("5/Month", "must be month, day or hour"),
+            ("5/day/extra", "must be month, day or hour"),
+        ] {
+            let e = parse_quota(input, QuotaScope::Key).unwrap_err();
+            assert!(e.contains(reason), "{input:?}: {e}");
+        }
+        assert!(parse_quota_scope("team").is_err());
+    }
+
+    #[test]
+    fn create_with_tier_and_quota_stores_them_in_the_record() {
+        let kv = MemoryKv::default();
+        let o = CreateOpts {
+            tier: Some("pro".into()),
+            quota: Some(quota(10_000, "month")),
+            ..opts("svc")
+        };
+        let (key, rec) = create(&kv, &o, NOW).unwrap();
+        assert_eq!(rec.tier.as_deref(), Some("pro"));
+        assert_eq!(rec.quota, Some(quota(10_000, "month")));
+        let (stored_rec, meta, _) = stored(&kv, &key);
+        assert_eq!(
+            stored_rec, rec,
+            "the worker decodes the same tier and quota"
+        );
+        assert_eq!(
+            meta.tier.as_deref(),
+            Some("pro"),
+            "list metadata carries the tier"
+        );
+        let raw = kv.get(key.hash().as_kv_key()).unwrap().unwrap();
+        assert!(
+            raw.contains(r#""tier":"pro""#)
+                && raw.contains(r#""quota":{"limit":10000,"period":"month"}"#),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn create_without_tier_or_quota_stores_neither_field() {
+        let kv = MemoryKv::default();
+        let (key, _) = create(&kv, &opts("a"), NOW).unwrap();
+        let raw = kv.get(key.hash().as_kv_key()).unwrap().unwrap();
+        assert!(!raw.contains("tier") && !raw.contains("quota"), "{raw}");
+    }
+
+    #[test]
+    fn bad_tier_or_quota_on_create_or_import_writes_nothing() {
+        let kv = MemoryKv::default();
+        for o in [
+            CreateOpts {
+                tier: Some("Pro".into()),
+                ..opts("x")
+            },
+            CreateOpts {
+                tier: Some(String::new()),
+                ..opts("x")
+            },
+            CreateOpts {
+                tier: Some("a".repeat(33)),
+                ..opts("x")
+            },
+            CreateOpts {
+                quota: Some(quota(0, "day")),
+                ..opts("x")
+            },
+            CreateOpts {
+                quota: Some(quota(MAX_QUOTA_LIMIT + 1, "day")),
+                ..opts("x")
+            },
+        ] {
+            assert!(create(&kv, &o, NOW).is_err(), "{o:?}");
+            assert!(import(&kv, "legacy\n", &o, NOW).is_err(), "{o:?}");
+        }
+        assert!(kv.entries.borrow().is_empty());
+    }
+
+    #[test]
+    fn set_tier_then_clear_returns_the_key_to_the_default_tier() {
+        let kv = MemoryKv::default();
+        let (key, rec) = create(&kv, &opts("a"), NOW).unwrap();
+        let r = KeyRef::Id(rec.id.clone());
+        assert_eq!(
+            set_tier(&kv, &r, Some("pro"), NOW).unwrap().tier.as_deref(),
+            Some("pro")
+        );
+        assert_eq!(stored(&kv, &key).1.tier.as_deref(), Some("pro"));
+        assert_eq!(list(&kv).unwrap()[0].tier.as_deref(), Some("pro"));
+        let back = set_tier(&kv, &KeyRef::Key(key.clone()), None, NOW).unwrap();
+        assert_eq!(back, rec, "--clear restores the record exactly");
+        assert_eq!(stored(&kv, &key).1.tier, None);
+    }
+
+    #[test]
+    fn set_tier_with_a_bad_name_changes_nothing() {
+        let kv = MemoryKv::default();
+        let (key, rec) = create(&kv, &opts("a"), NOW).unwrap();
+        let before = kv.entries.borrow().clone();
+        for bad in ["", "Pro", "pro tier", "pro!", &"x".repeat(33)] {
+            assert!(set_tier(&kv, &KeyRef::Id(rec.id.clone()), Some(bad), NOW)
+                .unwrap_err()
+                .contains("tier"));
+        }
+        assert_eq!(*kv.entries.borrow(), before);
+        assert_eq!(stored(&kv, &key).0, rec);
+    }
+
+    #[test]
+    fn set_quota_none_removes_it_and_keeps_everything_else() {
+        let kv = MemoryKv::default();
+        let o = CreateOpts {
+            tier: Some("free".into()),
+            expires_at: Some(NOW + 3600),
+            ..opts("a")
+        };
+        let (key, rec) = create(&kv, &o, NOW).unwrap();
+        let r = KeyRef::Id(rec.id.clone());
+        let exp_before = stored(&kv, &key).2;
+        let q = Quota {
+            per: QuotaScope::Consumer,
+            ..quota(500, "day")
+        };
+        assert_eq!(set_quota(&kv, &r, Some(q), NOW).unwrap().quota, Some(q));
+        assert_eq!(show(&kv, &r).unwrap().quota, Some(q));
+        let removed = set_quota(&kv, &r, None, NOW + 60).unwrap();
+        assert_eq!(removed, rec, "only the quota changed, and back");
+        let (after, meta, exp) = stored(&kv, &key);
+        assert_eq!(after.quota, None);
+        assert_eq!(meta, Summary::of(&rec));
+        assert_eq!(
+            exp, exp_before,
+            "the KV expiration follows the key's expiry"
+        );
+    }
+
+    #[test]
+    fn set_quota_with_an_out_of_range_limit_changes_nothing() {
+        let kv = MemoryKv::default();
+        let (_, rec) = create(&kv, &opts("a"), NOW).unwrap();
+        let before = kv.entries.borrow().clone();
+        let r = KeyRef::Id(rec.id);
+        assert!(set_quota(&kv, &r, Some(quota(0, "day")), NOW).is_err());
+        assert!(set_quota(&kv, &r, Some(quota(MAX_QUOTA_LIMIT + 1, "day")), NOW).is_err());
+        assert_eq!(*kv.entries.borrow(), before);
+    }
+
+    #[test]
+    fn set_tier_or_quota_on_a_revoked_or_unknown_key_is_refused() {
+        let kv = MemoryKv::default();
+        let (key, rec) = create(&kv, &opts("a"), NOW).unwrap();
+        revoke(&kv, &KeyRef::Id(rec.id.clone())).unwrap();
+        for r in [KeyRef::Id(rec.id.clone()), KeyRef::Key(key)] {
+            let e = set_tier(&kv, &r, Some("pro"), NOW).unwrap_err();
+            assert!(e.contains("revoked"), "{e}");
+            let e = set_quota(&kv, &r, Some(quota(1, "day")), NOW).unwrap_err();
+            assert!(e.contains("revoked"), "{e}");
+        }
+        assert!(kv.entries.borrow().is_empty(), "nothing was written back");
+    }
+
+    #[test]
+    fn a_store_failure_on_set_quota_is_reported() {
+        let kv = MemoryKv::default();
+        let (_, rec) = create(&kv, &opts("a"), NOW).unwrap();
+        *kv.fail.borrow_mut() = Some("KV PUT failed: 500".into());
+        assert_eq!(
+            set_quota(&kv, &KeyRef::Id(rec.id), None, NOW).unwrap_err(),
+            "KV PUT failed: 500"
+        );
+    }
+
+    #[test]
+    fn rotate_keeps_tier_and_quota() {
+        let kv = MemoryKv::default();
+        let o = CreateOpts {
+            tier: Some("pro".into()),
+            quota: Some(Quota {
+                per: QuotaScope::Consumer,
+                ..quota(10_000, "month")
+            }),
+            ..opts("svc")
+        };
+        let (_, old) = create(&kv, &o, NOW).unwrap();
+        let rot = rotate(&kv, &KeyRef::Id(old.id.clone()), 3600, NOW).unwrap();
+        assert_eq!(rot.new.tier, old.tier);
+        assert_eq!(rot.new.quota, old.quota);
+        assert_eq!(stored(&kv, &rot.key).0.quota, old.quota);
+        assert_eq!(rot.old.tier, old.tier);
+        assert_eq!(rot.old.quota, old.quota);
+        // Counted per consumer, both keys spend from the same counter.
+        let q = old.quota.unwrap();
+        assert_eq!(
+            q.counter(&old.id, &old.consumer_id),
+            q.counter(&rot.new.id, &rot.new.consumer_id)
+        );
+    }
+
+    #[test]
+    fn usage_for_a_key_without_quota_makes_no_call() {
+        let kv = MemoryKv::default();
+        let (_, rec) = create(
+            &kv,
+            &CreateOpts {
+                tier: Some("free".into()),
+                ..opts("a")
+            },
+            NOW,
+        )
+        .unwrap();
+        let fake = FakeUsage::answering(Err("must not be called".into()));
+        let u = usage(&kv, &KeyRef::Id(rec.id.clone()), &fake, NOW).unwrap();
+        assert!(fake.calls.borrow().is_empty());
+        assert_eq!((u.quota, u.usage), (None, None));
+        assert_eq!(u.tier.as_deref(), Some("free"));
+        assert_eq!(u.id, rec.id);
+    }
+
+    #[test]
+    fn usage_reports_remaining_and_the_reset_at_the_end_of_the_window() {
+        let kv = MemoryKv::default();
+        let (key, rec) = create(
+            &kv,
+            &CreateOpts {
+                quota: Some(quota(10_000, "month")),
+                ..opts("a")
+            },
+            NOW,
+        )
+        .unwrap();
+        // NOW is 2027-01-15T08:00:00Z: the window is January 2027, UTC.
+        assert_eq!(rfc3339(NOW), "2027-01-15T08:00:00Z");
+        let fake = FakeUsage::answering(Ok(42));
+        let u = usage(&kv, &KeyRef::Key(key), &fake, NOW).unwrap();
+        let jan = 1_798_761_600; // 2027-01-01T00:00:00Z
+        let feb = jan + 31 * 86_400;
+        assert_eq!(
+            *fake.calls.borrow(),
+            vec![(format!("key:{}", rec.id), jan)],
+            "the gateway is asked about this key's counter in this window"
+        );
+        assert_eq!(
+            u.usage,
+            Some(QuotaUsage {
+                counter: format!("key:{}", rec.id),
+                used: 42,
+                limit: 10_000,
+                remaining: 9_958,
+                window_start: jan,
+                window_end: feb,
+                resets_at: "2027-02-01T00:00:00Z".into(),
+                reset_in_secs: feb - NOW,
+            })
+        );
+        assert_eq!(u.state, "active");
+    }
+
+    #[test]
+    fn usage_remaining_never_goes_below_zero() {
+        let q = quota(5, "30s");
+        let w = q.period.window(95);
+        let u = QuotaUsage::new(&q, "key:x".into(), w, 8, 95);
+        assert_eq!((u.used, u.limit, u.remaining), (8, 5, 0));
+        assert_eq!(
+            (u.window_start, u.window_end, u.reset_in_secs),
+            (90, 120, 25)
+        );
+        assert_eq!(QuotaUsage::new(&q, "key:x".into(), w, 5, 95).remaining, 0);
+        assert_eq!(QuotaUsage::new(&q, "key:x".into(), w, 0, 95).remaining, 5);
+    }
+
+    #[test]
+    fn usage_of_a_per_consumer_quota_reads_the_consumer_counter() {
+        let kv = MemoryKv::default();
+        let (_, rec) = create(
+            &kv,
+            &CreateOpts {
+                quota: Some(Quota {
+                    per: QuotaScope::Consumer,
+                    ..quota(100, "hour")
+                }),
+                ..opts("a")
+            },
+            NOW,
+        )
+        .unwrap();
+        let fake = FakeUsage::answering(Ok(0));
+        let u = usage(&kv, &KeyRef::Id(rec.id), &fake, NOW + 59).unwrap();
+        assert_eq!(
+            *fake.calls.borrow(),
+            vec![("consumer:acme".to_owned(), NOW)]
+        );
+        let w = u.usage.unwrap();
+        assert_eq!((w.remaining, w.reset_in_secs), (100, 3_600 - 59));
+    }
+
+    #[test]
+    fn usage_passes_on_a_gateway_error_and_refuses_unknown_keys() {
+        let kv = MemoryKv::default();
+        let (_, rec) = create(
+            &kv,
+            &CreateOpts {
+                quota: Some(quota(1, "day")),
+                ..opts("a")
+            },
+            NOW,
+        )
+        .unwrap();
+        let fake = FakeUsage::answering(Err(
+            "the gateway answered 503 Quota store unavailable".into()
+        ));
+        assert_eq!(
+            usage(&kv, &KeyRef::Id(rec.id.clone()), &fake, NOW).unwrap_err(),
+            "the gateway answered 503 Quota store unavailable"
+        );
+        let none = FakeUsage::answering(Ok(0));
+        assert!(usage(&kv, &KeyRef::parse("000000000000").unwrap(), &none, NOW).is_err());
+        assert!(none.calls.borrow().is_empty());
+    }
+
+    #[test]
+    fn list_metadata_written_before_tiers_still_parses() {
+        let s: Summary = serde_json::from_str(
+            r#"{"id":"0123456789ab","name":"n","consumer_id":"c","created_at":1,"expires_at":null,"disabled":false}"#,
+        )
+        .unwrap();
+        assert_eq!(s.tier, None);
     }
 }

@@ -2,10 +2,12 @@
 //! The plaintext key goes to stdout once, from `create`; every message goes to stderr.
 
 use clap::{Args, Parser, Subcommand};
+use keygate_cli::admin::AdminApi;
 use keygate_cli::store::{Target, Wrangler};
 use keygate_cli::{
-    check_consumer_id, create, import, list, parse_expiry, parse_meta, parse_scopes, revoke,
-    rfc3339, rotate, set_disabled, show, state_name, CreateOpts, KeyRef,
+    check_consumer_id, check_tier, create, import, list, parse_expiry, parse_meta, parse_quota,
+    parse_quota_scope, parse_scopes, quota_text, revoke, rfc3339, rotate, set_disabled, set_quota,
+    set_tier, show, state_name, usage, CreateOpts, KeyRef,
 };
 use keygate_core::ApiKey;
 use std::io::Read;
@@ -16,7 +18,8 @@ use std::process::ExitCode;
 #[command(
     name = "keygate",
     version,
-    about = "Manage keygate API keys in Workers KV (through wrangler)."
+    about = "Manage keygate API keys in Workers KV (through wrangler): create, rotate and revoke \
+             keys, set their rate-limit tier and quota, and read quota usage from the gateway."
 )]
 struct Cli {
     #[command(flatten)]
@@ -74,6 +77,16 @@ struct KeyOpts {
     /// A note for operators; never sent to the origin.
     #[arg(long)]
     description: Option<String>,
+    /// Rate-limit tier, a name from the gateway's RATE_LIMIT_TIERS (default: its DEFAULT_TIER).
+    #[arg(long, value_name = "TIER")]
+    tier: Option<String>,
+    /// Exact request quota: LIMIT per month, day or hour (UTC) or per N seconds, e.g.
+    /// 10000/month, 500/day, 100/hour, 20/30s.
+    #[arg(long, value_name = "LIMIT/PERIOD")]
+    quota: Option<String>,
+    /// Count the quota per key (the default) or across all keys of the consumer.
+    #[arg(long, value_name = "SCOPE", requires = "quota", value_parser = ["key", "consumer"])]
+    quota_per: Option<String>,
 }
 
 impl KeyOpts {
@@ -87,8 +100,11 @@ impl KeyOpts {
             scopes: parse_scopes(&self.scopes)?,
             meta: parse_meta(&self.meta, self.meta_json.as_deref())?,
             description: self.description,
-            tier: None,
-            quota: None,
+            tier: self.tier.map(|t| check_tier(&t).map(|()| t)).transpose()?,
+            quota: self
+                .quota
+                .map(|q| parse_quota(&q, scope_arg(self.quota_per.as_deref())?))
+                .transpose()?,
         })
     }
 }
@@ -97,7 +113,7 @@ impl KeyOpts {
 enum Cmd {
     /// Create a key. Prints the key alone on stdout, once; it cannot be shown again.
     Create(KeyOpts),
-    /// List keys: id, name, consumer, created, expires, state. Never keys or hashes.
+    /// List keys: id, name, consumer, tier, created, expires, state. Never keys or hashes.
     List {
         #[arg(long)]
         json: bool,
@@ -125,8 +141,8 @@ enum Cmd {
         #[arg(value_name = "ID|KEY|-")]
         key: String,
     },
-    /// Issue a new key with the same consumer, scopes and metadata; the old key expires after
-    /// the overlap. Prints the new key alone on stdout.
+    /// Issue a new key with the same consumer, scopes, metadata, tier and quota; the old key
+    /// expires after the overlap. Prints the new key alone on stdout.
     Rotate {
         #[arg(value_name = "ID|KEY|-")]
         key: String,
@@ -140,6 +156,41 @@ enum Cmd {
     Revoke {
         #[arg(value_name = "ID|KEY|-")]
         key: String,
+    },
+    /// Set a key's rate-limit tier, or return it to the gateway's DEFAULT_TIER with --clear.
+    SetTier {
+        #[arg(value_name = "ID|KEY|-")]
+        key: String,
+        /// A tier name from the gateway's RATE_LIMIT_TIERS.
+        #[arg(value_name = "TIER", required_unless_present = "clear")]
+        tier: Option<String>,
+        /// Remove the key's own tier: the gateway's DEFAULT_TIER applies.
+        #[arg(long, conflicts_with = "tier")]
+        clear: bool,
+    },
+    /// Set a key's quota (LIMIT/PERIOD: 10000/month, 500/day, 100/hour, 20/30s), or remove it
+    /// with 'none'.
+    SetQuota {
+        #[arg(value_name = "ID|KEY|-")]
+        key: String,
+        #[arg(value_name = "LIMIT/PERIOD|none")]
+        quota: String,
+        /// Count per key (the default) or across all keys of the consumer.
+        #[arg(long, value_name = "SCOPE", value_parser = ["key", "consumer"])]
+        per: Option<String>,
+    },
+    /// Show a key's tier and its quota usage in the current window, read from the gateway's
+    /// admin endpoint (token: $KEYGATE_ADMIN_TOKEN, or ADMIN_TOKEN in ./.dev.vars when local).
+    Usage {
+        #[arg(value_name = "ID|KEY|-")]
+        key: String,
+        /// The gateway's base URL (default: $KEYGATE_URL, else http://127.0.0.1:8787 when local;
+        /// required with --remote).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Print JSON: the key's tier and quota, and the window's count (null without a quota).
+        #[arg(long)]
+        json: bool,
     },
     /// Print the KV key name (hex SHA-256) of a key ('-' reads the key from stdin).
     Hash {
@@ -179,6 +230,18 @@ fn key_arg(arg: &str) -> Result<String, String> {
     Ok(s.lines().next().unwrap_or("").trim().to_owned())
 }
 
+/// The quota scope of `--per` / `--quota-per`; `key` when not given.
+fn scope_arg(s: Option<&str>) -> Result<keygate_core::limits::QuotaScope, String> {
+    s.map_or(Ok(Default::default()), parse_quota_scope)
+}
+
+fn tier_text(tier: Option<&str>) -> String {
+    tier.map_or_else(
+        || "default (the gateway's DEFAULT_TIER)".to_owned(),
+        str::to_owned,
+    )
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     let t = cli.target;
     let target = Target {
@@ -195,11 +258,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let opts = opts.build(now)?;
             let (key, rec) = create(&kv(), &opts, now)?;
             eprintln!(
-                "keygate: created key {} ({}) for consumer {}{}. Store it now: it is not shown again.",
+                "keygate: created key {} ({}) for consumer {}{}{}{}. Store it now: it is not shown again.",
                 rec.id,
                 rec.name,
                 rec.consumer_id,
-                rec.expires_at.map(|e| format!(", expires {}", rfc3339(e))).unwrap_or_default()
+                rec.expires_at.map(|e| format!(", expires {}", rfc3339(e))).unwrap_or_default(),
+                rec.tier.as_ref().map(|t| format!(", tier {t}")).unwrap_or_default(),
+                rec.quota.as_ref().map(|q| format!(", quota {}", quota_text(q))).unwrap_or_default(),
             );
             println!("{}", key.expose());
         }
@@ -260,6 +325,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     .map(|k| {
                         serde_json::json!({
                             "id": k.id, "name": k.name, "consumer_id": k.consumer_id,
+                            "tier": k.tier,
                             "created_at": rfc3339(k.created_at),
                             "expires_at": k.expires_at.map(rfc3339),
                             "state": k.state(now),
@@ -272,15 +338,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 );
             } else {
                 println!(
-                    "{:<12}  {:<24}  {:<20}  {:<20}  {:<20}  STATE",
-                    "ID", "NAME", "CONSUMER", "CREATED", "EXPIRES"
+                    "{:<12}  {:<24}  {:<20}  {:<12}  {:<20}  {:<20}  STATE",
+                    "ID", "NAME", "CONSUMER", "TIER", "CREATED", "EXPIRES"
                 );
                 for k in &keys {
                     println!(
-                        "{:<12}  {:<24}  {:<20}  {:<20}  {:<20}  {}",
+                        "{:<12}  {:<24}  {:<20}  {:<12}  {:<20}  {:<20}  {}",
                         k.id,
                         k.name,
                         k.consumer_id,
+                        k.tier.as_deref().unwrap_or("-"),
                         rfc3339(k.created_at),
                         k.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
                         k.state(now)
@@ -312,6 +379,13 @@ fn run(cli: Cli) -> Result<(), String> {
                     r.expires_at.map(rfc3339).unwrap_or_else(|| "never".into())
                 );
                 println!("state:         {state}");
+                println!("tier:          {}", tier_text(r.tier.as_deref()));
+                println!(
+                    "quota:         {}",
+                    r.quota
+                        .as_ref()
+                        .map_or_else(|| "none".to_owned(), quota_text)
+                );
                 if !r.scopes.is_empty() {
                     println!("scopes:        {}", r.scopes.join(", "));
                 }
@@ -330,6 +404,75 @@ fn run(cli: Cli) -> Result<(), String> {
             let id = revoke(&kv(), &KeyRef::parse(&key_arg(&key)?)?)?;
             eprintln!("keygate: revoked key {id}. Gateways refuse it within the revocation bound (see README).");
         }
+        Cmd::SetTier { key, tier, clear } => {
+            let tier = if clear { None } else { tier };
+            let r = set_tier(
+                &kv(),
+                &KeyRef::parse(&key_arg(&key)?)?,
+                tier.as_deref(),
+                now,
+            )?;
+            match &r.tier {
+                Some(t) => eprintln!(
+                    "keygate: key {} ({}) now has tier {t}; the gateway must define it in RATE_LIMIT_TIERS.",
+                    r.id, r.name
+                ),
+                None => eprintln!(
+                    "keygate: key {} ({}) now has the gateway's default tier (DEFAULT_TIER).",
+                    r.id, r.name
+                ),
+            }
+        }
+        Cmd::SetQuota { key, quota, per } => {
+            let quota = if quota.trim() == "none" {
+                if per.is_some() {
+                    return Err("--per cannot be used with 'none'".to_owned());
+                }
+                None
+            } else {
+                Some(parse_quota(&quota, scope_arg(per.as_deref())?)?)
+            };
+            let r = set_quota(&kv(), &KeyRef::parse(&key_arg(&key)?)?, quota, now)?;
+            match &r.quota {
+                Some(q) => eprintln!(
+                    "keygate: key {} ({}) now has a quota of {}.",
+                    r.id,
+                    r.name,
+                    quota_text(q)
+                ),
+                None => eprintln!("keygate: key {} ({}) now has no quota.", r.id, r.name),
+            }
+        }
+        Cmd::Usage { key, url, json } => {
+            let source = AdminApi {
+                url,
+                remote: target.remote,
+            };
+            let u = usage(&kv(), &KeyRef::parse(&key_arg(&key)?)?, &source, now)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&u).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!("id:            {}", u.id);
+                println!("name:          {}", u.name);
+                println!("consumer:      {}", u.consumer_id);
+                println!("state:         {}", u.state);
+                println!("tier:          {}", tier_text(u.tier.as_deref()));
+                match (&u.quota, &u.usage) {
+                    (Some(q), Some(w)) => {
+                        println!("quota:         {}", quota_text(q));
+                        println!("counter:       {}", w.counter);
+                        println!("used:          {}", w.used);
+                        println!("limit:         {}", w.limit);
+                        println!("remaining:     {}", w.remaining);
+                        println!("resets:        {} (in {} s)", w.resets_at, w.reset_in_secs);
+                    }
+                    _ => println!("quota:         none (the gateway counts nothing for this key)"),
+                }
+            }
+        }
         Cmd::Hash { key } => {
             let raw = key_arg(&key)?;
             match KeyRef::parse(&raw)? {
@@ -340,4 +483,108 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("keygate").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn set_tier_takes_a_tier_or_clear_but_not_both_or_neither() {
+        assert!(matches!(
+            parse(&["set-tier", "0123456789ab", "pro"]).unwrap().command,
+            Cmd::SetTier { tier: Some(t), clear: false, .. } if t == "pro"
+        ));
+        assert!(matches!(
+            parse(&["set-tier", "0123456789ab", "--clear"])
+                .unwrap()
+                .command,
+            Cmd::SetTier {
+                tier: None,
+                clear: true,
+                ..
+            }
+        ));
+        assert!(parse(&["set-tier", "0123456789ab"]).is_err());
+        assert!(parse(&["set-tier", "0123456789ab", "pro", "--clear"]).is_err());
+    }
+
+    #[test]
+    fn quota_per_needs_a_quota_and_a_known_scope() {
+        assert!(parse(&["create", "--name", "x", "--quota-per", "consumer"]).is_err());
+        assert!(parse(&[
+            "create",
+            "--name",
+            "x",
+            "--quota",
+            "5/day",
+            "--quota-per",
+            "team"
+        ])
+        .is_err());
+        let Cmd::Create(o) = parse(&[
+            "create",
+            "--name",
+            "x",
+            "--tier",
+            "pro",
+            "--quota",
+            "5/day",
+            "--quota-per",
+            "consumer",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not create")
+        };
+        let opts = o.build(0).unwrap();
+        assert_eq!(opts.tier.as_deref(), Some("pro"));
+        assert_eq!(
+            opts.quota.map(|q| quota_text(&q)).as_deref(),
+            Some("5/day per consumer")
+        );
+    }
+
+    #[test]
+    fn create_options_with_a_bad_tier_or_quota_are_refused_before_any_store_call() {
+        for args in [
+            &["create", "--name", "x", "--tier", "Pro"][..],
+            &["create", "--name", "x", "--quota", "0/day"],
+            &["import", "--name", "x", "--quota", "10/week"],
+        ] {
+            let (Cmd::Create(o) | Cmd::Import(o)) = parse(args).unwrap().command else {
+                panic!("not create or import")
+            };
+            assert!(o.build(0).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn usage_takes_url_and_json_and_the_global_remote_flag() {
+        let cli = parse(&[
+            "usage",
+            "0123456789ab",
+            "--url",
+            "https://gw",
+            "--json",
+            "--remote",
+        ])
+        .unwrap();
+        assert!(cli.target.remote);
+        assert!(matches!(
+            cli.command,
+            Cmd::Usage { url: Some(u), json: true, .. } if u == "https://gw"
+        ));
+    }
 }
