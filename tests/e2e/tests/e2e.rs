@@ -1590,7 +1590,9 @@ fn usage_json(dev: &Dev, id: &str) -> serde_json::Value {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "keygate usage failed: {stderr}");
     assert_no_secrets("keygate usage output", &format!("{stdout}{stderr}"));
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("usage --json ({e}): {stdout}"))
+    let all: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("usage --json ({e}): {stdout}"));
+    all["usage"].clone()
 }
 
 fn quota_concurrent(c: &Ctx) {

@@ -91,8 +91,5 @@ fn main() {
             p50 / base_p50
         );
     }
-    println!(
-        "origin received {} requests",
-        origin.received().len()
-    );
+    println!("origin received {} requests", origin.received().len());
 }
