@@ -487,12 +487,14 @@ pub fn keygate_bin() -> PathBuf {
             .status()
             .expect("cargo build keygate");
         assert!(status.success(), "building the keygate CLI failed");
-        // The test binary lives in target/<profile>/deps/; the CLI in target/<profile>/.
+        // The test binary lives in target/<profile>/deps/, a bench binary in target/<profile>/;
+        // the CLI was built above with the dev profile, into target/debug/.
         let exe = std::env::current_exe().expect("current exe");
-        exe.parent()
-            .and_then(Path::parent)
-            .expect("target dir")
-            .join("keygate")
+        let mut dir = exe.parent().expect("exe dir");
+        if dir.ends_with("deps") {
+            dir = dir.parent().expect("profile dir");
+        }
+        dir.parent().expect("target dir").join("debug/keygate")
     })
     .clone()
 }
