@@ -13,6 +13,11 @@ if [[ ! -f .dev.vars ]]; then
   chmod 600 .dev.vars
   echo "dev: created .dev.vars with a random SHARED_SECRET" >&2
 fi
+# An operator token for `keygate usage` (README, "Rate limits and quotas"), once.
+if ! grep -q '^ADMIN_TOKEN=' .dev.vars; then
+  printf 'ADMIN_TOKEN="%s"\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >> .dev.vars
+  echo "dev: added a random ADMIN_TOKEN to .dev.vars" >&2
+fi
 SHARED_SECRET=$(sed -n 's/^SHARED_SECRET="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' .dev.vars | head -n1)
 [[ -n "$SHARED_SECRET" ]] || { echo "dev: .dev.vars has no SHARED_SECRET" >&2; exit 1; }
 
@@ -29,7 +34,7 @@ for id in $(keygate list --json | sed -n 's/^ *"id": "\([0-9a-f]\{12\}\)",$/\1/p
     keygate revoke "$id" 2>/dev/null || true
   fi
 done
-KEY=$(keygate create --name make-dev-demo --consumer demo --consumer-name "Demo Consumer" --expires 24h)
+KEY=$(keygate create --name make-dev-demo --consumer demo --consumer-name "Demo Consumer" --expires 24h --quota 1000/day)
 
 cat >&2 <<MSG
 
@@ -39,6 +44,7 @@ cat >&2 <<MSG
     curl -i http://localhost:$PORT/hello -H "Authorization: Bearer $KEY"
 
   Manage keys:  cargo run -q --bin keygate -- list     (see README, "The keygate CLI")
+  Quota usage:  cargo run -q --bin keygate -- usage <id>   (reads ADMIN_TOKEN from .dev.vars)
 
 MSG
 wrangler dev --port "$PORT" --ip 127.0.0.1
