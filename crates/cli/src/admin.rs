@@ -7,8 +7,8 @@
 
 use crate::UsageSource;
 use serde::Deserialize;
-use std::net::Ipv4Addr;
 use std::time::Duration;
+use url::{Host, Url};
 
 /// The gateway `wrangler dev` serves, used when neither `--url` nor `KEYGATE_URL` is given.
 pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:8787";
@@ -46,59 +46,41 @@ pub fn admin_url(flag: Option<&str>, env: Option<&str>, remote: bool) -> Result<
 }
 
 /// Checks a base URL and drops trailing slashes. Never echoes a URL that holds credentials.
-fn check_base_url(url: &str) -> Result<String, String> {
-    let url = url.trim().trim_end_matches('/');
-    let (tls, rest) = if let Some(r) = strip_prefix_ci(url, "https://") {
-        (true, r)
-    } else if let Some(r) = strip_prefix_ci(url, "http://") {
-        (false, r)
-    } else {
-        return Err(format!(
-            "the gateway URL '{url}' must start with http:// or https://"
-        ));
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    if authority.contains('@') {
+fn check_base_url(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw.trim())
+        .map_err(|_| "the gateway URL must be an absolute http:// or https:// URL".to_owned())?;
+    if !url.username().is_empty() || url.password().is_some() {
         return Err("the gateway URL must not hold a user name or password".to_owned());
     }
-    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let tls = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        _ => return Err("the gateway URL must start with http:// or https://".to_owned()),
+    };
+    if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
-            "the gateway URL '{url}' must be a plain base URL, without query, fragment or spaces"
+            "the gateway URL '{url}' must be a plain base URL, without query or fragment"
         ));
     }
-    let host = host_of(authority);
-    if host.is_empty() {
-        return Err(format!("the gateway URL '{url}' has no host"));
-    }
-    if !tls && !is_loopback(host) {
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Err("the gateway URL has no host".to_owned());
+    };
+    if !tls && !is_loopback(&url) {
         return Err(format!(
             "refusing to send the admin token over plain http to {host}; use https://"
         ));
     }
-    Ok(url.to_owned())
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
-}
-
-/// The host of `host[:port]` or `[v6]:port`.
-fn host_of(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        authority
-            .find(']')
-            .map_or(authority, |end| &authority[..=end])
-    } else {
-        authority.split(':').next().unwrap_or("")
+/// True for `localhost`, `127.0.0.0/8` and `[::1]`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(a)) => a.is_loopback(),
+        Some(Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host == "[::1]"
-        || host.parse::<Ipv4Addr>().is_ok_and(|a| a.is_loopback())
 }
 
 /// The admin token: `$KEYGATE_ADMIN_TOKEN`, else, for the local gateway only, `ADMIN_TOKEN`
@@ -166,24 +148,14 @@ pub fn dev_var(content: &str, name: &str) -> Option<String> {
 
 /// `{base}/__keygate/usage?counter=…&window_start=…`, the counter percent-encoded.
 pub fn usage_url(base: &str, counter: &str, window_start: u64) -> String {
-    format!(
-        "{}{USAGE_PATH}?counter={}&window_start={window_start}",
-        base.trim_end_matches('/'),
-        percent_encode(counter)
-    )
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let mut url = format!("{}{USAGE_PATH}?", base.trim_end_matches('/'));
+    url.push_str(
+        &url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("counter", counter)
+            .append_pair("window_start", &window_start.to_string())
+            .finish(),
+    );
+    url
 }
 
 #[derive(Deserialize)]
@@ -316,17 +288,14 @@ pub fn fetch_used(
 
 /// Sends the request; returns the status and body of whatever answer came back.
 fn get(base: &str, url: &str, token: &str) -> Result<(u16, String), String> {
-    let loopback = host_of(
-        base.split_once("://")
-            .map_or("", |(_, r)| r.split('/').next().unwrap_or("")),
-    );
+    let loopback = Url::parse(base).is_ok_and(|u| is_loopback(&u));
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(30)))
         .user_agent(concat!("keygate-cli/", env!("CARGO_PKG_VERSION")));
-    if is_loopback(loopback) {
+    if loopback {
         // A proxy from the environment has no business seeing a local admin call.
         config = config.proxy(None);
     }
