@@ -1,5 +1,6 @@
 //! Gateway configuration read from worker vars and secrets, validated before any request is served.
 
+use crate::cache::{CachePolicy, DEFAULT_NEGATIVE_TTL_SECS, DEFAULT_TTL_SECS, MAX_TTL_SECS};
 use crate::forward::is_reserved_request_header;
 use crate::limits::{TierConfigError, Tiers};
 use crate::secret::SharedSecret;
@@ -36,6 +37,8 @@ pub enum ConfigError {
     /// A key has a quota but the `QUOTAS` Durable Object binding is missing.
     MissingQuotaStore,
     InvalidAdminToken(&'static str),
+    /// `KEY_CACHE_TTL_SECS` or `KEY_CACHE_NEGATIVE_TTL_SECS` is not 0 to 300.
+    InvalidCacheTtl(&'static str),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -62,6 +65,9 @@ impl std::fmt::Display for ConfigError {
             ),
             ConfigError::Tiers(e) => e.fmt(f),
             ConfigError::InvalidAdminToken(why) => write!(f, "ADMIN_TOKEN is invalid: {why}"),
+            ConfigError::InvalidCacheTtl(name) => {
+                write!(f, "{name} must be a whole number of seconds from 0 to 300")
+            }
             ConfigError::UnknownTier => f.write_str(
                 "a key's record names a tier that RATE_LIMIT_TIERS does not define (see the key id)",
             ),
@@ -141,6 +147,8 @@ pub struct Config {
     pub tiers: Tiers,
     /// `ADMIN_TOKEN` (a secret): enables the operator endpoint under `/__keygate/`.
     pub admin_token: Option<SharedSecret>,
+    /// `KEY_CACHE_TTL_SECS` and `KEY_CACHE_NEGATIVE_TTL_SECS`: the per-isolate key cache.
+    pub cache: CachePolicy,
 }
 
 impl Config {
@@ -194,7 +202,25 @@ impl Config {
                 Some(t)
             }
         };
+        let secs = |name: &'static str, default: u64| match lookup(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n <= MAX_TTL_SECS => Ok(n),
+                _ => Err(ConfigError::InvalidCacheTtl(name)),
+            },
+        };
+        let ttl = secs("KEY_CACHE_TTL_SECS", DEFAULT_TTL_SECS)?;
+        let negative_ttl = secs(
+            "KEY_CACHE_NEGATIVE_TTL_SECS",
+            DEFAULT_NEGATIVE_TTL_SECS.min(ttl),
+        )?;
+        let cache = CachePolicy {
+            ttl_ms: ttl * 1000,
+            negative_ttl_ms: negative_ttl * 1000,
+            ..CachePolicy::default()
+        };
         Ok(Self {
+            cache,
             tiers,
             admin_token,
             origin,
@@ -427,6 +453,25 @@ mod tests {
             let e = cfg(&[base[0], base[1], ("ADMIN_TOKEN", bad)]).unwrap_err();
             assert!(matches!(e, ConfigError::InvalidAdminToken(_)), "{bad}");
             assert!(!e.to_string().contains("0123456789abcdef0123"));
+        }
+    }
+
+    #[test]
+    fn cache_ttls_default_to_30_and_5_seconds_and_0_turns_the_cache_off() {
+        let base = [("ORIGIN_URL", "http://o"), SECRET];
+        let c = cfg(&base).unwrap();
+        assert_eq!((c.cache.ttl_ms, c.cache.negative_ttl_ms), (30_000, 5_000));
+        let c = cfg(&[base[0], base[1], ("KEY_CACHE_TTL_SECS", "2")]).unwrap();
+        assert_eq!((c.cache.ttl_ms, c.cache.negative_ttl_ms), (2_000, 2_000));
+        let c = cfg(&[base[0], base[1], ("KEY_CACHE_TTL_SECS", "0")]).unwrap();
+        assert_eq!((c.cache.ttl_ms, c.cache.negative_ttl_ms), (0, 0));
+        for (name, bad) in [
+            ("KEY_CACHE_TTL_SECS", "301"),
+            ("KEY_CACHE_TTL_SECS", "-1"),
+            ("KEY_CACHE_NEGATIVE_TTL_SECS", "1.5"),
+        ] {
+            let e = cfg(&[base[0], base[1], (name, bad)]).unwrap_err();
+            assert_eq!(e, ConfigError::InvalidCacheTtl(name));
         }
     }
 

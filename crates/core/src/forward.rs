@@ -194,7 +194,7 @@ mod tests {
     }
 
     fn record() -> Caller {
-        Caller::Key(Box::new(KeyRecord {
+        Caller::Key(std::rc::Rc::new(KeyRecord {
             v: 1,
             id: "0123456789ab".into(),
             name: "n".into(),

@@ -3,6 +3,7 @@
 //! infrastructure faults are errors (`Fault`), and every fault fails closed.
 
 use crate::admin::AdminDenial;
+use crate::cache::{self, CacheOutcome, CachePolicy, KeyCache, Lookup};
 use crate::config::{Config, ConfigError};
 use crate::credential::{parse_api_key_header, parse_authorization, query_carries_key, Malformed};
 use crate::forward::{upstream_headers, ClientContext};
@@ -13,6 +14,8 @@ use crate::record::{CorruptRecord, KeyRecord, KeyState};
 use crate::scope;
 use crate::secret::{ApiKey, KeyHash};
 use http::{header, HeaderMap, HeaderName};
+use std::cell::Cell;
+use std::rc::Rc;
 
 /// A store of key records, addressed by key hash. The edge implements it over Workers KV;
 /// tests implement it in memory.
@@ -20,6 +23,52 @@ use http::{header, HeaderMap, HeaderName};
 pub trait KeyStore {
     /// The raw stored record for `hash`, `Ok(None)` when there is none.
     async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError>;
+}
+
+/// Where `authorize` gets a key's decoded record: a [`KeyStore`] read directly, or through the
+/// per-isolate cache ([`Cached`]).
+#[allow(async_fn_in_trait)]
+pub trait KeyLookup {
+    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError>;
+}
+
+impl<S: KeyStore> KeyLookup for S {
+    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError> {
+        cache::load(self, hash).await
+    }
+}
+
+/// A key store read through a [`KeyCache`] at `now_ms` (Unix milliseconds). `outcome` records
+/// where the answer came from, for the request log.
+pub struct Cached<'a, S> {
+    pub cache: &'a KeyCache,
+    pub policy: CachePolicy,
+    pub store: &'a S,
+    pub now_ms: u64,
+    pub outcome: Cell<Option<CacheOutcome>>,
+}
+
+impl<'a, S> Cached<'a, S> {
+    pub fn new(cache: &'a KeyCache, policy: CachePolicy, store: &'a S, now_ms: u64) -> Self {
+        Self {
+            cache,
+            policy,
+            store,
+            now_ms,
+            outcome: Cell::new(None),
+        }
+    }
+}
+
+impl<S: KeyStore> KeyLookup for Cached<'_, S> {
+    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError> {
+        let (lookup, outcome) = self
+            .cache
+            .lookup_traced(&self.policy, self.store, hash, self.now_ms)
+            .await?;
+        self.outcome.set(Some(outcome));
+        Ok(lookup)
+    }
 }
 
 /// The key store could not answer. Its text must never contain a key or a full hash.
@@ -173,8 +222,8 @@ pub struct RequestHead<'a> {
 /// Who an accepted request is forwarded as.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Caller {
-    /// A valid key's record.
-    Key(Box<KeyRecord>),
+    /// A valid key's record, shared with the cache.
+    Key(Rc<KeyRecord>),
     /// No credential, with `ALLOW_ANONYMOUS` on.
     Anonymous,
     /// A CORS preflight, with `CORS_PREFLIGHT` on: forwarded without a key and without identity.
@@ -217,10 +266,10 @@ pub enum Verdict {
 
 /// Decides one request. `now` is Unix seconds. The store is read at most once, and only for a
 /// well-formed credential, with a valid checksum when it carries our prefix, on a well-formed path.
-pub async fn authorize<S: KeyStore>(
+pub async fn authorize<K: KeyLookup>(
     cfg: &Config,
     head: &RequestHead<'_>,
-    store: &S,
+    keys: &K,
     now: u64,
 ) -> Result<Verdict, Fault> {
     if head.query.is_some_and(query_carries_key) {
@@ -264,14 +313,10 @@ pub async fn authorize<S: KeyStore>(
         return deny(InvalidKey::BadChecksum);
     }
 
-    let raw = match store.get(&hash).await {
-        Ok(Some(raw)) => raw,
-        Ok(None) => return deny(InvalidKey::Unknown),
+    let record = match keys.lookup(&hash).await {
+        Ok(Lookup::Found(r)) => r,
+        Ok(Lookup::Refused(reason)) => return deny(reason),
         Err(e) => return Err(Fault::StoreUnavailable(e)),
-    };
-    let record = match KeyRecord::decode(&raw, &hash) {
-        Ok(r) => r,
-        Err(c) => return deny(InvalidKey::Corrupt(c)),
     };
     match record.state(now) {
         KeyState::Active => {}
@@ -286,15 +331,15 @@ pub async fn authorize<S: KeyStore>(
             scopes: tokens.join(" "),
         }));
     }
-    forward(Caller::Key(Box::new(record)), target)
+    forward(Caller::Key(record), target)
 }
 
 /// Both phases: [`authorize`], then, for a key, [`enforce_limits`]. The store is read at most
 /// once; the limiter and quota store are called only for a key that passed every other check.
-pub async fn decide<S: KeyStore, L: RateLimiter, Q: QuotaStore>(
+pub async fn decide<K: KeyLookup, L: RateLimiter, Q: QuotaStore>(
     cfg: &Config,
     head: &RequestHead<'_>,
-    store: &S,
+    store: &K,
     limiter: &L,
     quotas: &Q,
     now: u64,

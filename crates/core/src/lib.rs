@@ -6,6 +6,7 @@
 //! Refusals become HTTP answers in one place, [`problem::Refusal::problem`].
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod credential;
 pub mod forward;
@@ -20,8 +21,8 @@ pub mod secret;
 
 pub use config::{Config, ConfigError};
 pub use gateway::{
-    authorize, decide, enforce_limits, Accepted, Denial, Fault, InvalidKey, KeyStore, LimitError,
-    QuotaStore, RateLimiter, RequestHead, StoreError, Verdict,
+    authorize, decide, enforce_limits, Accepted, Cached, Denial, Fault, InvalidKey, KeyLookup,
+    KeyStore, LimitError, QuotaStore, RateLimiter, RequestHead, StoreError, Verdict,
 };
 pub use problem::{Problem, Refusal};
 pub use record::KeyRecord;

@@ -4,11 +4,12 @@
 use futures_util::future::{select, Either};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use keygate_core::admin::{self, AdminRequest};
+use keygate_core::cache::{CacheOutcome, KeyCache};
 use keygate_core::forward::{request_id, sanitise_response_headers, ClientContext, X_REQUEST_ID};
 use keygate_core::limits::{self, CounterState, QuotaCount, RateLimitFields, Window};
 use keygate_core::problem::PROBLEM_CONTENT_TYPE;
 use keygate_core::{
-    decide, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError, QuotaStore,
+    decide, Cached, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError, QuotaStore,
     RateLimiter, Refusal, RequestHead, StoreError, Verdict,
 };
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -20,6 +21,17 @@ use worker::{
 
 /// The KV namespace binding that holds key records.
 const KV_BINDING: &str = "API_KEYS";
+/// KV's own edge cache for key reads, in seconds: 60 is KV's minimum and its default. A longer
+/// value would save little (the isolate cache already absorbs hot keys) and would lengthen the
+/// time from `keygate revoke` to refusal one for one. See README, "How long until a revoked key
+/// is refused".
+const KV_CACHE_TTL_SECS: u64 = 60;
+
+thread_local! {
+    /// The per-isolate key cache, shared by every request this isolate serves.
+    static KEY_CACHE: &'static KeyCache = Box::leak(Box::new(KeyCache::new()));
+}
+
 /// The Durable Object namespace binding of the quota counters.
 const QUOTA_BINDING: &str = "QUOTAS";
 
@@ -43,7 +55,8 @@ struct Kv(KvStore);
 
 impl KeyStore for Kv {
     async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
-        self.0.get(hash.as_kv_key()).text().await.map_err(|e| {
+        let read = self.0.get(hash.as_kv_key()).cache_ttl(KV_CACHE_TTL_SECS);
+        read.text().await.map_err(|e| {
             // KV errors may quote the key name; only the short id may leave the gateway.
             StoreError(e.to_string().replace(hash.as_kv_key(), hash.id()))
         })
@@ -191,6 +204,8 @@ struct LogCtx<'a> {
     method: &'a str,
     path: &'a str,
     started_ms: f64,
+    /// Where the key lookup was answered from (`hit`, `shared`, `miss`, `off`), once known.
+    cache: std::cell::Cell<Option<&'static str>>,
 }
 
 async fn handle(req: Request, env: &Env) -> Response {
@@ -208,6 +223,7 @@ async fn handle(req: Request, env: &Env) -> Response {
         method: method.as_ref(),
         path: &path,
         started_ms,
+        cache: std::cell::Cell::new(None),
     };
 
     let cfg = match load_config(env) {
@@ -253,8 +269,18 @@ async fn handle(req: Request, env: &Env) -> Response {
             request_id: &request_id,
         },
     };
-    let now = Date::now().as_millis() / 1000;
-    let verdict = decide(&cfg, &head, &kv, &Limiters(env), &Quotas(env), now).await;
+    let now_ms = Date::now().as_millis();
+    let keys = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, &kv, now_ms);
+    let verdict = decide(
+        &cfg,
+        &head,
+        &keys,
+        &Limiters(env),
+        &Quotas(env),
+        now_ms / 1000,
+    )
+    .await;
+    log.cache.set(keys.outcome.get().map(CacheOutcome::as_str));
     let accepted = match verdict {
         Ok(Verdict::Accept(a)) => a,
         Ok(Verdict::Deny(d)) => {
@@ -456,6 +482,7 @@ fn log_line(
         "key_id": key_id,
         "status": status,
         "gateway_ms": Date::now().as_millis() as f64 - log.started_ms,
+        "cache": log.cache.get(),
         "detail": detail,
     })
     .to_string()

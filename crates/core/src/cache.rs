@@ -1,0 +1,345 @@
+//! The per-isolate key cache: hash → decoded record, or "no usable record", with a TTL, a bound on
+//! entries and bytes, and request coalescing (concurrent lookups of one hash share one store read).
+//!
+//! Fail closed: an entry past its TTL is never served, and a store fault is never cached. A fault
+//! while refreshing an entry therefore answers 503, never the stale record. Only hashes are kept,
+//! never a plaintext key.
+
+use crate::gateway::{InvalidKey, KeyStore, StoreError};
+use crate::record::KeyRecord;
+use crate::secret::KeyHash;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// Default lifetime of a positive entry, in seconds (`KEY_CACHE_TTL_SECS`).
+pub const DEFAULT_TTL_SECS: u64 = 30;
+/// Default lifetime of a negative entry, in seconds (`KEY_CACHE_NEGATIVE_TTL_SECS`).
+pub const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
+/// Longest TTL accepted for either kind of entry.
+pub const MAX_TTL_SECS: u64 = 300;
+/// At most this many entries per isolate.
+pub const MAX_ENTRIES: usize = 10_000;
+/// At most about this many bytes of entries per isolate (record JSON length plus overhead).
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes counted per entry besides its record: key, bookkeeping, allocation slack.
+const ENTRY_OVERHEAD: usize = 160;
+
+/// The answer of one lookup: what the gateway needs to decide.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Found(Rc<KeyRecord>),
+    /// No usable record: unknown, or stored but corrupt.
+    Refused(InvalidKey),
+}
+
+/// Where a lookup's answer came from, for the request log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// A fresh cache entry.
+    Hit,
+    /// Another request's read that was in flight (coalesced).
+    Shared,
+    /// This request read the store.
+    Miss,
+    /// The cache is off (`KEY_CACHE_TTL_SECS=0`).
+    Off,
+}
+
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Shared => "shared",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Off => "off",
+        }
+    }
+}
+
+/// Cache settings, from `KEY_CACHE_TTL_SECS` and `KEY_CACHE_NEGATIVE_TTL_SECS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Positive entries live this long; 0 turns the cache (and coalescing) off.
+    pub ttl_ms: u64,
+    pub negative_ttl_ms: u64,
+    pub max_entries: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        Self {
+            ttl_ms: DEFAULT_TTL_SECS * 1000,
+            negative_ttl_ms: DEFAULT_NEGATIVE_TTL_SECS * 1000,
+            max_entries: MAX_ENTRIES,
+            max_bytes: MAX_BYTES,
+        }
+    }
+}
+
+struct Entry {
+    lookup: Lookup,
+    expires_ms: u64,
+    bytes: usize,
+    /// Matches the `order` queue item that inserted it, so stale queue items are skipped.
+    generation: u64,
+}
+
+/// A load in flight, shared by every request that asked for the same hash meanwhile.
+#[derive(Default)]
+struct Pending {
+    result: RefCell<Option<Result<Lookup, StoreError>>>,
+    /// The loading request went away (its future was dropped) before an answer.
+    abandoned: Cell<bool>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Pending {
+    fn finish(&self) {
+        for w in self.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// The cache. One per isolate at the edge (a thread-local), one per test natively.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RefCell<HashMap<String, Entry>>,
+    /// Insertion order, for eviction: oldest first.
+    order: RefCell<VecDeque<(String, u64)>>,
+    pending: RefCell<HashMap<String, Rc<Pending>>>,
+    bytes: Cell<usize>,
+    generation: Cell<u64>,
+}
+
+/// Counters for tests and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub bytes: usize,
+}
+
+impl KeyCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self.entries.borrow().len(),
+            bytes: self.bytes.get(),
+        }
+    }
+
+    /// The lookup for `hash` at `now_ms`: from the cache while fresh, else from `store` (one read
+    /// shared by every concurrent caller), decoded once and cached under `policy`.
+    pub async fn lookup<S: KeyStore>(
+        &self,
+        policy: &CachePolicy,
+        store: &S,
+        hash: &KeyHash,
+        now_ms: u64,
+    ) -> Result<Lookup, StoreError> {
+        self.lookup_traced(policy, store, hash, now_ms)
+            .await
+            .map(|(lookup, _)| lookup)
+    }
+
+    /// [`KeyCache::lookup`], also saying where the answer came from.
+    pub async fn lookup_traced<S: KeyStore>(
+        &self,
+        policy: &CachePolicy,
+        store: &S,
+        hash: &KeyHash,
+        now_ms: u64,
+    ) -> Result<(Lookup, CacheOutcome), StoreError> {
+        if policy.ttl_ms == 0 {
+            return Ok((load(store, hash).await?, CacheOutcome::Off));
+        }
+        let key = hash.as_kv_key();
+        loop {
+            if let Some(hit) = self.fresh(key, now_ms) {
+                return Ok((hit, CacheOutcome::Hit));
+            }
+            let waiting = self.pending.borrow().get(key).cloned();
+            match waiting {
+                Some(p) => {
+                    if let Some(result) = (Wait { pending: &p }).await {
+                        return result.map(|l| (l, CacheOutcome::Shared));
+                    }
+                    // The loader went away without an answer: try again, maybe as the loader.
+                }
+                None => {
+                    let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
+                    return Ok((lookup, CacheOutcome::Miss));
+                }
+            }
+        }
+    }
+
+    async fn load_as_leader<S: KeyStore>(
+        &self,
+        policy: &CachePolicy,
+        store: &S,
+        hash: &KeyHash,
+        now_ms: u64,
+    ) -> Result<Lookup, StoreError> {
+        let key = hash.as_kv_key();
+        let pending = Rc::new(Pending::default());
+        self.pending
+            .borrow_mut()
+            .insert(key.to_owned(), pending.clone());
+        let guard = LeaderGuard {
+            cache: self,
+            key,
+            pending: &pending,
+            done: false,
+        };
+        let result = load_sized(store, hash).await.map(|(lookup, raw_len)| {
+            self.insert(policy, key, lookup.clone(), raw_len, now_ms);
+            lookup
+        });
+        *pending.result.borrow_mut() = Some(result.clone());
+        guard.complete();
+        result
+    }
+
+    fn fresh(&self, key: &str, now_ms: u64) -> Option<Lookup> {
+        let mut entries = self.entries.borrow_mut();
+        match entries.get(key) {
+            Some(e) if now_ms < e.expires_ms => Some(e.lookup.clone()),
+            Some(_) => {
+                // Expired: never served, dropped now so it costs no memory.
+                if let Some(e) = entries.remove(key) {
+                    self.bytes.set(self.bytes.get() - e.bytes);
+                }
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Caches `lookup`; `raw_len` is the stored JSON's length, a fair stand-in for its size.
+    fn insert(&self, policy: &CachePolicy, key: &str, lookup: Lookup, raw_len: usize, now_ms: u64) {
+        let (ttl, record_bytes) = match &lookup {
+            Lookup::Found(_) => (policy.ttl_ms, raw_len.saturating_mul(2)),
+            Lookup::Refused(_) => (policy.negative_ttl_ms, 0),
+        };
+        if ttl == 0 {
+            return;
+        }
+        let bytes = key.len() + record_bytes + ENTRY_OVERHEAD;
+        if bytes > policy.max_bytes {
+            return;
+        }
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        let mut entries = self.entries.borrow_mut();
+        let mut order = self.order.borrow_mut();
+        if let Some(old) = entries.insert(
+            key.to_owned(),
+            Entry {
+                lookup,
+                expires_ms: now_ms.saturating_add(ttl),
+                bytes,
+                generation,
+            },
+        ) {
+            self.bytes.set(self.bytes.get() - old.bytes);
+        }
+        self.bytes.set(self.bytes.get() + bytes);
+        order.push_back((key.to_owned(), generation));
+        // Evict oldest first until within both bounds. Queue items whose entry was replaced or
+        // removed since are skipped.
+        while entries.len() > policy.max_entries || self.bytes.get() > policy.max_bytes {
+            let Some((k, g)) = order.pop_front() else {
+                break;
+            };
+            if entries.get(&k).is_some_and(|e| e.generation == g) {
+                if let Some(e) = entries.remove(&k) {
+                    self.bytes.set(self.bytes.get() - e.bytes);
+                }
+            }
+        }
+        // Keep the queue from growing without bound under constant replacement.
+        if order.len() > 2 * policy.max_entries.max(16) {
+            order.retain(|(k, g)| entries.get(k).is_some_and(|e| e.generation == *g));
+        }
+    }
+}
+
+/// One uncached lookup: a store read and one decode.
+pub async fn load<S: KeyStore>(store: &S, hash: &KeyHash) -> Result<Lookup, StoreError> {
+    load_sized(store, hash).await.map(|(lookup, _)| lookup)
+}
+
+/// [`load`], plus the stored value's length.
+async fn load_sized<S: KeyStore>(store: &S, hash: &KeyHash) -> Result<(Lookup, usize), StoreError> {
+    Ok(match store.get(hash).await? {
+        None => (Lookup::Refused(InvalidKey::Unknown), 0),
+        Some(raw) => {
+            let lookup = match KeyRecord::decode(&raw, hash) {
+                Ok(r) => Lookup::Found(Rc::new(r)),
+                Err(c) => Lookup::Refused(InvalidKey::Corrupt(c)),
+            };
+            (lookup, raw.len())
+        }
+    })
+}
+
+/// Removes the pending load when its loader finishes or is dropped mid-load. Waiters of a dropped
+/// loader wake with no answer and try again.
+struct LeaderGuard<'a> {
+    cache: &'a KeyCache,
+    key: &'a str,
+    pending: &'a Rc<Pending>,
+    done: bool,
+}
+
+impl LeaderGuard<'_> {
+    fn complete(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.pending.abandoned.set(true);
+        }
+        let mut pending = self.cache.pending.borrow_mut();
+        if pending
+            .get(self.key)
+            .is_some_and(|p| Rc::ptr_eq(p, self.pending))
+        {
+            pending.remove(self.key);
+        }
+        drop(pending);
+        self.pending.finish();
+    }
+}
+
+/// Waits for a pending load: `Some(result)` when it finished, `None` when it was abandoned.
+struct Wait<'a> {
+    pending: &'a Rc<Pending>,
+}
+
+impl Future for Wait<'_> {
+    type Output = Option<Result<Lookup, StoreError>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(r) = self.pending.result.borrow().as_ref() {
+            return Poll::Ready(Some(r.clone()));
+        }
+        if self.pending.abandoned.get() {
+            return Poll::Ready(None);
+        }
+        self.pending.wakers.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+}

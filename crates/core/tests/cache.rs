@@ -1,0 +1,288 @@
+//! The per-isolate key cache against a store fake that counts reads, yields like a network call,
+//! and can be told to fail: TTLs, bounds, coalescing, and failing closed on refresh.
+
+use futures::executor::block_on;
+use futures::future::join_all;
+use http::{HeaderMap, HeaderValue};
+use keygate_core::cache::{CachePolicy, KeyCache, Lookup};
+use keygate_core::forward::ClientContext;
+use keygate_core::{
+    authorize, ApiKey, Cached, Config, Denial, Fault, InvalidKey, KeyHash, KeyRecord, KeyStore,
+    RequestHead, StoreError, Verdict,
+};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+const T0: u64 = 1_800_000_000_000;
+
+/// Returns `Pending` `n` times (waking itself), like a store call that takes a while.
+struct Yield(u32);
+
+impl Future for Yield {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 == 0 {
+            return Poll::Ready(());
+        }
+        self.0 -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[derive(Default)]
+struct SlowStore {
+    records: RefCell<HashMap<String, String>>,
+    reads: Cell<u32>,
+    fail: Cell<bool>,
+}
+
+impl KeyStore for SlowStore {
+    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
+        self.reads.set(self.reads.get() + 1);
+        Yield(3).await;
+        if self.fail.get() {
+            return Err(StoreError("KV GET failed".into()));
+        }
+        Ok(self.records.borrow().get(hash.as_kv_key()).cloned())
+    }
+}
+
+impl SlowStore {
+    fn put(&self, key: &str) {
+        let h = ApiKey::new(key).hash();
+        let rec = KeyRecord {
+            v: 1,
+            id: h.id().to_owned(),
+            name: "n".into(),
+            consumer_id: "acme".into(),
+            consumer_name: None,
+            created_at: 0,
+            expires_at: None,
+            disabled: false,
+            meta: Default::default(),
+            scopes: vec![],
+            description: None,
+            tier: None,
+            quota: None,
+        };
+        self.records
+            .borrow_mut()
+            .insert(h.as_kv_key().to_owned(), rec.to_json());
+    }
+
+    fn delete(&self, key: &str) {
+        self.records
+            .borrow_mut()
+            .remove(ApiKey::new(key).hash().as_kv_key());
+    }
+}
+
+fn policy() -> CachePolicy {
+    CachePolicy {
+        ttl_ms: 30_000,
+        negative_ttl_ms: 5_000,
+        ..CachePolicy::default()
+    }
+}
+
+fn look(cache: &KeyCache, p: &CachePolicy, store: &SlowStore, key: &str, now: u64) -> Lookup {
+    block_on(cache.lookup(p, store, &ApiKey::new(key).hash(), now)).expect("lookup")
+}
+
+fn found(l: &Lookup) -> bool {
+    matches!(l, Lookup::Found(_))
+}
+
+#[test]
+fn a_hit_within_the_ttl_makes_no_second_read_and_expiry_is_exact() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    store.put("k1");
+    assert!(found(&look(&cache, &policy(), &store, "k1", T0)));
+    assert!(found(&look(&cache, &policy(), &store, "k1", T0 + 29_999)));
+    assert_eq!(store.reads.get(), 1);
+    assert!(found(&look(&cache, &policy(), &store, "k1", T0 + 30_000)));
+    assert_eq!(store.reads.get(), 2, "at the TTL the entry is read again");
+}
+
+#[test]
+fn unknown_keys_are_cached_for_the_shorter_negative_ttl() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    let miss = |now| look(&cache, &policy(), &store, "nope", now);
+    assert!(matches!(miss(T0), Lookup::Refused(InvalidKey::Unknown)));
+    miss(T0 + 4_999);
+    assert_eq!(store.reads.get(), 1);
+    miss(T0 + 5_000);
+    assert_eq!(store.reads.get(), 2);
+}
+
+#[test]
+fn concurrent_lookups_of_one_key_share_one_store_read() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    store.put("hot");
+    let p = policy();
+    let h = ApiKey::new("hot").hash();
+    let results = block_on(join_all((0..50).map(|_| cache.lookup(&p, &store, &h, T0))));
+    assert!(results.iter().all(|r| matches!(r, Ok(Lookup::Found(_)))));
+    assert_eq!(store.reads.get(), 1, "50 concurrent requests, one KV read");
+}
+
+#[test]
+fn concurrent_lookups_share_a_fault_and_the_fault_is_not_cached() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    store.put("k");
+    store.fail.set(true);
+    let p = policy();
+    let h = ApiKey::new("k").hash();
+    let results = block_on(join_all((0..10).map(|_| cache.lookup(&p, &store, &h, T0))));
+    assert!(results.iter().all(Result::is_err));
+    assert_eq!(store.reads.get(), 1);
+    store.fail.set(false);
+    assert!(found(&look(&cache, &p, &store, "k", T0 + 1)));
+    assert_eq!(store.reads.get(), 2, "the fault was not remembered");
+}
+
+#[test]
+fn a_store_fault_on_refresh_fails_closed_instead_of_serving_the_stale_record() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    store.put("revoked");
+    assert!(found(&look(&cache, &policy(), &store, "revoked", T0)));
+    store.delete("revoked");
+    store.fail.set(true);
+    let r = block_on(cache.lookup(
+        &policy(),
+        &store,
+        &ApiKey::new("revoked").hash(),
+        T0 + 30_000,
+    ));
+    assert!(
+        r.is_err(),
+        "expired entry must not be served when the store fails"
+    );
+    store.fail.set(false);
+    assert!(matches!(
+        look(&cache, &policy(), &store, "revoked", T0 + 30_001),
+        Lookup::Refused(InvalidKey::Unknown)
+    ));
+}
+
+#[test]
+fn a_dropped_loader_hands_over_to_a_waiting_request() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    store.put("k");
+    let p = policy();
+    let h = ApiKey::new("k").hash();
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut leader = Box::pin(cache.lookup(&p, &store, &h, T0));
+    assert!(leader.as_mut().poll(&mut cx).is_pending());
+    let mut waiter = Box::pin(cache.lookup(&p, &store, &h, T0));
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    drop(leader); // the client went away mid-read
+    assert!(matches!(block_on(waiter), Ok(Lookup::Found(_))));
+    assert_eq!(store.reads.get(), 2);
+}
+
+#[test]
+fn the_cache_is_bounded_in_entries_and_bytes_evicting_the_oldest() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    let p = CachePolicy {
+        max_entries: 3,
+        ..policy()
+    };
+    for i in 0..5 {
+        store.put(&format!("k{i}"));
+        look(&cache, &p, &store, &format!("k{i}"), T0);
+    }
+    assert_eq!(cache.stats().entries, 3);
+    let reads = store.reads.get();
+    look(&cache, &p, &store, "k4", T0);
+    assert_eq!(store.reads.get(), reads, "the newest is still cached");
+    look(&cache, &p, &store, "k0", T0);
+    assert_eq!(store.reads.get(), reads + 1, "the oldest was evicted");
+
+    let small = CachePolicy {
+        max_bytes: 1_500,
+        ..policy()
+    };
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    for i in 0..20 {
+        store.put(&format!("b{i}"));
+        look(&cache, &small, &store, &format!("b{i}"), T0);
+        assert!(cache.stats().bytes <= 1_500);
+    }
+    assert!(cache.stats().entries < 20);
+}
+
+#[test]
+fn ttl_zero_turns_caching_and_coalescing_off() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    store.put("k");
+    let off = CachePolicy {
+        ttl_ms: 0,
+        negative_ttl_ms: 0,
+        ..policy()
+    };
+    for _ in 0..3 {
+        look(&cache, &off, &store, "k", T0);
+    }
+    assert_eq!(store.reads.get(), 3);
+    assert_eq!(cache.stats().entries, 0);
+}
+
+fn decide_cached(cache: &KeyCache, store: &SlowStore, key: &str, now_ms: u64) -> Verdict {
+    let cfg = Config::from_lookup(|k| match k {
+        "ORIGIN_URL" => Some("https://api.example".into()),
+        "SHARED_SECRET" => Some("origin-secret-0123456789".into()),
+        "KEY_CACHE_TTL_SECS" => Some("2".into()),
+        _ => None,
+    })
+    .unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
+    );
+    let head = RequestHead {
+        method: "GET",
+        path: "/",
+        query: None,
+        headers: &h,
+        client: ClientContext {
+            client_ip: None,
+            proto: "https",
+            request_id: "rid",
+        },
+    };
+    let keys = Cached::new(cache, cfg.cache, store, now_ms);
+    let r: Result<Verdict, Fault> = block_on(authorize(&cfg, &head, &keys, now_ms / 1000));
+    r.expect("no fault")
+}
+
+#[test]
+fn a_revoked_key_is_refused_once_its_cache_entry_expires() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    store.put("rev");
+    assert!(matches!(
+        decide_cached(&cache, &store, "rev", T0),
+        Verdict::Accept(_)
+    ));
+    store.delete("rev");
+    assert!(
+        matches!(
+            decide_cached(&cache, &store, "rev", T0 + 1_999),
+            Verdict::Accept(_)
+        ),
+        "within the TTL the cached record still answers"
+    );
+    assert!(matches!(
+        decide_cached(&cache, &store, "rev", T0 + 2_000),
+        Verdict::Deny(Denial::InvalidKey {
+            reason: InvalidKey::Unknown,
+            ..
+        })
+    ));
+}
