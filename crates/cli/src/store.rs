@@ -139,6 +139,32 @@ impl Wrangler {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+
+    /// Runs a read, retried twice (after 0.3 s and 0.9 s) when the KV API answers 5xx: remote KV
+    /// and wrangler's local store both do now and then under load. Writes are never retried, so
+    /// nothing is applied twice behind the user's back.
+    fn run_read(&self, args: &[&str]) -> Result<String, String> {
+        let mut delay = std::time::Duration::from_millis(300);
+        let mut attempt = 1;
+        loop {
+            match self.run(args) {
+                Err(e) if attempt < 3 && is_server_error(&e) => {
+                    std::thread::sleep(delay);
+                    delay *= 3;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// True for wrangler's "… failed: 5xx …" messages: a server-side fault, worth one more try.
+fn is_server_error(msg: &str) -> bool {
+    msg.match_indices("failed: 5").any(|(i, m)| {
+        let rest = &msg.as_bytes()[i + m.len()..];
+        rest.len() >= 2 && rest[..2].iter().all(u8::is_ascii_digit)
+    })
 }
 
 impl KvBackend for Wrangler {
@@ -162,12 +188,12 @@ impl KvBackend for Wrangler {
         if !self.list(name)?.iter().any(|l| l.name == name) {
             return Ok(None);
         }
-        self.run(&["get", name, "--text"])
+        self.run_read(&["get", name, "--text"])
             .map(|s| Some(s.trim_end_matches('\n').to_owned()))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, String> {
-        let out = self.run(&["list", "--prefix", prefix])?;
+        let out = self.run_read(&["list", "--prefix", prefix])?;
         serde_json::from_str(&out)
             .map_err(|e| format!("unexpected output from wrangler kv key list: {e}"))
     }
@@ -260,7 +286,23 @@ impl KvBackend for MemoryKv {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_ansi;
+    use super::{is_server_error, strip_ansi};
+
+    #[test]
+    fn only_5xx_kv_answers_count_as_server_errors() {
+        assert!(is_server_error(
+            "wrangler kv key list failed: KV GET failed: 500 Internal Server Error"
+        ));
+        assert!(is_server_error("KV PUT failed: 503 Service Unavailable"));
+        for no in [
+            "KV PUT failed: 400 bad",
+            "KV GET failed: 404",
+            "failed: 5",
+            "wrangler was not found",
+        ] {
+            assert!(!is_server_error(no), "{no}");
+        }
+    }
 
     #[test]
     fn wrangler_error_lines_lose_colour_codes_and_marker() {

@@ -24,6 +24,8 @@ pub struct OriginConfig {
     pub header: String,
     /// Enables the `/__test/…` routes used by the end-to-end suite.
     pub test_routes: bool,
+    /// Keeps every request for [`Origin::received`] (tests); off for the demo and bench origin.
+    pub record: bool,
 }
 
 /// One request as the origin received it, before any check.
@@ -123,7 +125,9 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
         body_sha256,
         body_complete,
     };
-    state.log.lock().expect("origin log").push(received.clone());
+    if state.cfg.record {
+        state.log.lock().expect("origin log").push(received.clone());
+    }
 
     let cfg = &state.cfg;
     let Some(secret) = cfg.secret.as_deref() else {

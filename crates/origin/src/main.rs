@@ -27,6 +27,7 @@ async fn main() {
         secret,
         header,
         test_routes: false,
+        record: false,
     };
     match spawn(addr, cfg).await {
         Ok(origin) => eprintln!("keygate-demo-origin: listening on http://{}", origin.addr),

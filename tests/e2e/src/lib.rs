@@ -90,6 +90,7 @@ impl TestOrigin {
             secret: secret.map(str::to_owned),
             header: header.to_owned(),
             test_routes: true,
+            record: true,
         };
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let origin = rt
