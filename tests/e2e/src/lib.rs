@@ -138,6 +138,8 @@ pub struct Setup<'a> {
     pub failing_quota: bool,
     /// Appended to the generated `wrangler.toml` (e.g. `[[ratelimits]]` blocks).
     pub extra_toml: &'a str,
+    /// Another worker script instead of keygate's, with no bindings (the bench baseline).
+    pub script: Option<&'a Path>,
 }
 
 /// The quota Durable Object, as `wrangler.toml` declares it.
@@ -166,7 +168,10 @@ impl Dev {
     /// Starts an instance wired as `setup` says.
     pub fn start_setup(name: &str, vars: &[(&str, &str)], setup: Setup<'_>) -> Dev {
         let root = repo_root();
-        let main = root.join("crates/worker/build/index.js");
+        let main = setup.script.map_or_else(
+            || root.join("crates/worker/build/index.js"),
+            Path::to_path_buf,
+        );
         assert!(
             main.is_file(),
             "{} is missing: run the end-to-end suite through `make test`, which builds the worker",
@@ -175,12 +180,18 @@ impl Dev {
         let dir = root.join("target/e2e").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("e2e dir");
-        let store = if setup.failing_kv {
+        // A bench baseline script gets no bindings at all.
+        let bare = setup.script.is_some();
+        let store = if bare {
+            ""
+        } else if setup.failing_kv {
             "[[services]]\nbinding = \"API_KEYS\"\nservice = \"keygate-e2e-failing-kv\"\n"
         } else {
             "[[kv_namespaces]]\nbinding = \"API_KEYS\"\nid = \"e2e\"\n"
         };
-        let quotas = if setup.failing_quota {
+        let quotas = if bare {
+            ""
+        } else if setup.failing_quota {
             "[durable_objects]\nbindings = [{ name = \"QUOTAS\", class_name = \"FailingQuota\", \
              script_name = \"keygate-e2e-failing-quota\" }]\n"
         } else {

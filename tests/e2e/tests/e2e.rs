@@ -1140,7 +1140,7 @@ fn cli_stdin(c: &Ctx) {
 fn expiring_key(c: &Ctx) {
     let key = c
         .main
-        .create_key(&["--name", "short-lived", "--expires", "20s"]);
+        .create_key(&["--name", "short-lived", "--expires", "40s"]);
     let show = c.main.keygate(&["show", &key, "--json"]);
     let expires_at = serde_json::from_slice::<serde_json::Value>(&show.stdout).expect("json")
         ["expires_at"]

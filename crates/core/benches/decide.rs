@@ -1,0 +1,115 @@
+//! The native decision path in ns per request: parse → hash → lookup (in-memory store, through
+//! the key cache or not) → decide → upstream request. Run by `make bench` (`cargo bench -p
+//! keygate-core --bench decide`).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{HeaderMap, HeaderValue};
+use keygate_core::cache::KeyCache;
+use keygate_core::forward::ClientContext;
+use keygate_core::{
+    authorize, ApiKey, Cached, Config, KeyHash, KeyRecord, KeyStore, RequestHead, StoreError,
+    Verdict,
+};
+use std::collections::HashMap;
+use std::hint::black_box;
+
+/// Without our `kg_` prefix, so it skips the offline checksum and is looked up like any key.
+const KEY: &str = "bench-key-0123456789abcdef0123456789abcdef";
+
+struct MemStore(HashMap<String, String>);
+
+impl KeyStore for MemStore {
+    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
+        Ok(self.0.get(hash.as_kv_key()).cloned())
+    }
+}
+
+fn setup() -> (Config, MemStore) {
+    let cfg = Config::from_lookup(|k| match k {
+        "ORIGIN_URL" => Some("https://api.example/base".into()),
+        "SHARED_SECRET" => Some("origin-secret-0123456789".into()),
+        _ => None,
+    })
+    .expect("config");
+    let h = ApiKey::new(KEY).hash();
+    let rec = KeyRecord {
+        v: 1,
+        id: h.id().to_owned(),
+        name: "bench".into(),
+        consumer_id: "acme".into(),
+        consumer_name: Some("Acme".into()),
+        created_at: 0,
+        expires_at: None,
+        disabled: false,
+        meta: Default::default(),
+        scopes: vec![],
+        description: None,
+        tier: None,
+        quota: None,
+    };
+    let store = MemStore(HashMap::from([(h.as_kv_key().to_owned(), rec.to_json())]));
+    (cfg, store)
+}
+
+fn headers(token: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+    );
+    h.insert("accept", HeaderValue::from_static("application/json"));
+    h.insert("user-agent", HeaderValue::from_static("bench/1.0"));
+    h
+}
+
+fn head<'a>(h: &'a HeaderMap) -> RequestHead<'a> {
+    RequestHead {
+        method: "GET",
+        path: "/v1/items/42",
+        query: Some("page=2"),
+        headers: h,
+        client: ClientContext {
+            client_ip: Some("198.51.100.7"),
+            proto: "https",
+            request_id: "0f4c1d2e-3b5a-4c6d-8e9f-a0b1c2d3e4f5",
+        },
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let (cfg, store) = setup();
+    let valid = headers(KEY);
+    let invalid = headers("bench-unknown-0123456789abcdef0123456789abcdef");
+    let cache = KeyCache::new();
+    let now_ms = 1_800_000_000_000;
+    let mut g = c.benchmark_group("decide");
+    g.bench_function("valid key, cache hit", |b| {
+        b.iter(|| {
+            let keys = Cached::new(&cache, cfg.cache, &store, now_ms);
+            let v = pollster::block_on(authorize(&cfg, &head(&valid), &keys, now_ms / 1000));
+            assert!(matches!(v, Ok(Verdict::Accept(_))));
+            black_box(v)
+        })
+    });
+    g.bench_function("valid key, no cache (store read + decode)", |b| {
+        b.iter(|| {
+            let v = pollster::block_on(authorize(&cfg, &head(&valid), &store, now_ms / 1000));
+            black_box(v)
+        })
+    });
+    g.bench_function("invalid key, cache hit", |b| {
+        b.iter(|| {
+            let keys = Cached::new(&cache, cfg.cache, &store, now_ms);
+            black_box(pollster::block_on(authorize(
+                &cfg,
+                &head(&invalid),
+                &keys,
+                now_ms / 1000,
+            )))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
