@@ -15,6 +15,7 @@ export WASM_OPT_BIN := $(NODE_BIN)/wasm-opt
 export WRANGLER_SEND_METRICS := false
 
 WORKER_JS := crates/worker/build/index.js
+PASSTHROUGH_JS := bench/passthrough/build/index.js
 WORKER_SRC := $(shell find crates/core/src crates/worker/src -name '*.rs') \
 	crates/core/Cargo.toml crates/worker/Cargo.toml Cargo.toml Cargo.lock
 
@@ -33,6 +34,11 @@ $(WORKER_JS): $(WORKER_SRC)
 	wasm-opt crates/worker/build/index_bg.wasm --strip-debug --strip-producers -o crates/worker/build/index_bg.wasm
 	@touch $@
 
+$(PASSTHROUGH_JS): bench/passthrough/src/lib.rs bench/passthrough/Cargo.toml Cargo.toml Cargo.lock
+	cd bench/passthrough && worker-build --release
+	wasm-opt bench/passthrough/build/index_bg.wasm --strip-debug --strip-producers -o bench/passthrough/build/index_bg.wasm
+	@touch $@
+
 ## Run the gateway on http://localhost:8787 in front of a demo origin, with a demo key.
 dev: setup
 	@$(MAKE) -s worker
@@ -43,10 +49,11 @@ test: setup
 	@$(MAKE) -s worker
 	@scripts/test.sh
 
-## Benchmark (not a test): latency a rate-limited and a quota key add over a plain key.
+## Benchmarks (not tests): keygate vs a passthrough worker under oha, the native decision path,
+## and the latency rate limits and quotas add. See README, "Benchmarks".
 bench: setup
-	@$(MAKE) -s worker
-	cargo run -q --release -p keygate-e2e --bin bench-limits
+	@$(MAKE) -s worker $(PASSTHROUGH_JS)
+	@scripts/bench.sh
 
 ## Deploy with wrangler (see README, "Deploying to Cloudflare").
 deploy: setup

@@ -12,6 +12,7 @@ use keygate_core::{
     decide, Cached, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError, QuotaStore,
     RateLimiter, Refusal, RequestHead, StoreError, Verdict,
 };
+use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
     durable_object, event, AbortController, Context, Date, Delay, DurableObject, Env, Fetch,
@@ -226,9 +227,10 @@ async fn handle(req: Request, env: &Env) -> Response {
         cache: std::cell::Cell::new(None),
     };
 
-    let cfg = match load_config(env) {
+    let loaded = load_config(env);
+    let cfg = match &*loaded {
         Ok(c) => c,
-        Err(e) => return refuse(Refusal::Fault(Fault::Config(e)), &log, None),
+        Err(e) => return refuse(Refusal::Fault(Fault::Config(*e)), &log, None),
     };
     let kv = match env.kv(KV_BINDING) {
         Ok(kv) => Kv(kv),
@@ -248,7 +250,7 @@ async fn handle(req: Request, env: &Env) -> Response {
         let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
         return refuse(Refusal::Denied(denial), &log, None);
     };
-    if let Some(admin) = admin::route(&cfg, method.as_ref(), url.path(), url.query(), &headers) {
+    if let Some(admin) = admin::route(cfg, method.as_ref(), url.path(), url.query(), &headers) {
         return match admin {
             Ok(request) => serve_admin(request, env, &log).await,
             Err(d) => refuse(Refusal::Denied(Denial::Admin(d)), &log, None),
@@ -272,7 +274,7 @@ async fn handle(req: Request, env: &Env) -> Response {
     let now_ms = Date::now().as_millis();
     let keys = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, &kv, now_ms);
     let verdict = decide(
-        &cfg,
+        cfg,
         &head,
         &keys,
         &Limiters(env),
@@ -292,7 +294,7 @@ async fn handle(req: Request, env: &Env) -> Response {
 
     let key_id = accepted.caller.key_id().map(str::to_owned);
     let key_id = key_id.as_deref();
-    match forward(req, &method, &accepted.target.url, &accepted.headers, &cfg).await {
+    match forward(req, &method, &accepted.target.url, &accepted.headers, cfg).await {
         Ok(mut resp) => {
             let decision = accepted.caller.decision();
             worker::console_log!(
@@ -361,8 +363,22 @@ async fn serve_admin(request: AdminRequest, env: &Env, log: &LogCtx<'_>) -> Resp
         .body(ResponseBody::Body(body.to_string().into_bytes()))
 }
 
-fn load_config(env: &Env) -> Result<Config, ConfigError> {
-    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+thread_local! {
+    /// Vars and secrets are fixed for an isolate's life (a deploy or a `wrangler dev` reload
+    /// starts new isolates), so the config is read and validated once per isolate.
+    static CONFIG: std::cell::OnceCell<Rc<Result<Config, ConfigError>>> =
+        const { std::cell::OnceCell::new() };
+}
+
+fn load_config(env: &Env) -> Rc<Result<Config, ConfigError>> {
+    CONFIG.with(|c| {
+        c.get_or_init(|| {
+            Rc::new(Config::from_lookup(|name| {
+                env.var(name).ok().map(|v| v.to_string())
+            }))
+        })
+        .clone()
+    })
 }
 
 /// Sends the upstream request, racing the origin timeout, and filters the origin's answer.
@@ -473,19 +489,33 @@ fn log_line(
     status: u16,
     detail: Option<&str>,
 ) -> String {
-    serde_json::json!({
-        "ts": String::from(worker::js_sys::Date::new_0().to_iso_string()),
-        "request_id": log.request_id,
-        "method": log.method,
-        "path": log.path,
-        "decision": decision,
-        "key_id": key_id,
-        "status": status,
-        "gateway_ms": Date::now().as_millis() as f64 - log.started_ms,
-        "cache": log.cache.get(),
-        "detail": detail,
+    /// The fields, serialised straight to a string: no intermediate JSON tree per request.
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        ts: String,
+        request_id: &'a str,
+        method: &'a str,
+        path: &'a str,
+        decision: &'a str,
+        key_id: Option<&'a str>,
+        status: u16,
+        gateway_ms: f64,
+        cache: Option<&'a str>,
+        detail: Option<&'a str>,
+    }
+    serde_json::to_string(&Line {
+        ts: String::from(worker::js_sys::Date::new_0().to_iso_string()),
+        request_id: log.request_id,
+        method: log.method,
+        path: log.path,
+        decision,
+        key_id,
+        status,
+        gateway_ms: Date::now().as_millis() as f64 - log.started_ms,
+        cache: log.cache.get(),
+        detail,
     })
-    .to_string()
+    .unwrap_or_default()
 }
 
 /// Reads runtime headers into an `http::HeaderMap`. Header bytes reach JS as Latin-1 code points;

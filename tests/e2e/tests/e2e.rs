@@ -1819,7 +1819,7 @@ fn get_with_id(dev: &Dev, path: &str, key: &str, request_id: &str) -> Resp {
     )
 }
 
-const CACHE_TTL_SECS: u64 = 3;
+const CACHE_TTL_SECS: u64 = 8;
 
 fn start_cached_instance(name: &str, origin: &TestOrigin) -> Dev {
     Dev::start(

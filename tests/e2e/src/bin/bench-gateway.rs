@@ -10,7 +10,7 @@
 //! A benchmark, never a test: nothing here asserts anything about time.
 
 use keygate_e2e::{free_port, repo_root, Dev, Setup, SECRET};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -76,7 +76,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn gzip_len(path: &PathBuf) -> usize {
+fn gzip_len(path: &Path) -> usize {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!("gzip -9c '{}' | wc -c", path.display()))
