@@ -10,10 +10,7 @@ use crate::record::KeyRecord;
 use crate::secret::KeyHash;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 /// Default lifetime of a positive entry, in seconds (`KEY_CACHE_TTL_SECS`).
 pub const DEFAULT_TTL_SECS: u64 = 30;
@@ -90,21 +87,28 @@ struct Entry {
 }
 
 /// A load in flight, shared by every request that asked for the same hash meanwhile.
+///
+/// Waiters are not woken by the loader: on Workers each request runs in its own I/O context, and
+/// a request whose only wake-up would come from another request's context is cancelled as hung.
+/// Each waiter instead polls the slot after short pauses of its own ([`Pause`]).
 #[derive(Default)]
 struct Pending {
     result: RefCell<Option<Result<Lookup, StoreError>>>,
     /// The loading request went away (its future was dropped) before an answer.
     abandoned: Cell<bool>,
-    wakers: RefCell<Vec<Waker>>,
 }
 
-impl Pending {
-    fn finish(&self) {
-        for w in self.wakers.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
+/// A short wait that keeps the waiting request's own context busy: a timer at the edge
+/// (`setTimeout`), a yield in native tests.
+#[allow(async_fn_in_trait)]
+pub trait Pause {
+    async fn pause(&self);
 }
+
+/// Time between two looks at a pending load, at the edge.
+pub const COALESCE_POLL_MS: u64 = 2;
+/// Looks at a pending load before a waiter stops waiting and reads the store itself.
+pub const COALESCE_MAX_POLLS: u32 = 2_500;
 
 /// The cache. One per isolate at the edge (a thread-local), one per test natively.
 #[derive(Default)]
@@ -138,23 +142,25 @@ impl KeyCache {
 
     /// The lookup for `hash` at `now_ms`: from the cache while fresh, else from `store` (one read
     /// shared by every concurrent caller), decoded once and cached under `policy`.
-    pub async fn lookup<S: KeyStore>(
+    pub async fn lookup<S: KeyStore, P: Pause>(
         &self,
         policy: &CachePolicy,
         store: &S,
+        pause: &P,
         hash: &KeyHash,
         now_ms: u64,
     ) -> Result<Lookup, StoreError> {
-        self.lookup_traced(policy, store, hash, now_ms)
+        self.lookup_traced(policy, store, pause, hash, now_ms)
             .await
             .map(|(lookup, _)| lookup)
     }
 
     /// [`KeyCache::lookup`], also saying where the answer came from.
-    pub async fn lookup_traced<S: KeyStore>(
+    pub async fn lookup_traced<S: KeyStore, P: Pause>(
         &self,
         policy: &CachePolicy,
         store: &S,
+        pause: &P,
         hash: &KeyHash,
         now_ms: u64,
     ) -> Result<(Lookup, CacheOutcome), StoreError> {
@@ -162,18 +168,30 @@ impl KeyCache {
             return Ok((load(store, hash).await?, CacheOutcome::Off));
         }
         let key = hash.as_kv_key();
+        let mut polls = 0;
+        let mut waiting_on: Option<Rc<Pending>> = None;
         loop {
+            if let Some(p) = &waiting_on {
+                if let Some(result) = p.result.borrow().as_ref() {
+                    return result.clone().map(|l| (l, CacheOutcome::Shared));
+                }
+                if !p.abandoned.get() && polls < COALESCE_MAX_POLLS {
+                    pause.pause().await;
+                    polls += 1;
+                    continue;
+                }
+                // The loader went away, or is taking too long: look again, maybe as the loader.
+                if !p.abandoned.get() {
+                    let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
+                    return Ok((lookup, CacheOutcome::Miss));
+                }
+            }
             if let Some(hit) = self.fresh(key, now_ms) {
                 return Ok((hit, CacheOutcome::Hit));
             }
-            let waiting = self.pending.borrow().get(key).cloned();
-            match waiting {
-                Some(p) => {
-                    if let Some(result) = (Wait { pending: &p }).await {
-                        return result.map(|l| (l, CacheOutcome::Shared));
-                    }
-                    // The loader went away without an answer: try again, maybe as the loader.
-                }
+            let in_flight = self.pending.borrow().get(key).cloned();
+            match in_flight {
+                Some(p) => waiting_on = Some(p),
                 None => {
                     let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
                     return Ok((lookup, CacheOutcome::Miss));
@@ -319,27 +337,5 @@ impl Drop for LeaderGuard<'_> {
         {
             pending.remove(self.key);
         }
-        drop(pending);
-        self.pending.finish();
-    }
-}
-
-/// Waits for a pending load: `Some(result)` when it finished, `None` when it was abandoned.
-struct Wait<'a> {
-    pending: &'a Rc<Pending>,
-}
-
-impl Future for Wait<'_> {
-    type Output = Option<Result<Lookup, StoreError>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(r) = self.pending.result.borrow().as_ref() {
-            return Poll::Ready(Some(r.clone()));
-        }
-        if self.pending.abandoned.get() {
-            return Poll::Ready(None);
-        }
-        self.pending.wakers.borrow_mut().push(cx.waker().clone());
-        Poll::Pending
     }
 }

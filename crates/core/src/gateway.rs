@@ -3,7 +3,7 @@
 //! infrastructure faults are errors (`Fault`), and every fault fails closed.
 
 use crate::admin::AdminDenial;
-use crate::cache::{self, CacheOutcome, CachePolicy, KeyCache, Lookup};
+use crate::cache::{self, CacheOutcome, CachePolicy, KeyCache, Lookup, Pause};
 use crate::config::{Config, ConfigError};
 use crate::credential::{parse_api_key_header, parse_authorization, query_carries_key, Malformed};
 use crate::forward::{upstream_headers, ClientContext};
@@ -38,33 +38,42 @@ impl<S: KeyStore> KeyLookup for S {
     }
 }
 
-/// A key store read through a [`KeyCache`] at `now_ms` (Unix milliseconds). `outcome` records
-/// where the answer came from, for the request log.
-pub struct Cached<'a, S> {
+/// A key store read through a [`KeyCache`] at `now_ms` (Unix milliseconds); `pause` is how a
+/// request waits for another's read of the same key. `outcome` records where the answer came
+/// from, for the request log.
+pub struct Cached<'a, S, P> {
     pub cache: &'a KeyCache,
     pub policy: CachePolicy,
     pub store: &'a S,
+    pub pause: P,
     pub now_ms: u64,
     pub outcome: Cell<Option<CacheOutcome>>,
 }
 
-impl<'a, S> Cached<'a, S> {
-    pub fn new(cache: &'a KeyCache, policy: CachePolicy, store: &'a S, now_ms: u64) -> Self {
+impl<'a, S, P> Cached<'a, S, P> {
+    pub fn new(
+        cache: &'a KeyCache,
+        policy: CachePolicy,
+        store: &'a S,
+        pause: P,
+        now_ms: u64,
+    ) -> Self {
         Self {
             cache,
             policy,
             store,
+            pause,
             now_ms,
             outcome: Cell::new(None),
         }
     }
 }
 
-impl<S: KeyStore> KeyLookup for Cached<'_, S> {
+impl<S: KeyStore, P: Pause> KeyLookup for Cached<'_, S, P> {
     async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError> {
         let (lookup, outcome) = self
             .cache
-            .lookup_traced(&self.policy, self.store, hash, self.now_ms)
+            .lookup_traced(&self.policy, self.store, &self.pause, hash, self.now_ms)
             .await?;
         self.outcome.set(Some(outcome));
         Ok(lookup)

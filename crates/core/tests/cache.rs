@@ -4,7 +4,7 @@
 use futures::executor::block_on;
 use futures::future::join_all;
 use http::{HeaderMap, HeaderValue};
-use keygate_core::cache::{CachePolicy, KeyCache, Lookup};
+use keygate_core::cache::{CachePolicy, KeyCache, Lookup, Pause, COALESCE_MAX_POLLS};
 use keygate_core::forward::ClientContext;
 use keygate_core::{
     authorize, ApiKey, Cached, Config, Denial, Fault, InvalidKey, KeyHash, KeyRecord, KeyStore,
@@ -33,16 +33,30 @@ impl Future for Yield {
     }
 }
 
+/// How a waiting request pauses natively: one yield to the executor.
+struct YieldPause;
+
+impl Pause for YieldPause {
+    async fn pause(&self) {
+        Yield(1).await;
+    }
+}
+
 #[derive(Default)]
 struct SlowStore {
     records: RefCell<HashMap<String, String>>,
     reads: Cell<u32>,
     fail: Cell<bool>,
+    /// The first read never answers, like a KV call that hangs.
+    hang_first: Cell<bool>,
 }
 
 impl KeyStore for SlowStore {
     async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
         self.reads.set(self.reads.get() + 1);
+        if self.hang_first.replace(false) {
+            std::future::pending::<()>().await;
+        }
         Yield(3).await;
         if self.fail.get() {
             return Err(StoreError("KV GET failed".into()));
@@ -90,7 +104,7 @@ fn policy() -> CachePolicy {
 }
 
 fn look(cache: &KeyCache, p: &CachePolicy, store: &SlowStore, key: &str, now: u64) -> Lookup {
-    block_on(cache.lookup(p, store, &ApiKey::new(key).hash(), now)).expect("lookup")
+    block_on(cache.lookup(p, store, &YieldPause, &ApiKey::new(key).hash(), now)).expect("lookup")
 }
 
 fn found(l: &Lookup) -> bool {
@@ -125,7 +139,9 @@ fn concurrent_lookups_of_one_key_share_one_store_read() {
     store.put("hot");
     let p = policy();
     let h = ApiKey::new("hot").hash();
-    let results = block_on(join_all((0..50).map(|_| cache.lookup(&p, &store, &h, T0))));
+    let results = block_on(join_all(
+        (0..50).map(|_| cache.lookup(&p, &store, &YieldPause, &h, T0)),
+    ));
     assert!(results.iter().all(|r| matches!(r, Ok(Lookup::Found(_)))));
     assert_eq!(store.reads.get(), 1, "50 concurrent requests, one KV read");
 }
@@ -137,7 +153,9 @@ fn concurrent_lookups_share_a_fault_and_the_fault_is_not_cached() {
     store.fail.set(true);
     let p = policy();
     let h = ApiKey::new("k").hash();
-    let results = block_on(join_all((0..10).map(|_| cache.lookup(&p, &store, &h, T0))));
+    let results = block_on(join_all(
+        (0..10).map(|_| cache.lookup(&p, &store, &YieldPause, &h, T0)),
+    ));
     assert!(results.iter().all(Result::is_err));
     assert_eq!(store.reads.get(), 1);
     store.fail.set(false);
@@ -155,6 +173,7 @@ fn a_store_fault_on_refresh_fails_closed_instead_of_serving_the_stale_record() {
     let r = block_on(cache.lookup(
         &policy(),
         &store,
+        &YieldPause,
         &ApiKey::new("revoked").hash(),
         T0 + 30_000,
     ));
@@ -177,13 +196,40 @@ fn a_dropped_loader_hands_over_to_a_waiting_request() {
     let h = ApiKey::new("k").hash();
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
-    let mut leader = Box::pin(cache.lookup(&p, &store, &h, T0));
+    let mut leader = Box::pin(cache.lookup(&p, &store, &YieldPause, &h, T0));
     assert!(leader.as_mut().poll(&mut cx).is_pending());
-    let mut waiter = Box::pin(cache.lookup(&p, &store, &h, T0));
+    let mut waiter = Box::pin(cache.lookup(&p, &store, &YieldPause, &h, T0));
     assert!(waiter.as_mut().poll(&mut cx).is_pending());
     drop(leader); // the client went away mid-read
     assert!(matches!(block_on(waiter), Ok(Lookup::Found(_))));
     assert_eq!(store.reads.get(), 2);
+}
+
+#[test]
+fn a_hung_loader_holds_its_waiters_only_for_a_bounded_number_of_pauses() {
+    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    store.put("k");
+    store.hang_first.set(true);
+    let p = policy();
+    let h = ApiKey::new("k").hash();
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut hung = Box::pin(cache.lookup(&p, &store, &YieldPause, &h, T0));
+    assert!(hung.as_mut().poll(&mut cx).is_pending());
+    let pauses = Cell::new(0u32);
+    struct Counting<'a>(&'a Cell<u32>);
+    impl Pause for Counting<'_> {
+        async fn pause(&self) {
+            self.0.set(self.0.get() + 1);
+            Yield(1).await;
+        }
+    }
+    let counting = Counting(&pauses);
+    let waiter = cache.lookup(&p, &store, &counting, &h, T0);
+    assert!(matches!(block_on(waiter), Ok(Lookup::Found(_))));
+    assert_eq!(pauses.get(), COALESCE_MAX_POLLS);
+    assert_eq!(store.reads.get(), 2, "the waiter read the store itself");
+    drop(hung);
 }
 
 #[test]
@@ -257,7 +303,7 @@ fn decide_cached(cache: &KeyCache, store: &SlowStore, key: &str, now_ms: u64) ->
             request_id: "rid",
         },
     };
-    let keys = Cached::new(cache, cfg.cache, store, now_ms);
+    let keys = Cached::new(cache, cfg.cache, store, YieldPause, now_ms);
     let r: Result<Verdict, Fault> = block_on(authorize(&cfg, &head, &keys, now_ms / 1000));
     r.expect("no fault")
 }

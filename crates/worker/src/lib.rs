@@ -4,7 +4,7 @@
 use futures_util::future::{select, Either};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use keygate_core::admin::{self, AdminRequest};
-use keygate_core::cache::{CacheOutcome, KeyCache};
+use keygate_core::cache::{CacheOutcome, KeyCache, Pause, COALESCE_POLL_MS};
 use keygate_core::forward::{request_id, sanitise_response_headers, ClientContext, X_REQUEST_ID};
 use keygate_core::limits::{self, CounterState, QuotaCount, RateLimitFields, Window};
 use keygate_core::problem::PROBLEM_CONTENT_TYPE;
@@ -61,6 +61,16 @@ impl KeyStore for Kv {
             // KV errors may quote the key name; only the short id may leave the gateway.
             StoreError(e.to_string().replace(hash.as_kv_key(), hash.id()))
         })
+    }
+}
+
+/// How a request waits for another request's KV read of the same key: a short timer of its own,
+/// so the runtime never sees it idle (see `keygate_core::cache::Pause`).
+struct TimerPause;
+
+impl Pause for TimerPause {
+    async fn pause(&self) {
+        Delay::from(std::time::Duration::from_millis(COALESCE_POLL_MS)).await;
     }
 }
 
@@ -272,7 +282,7 @@ async fn handle(req: Request, env: &Env) -> Response {
         },
     };
     let now_ms = Date::now().as_millis();
-    let keys = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, &kv, now_ms);
+    let keys = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, &kv, TimerPause, now_ms);
     let verdict = decide(
         cfg,
         &head,
