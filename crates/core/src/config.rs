@@ -39,6 +39,8 @@ pub enum ConfigError {
     InvalidAdminToken(&'static str),
     /// `KEY_CACHE_TTL_SECS` or `KEY_CACHE_NEGATIVE_TTL_SECS` is not 0 to 300.
     InvalidCacheTtl(&'static str),
+    /// `REQUEST_LOG` is not `all` or `refusals`.
+    InvalidRequestLog,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -65,6 +67,7 @@ impl std::fmt::Display for ConfigError {
             ),
             ConfigError::Tiers(e) => e.fmt(f),
             ConfigError::InvalidAdminToken(why) => write!(f, "ADMIN_TOKEN is invalid: {why}"),
+            ConfigError::InvalidRequestLog => f.write_str("REQUEST_LOG must be all or refusals"),
             ConfigError::InvalidCacheTtl(name) => {
                 write!(f, "{name} must be a whole number of seconds from 0 to 300")
             }
@@ -149,6 +152,8 @@ pub struct Config {
     pub admin_token: Option<SharedSecret>,
     /// `KEY_CACHE_TTL_SECS` and `KEY_CACHE_NEGATIVE_TTL_SECS`: the per-isolate key cache.
     pub cache: CachePolicy,
+    /// `REQUEST_LOG=all` (the default) logs every request; `refusals` skips accepted ones.
+    pub log_accepted: bool,
 }
 
 impl Config {
@@ -219,7 +224,13 @@ impl Config {
             negative_ttl_ms: negative_ttl * 1000,
             ..CachePolicy::default()
         };
+        let log_accepted = match lookup("REQUEST_LOG").as_deref().map(str::trim) {
+            None | Some("") | Some("all") => true,
+            Some("refusals") => false,
+            Some(_) => return Err(ConfigError::InvalidRequestLog),
+        };
         Ok(Self {
+            log_accepted,
             cache,
             tiers,
             admin_token,
@@ -473,6 +484,19 @@ mod tests {
             let e = cfg(&[base[0], base[1], (name, bad)]).unwrap_err();
             assert_eq!(e, ConfigError::InvalidCacheTtl(name));
         }
+    }
+
+    #[test]
+    fn request_log_is_all_by_default_or_refusals() {
+        let base = [("ORIGIN_URL", "http://o"), SECRET];
+        assert!(cfg(&base).unwrap().log_accepted);
+        assert!(
+            !cfg(&[base[0], base[1], ("REQUEST_LOG", "refusals")])
+                .unwrap()
+                .log_accepted
+        );
+        let e = cfg(&[base[0], base[1], ("REQUEST_LOG", "none")]).unwrap_err();
+        assert_eq!(e, ConfigError::InvalidRequestLog);
     }
 
     #[test]

@@ -307,10 +307,12 @@ async fn handle(req: Request, env: &Env) -> Response {
     match forward(req, &method, &accepted.target.url, &accepted.headers, cfg).await {
         Ok(mut resp) => {
             let decision = accepted.caller.decision();
-            worker::console_log!(
-                "{}",
-                log_line(&log, decision, key_id, resp.status_code(), None)
-            );
+            if cfg.log_accepted {
+                worker::console_log!(
+                    "{}",
+                    log_line(&log, decision, key_id, resp.status_code(), None)
+                );
+            }
             let _ = ensure_request_id(&mut resp, &request_id);
             set_rate_limit_fields(resp.headers_mut(), &accepted.rate_limit);
             resp

@@ -4,7 +4,10 @@
 //! Targets, run in interleaved rounds (A B C A B C …) so machine noise hits each alike:
 //! - **passthrough**: `bench/passthrough`, which forwards with the secret and checks nothing;
 //! - **keygate, valid key**: a hot key (the isolate cache holds it after warm-up);
-//! - **keygate, invalid key**: a well-formed unknown key (the rejection path).
+//! - **keygate, invalid key**: a well-formed unknown key (the rejection path);
+//! - **keygate, valid, no log**: the same with `REQUEST_LOG=refusals`, which shows what the
+//!   per-request log line costs (under `wrangler dev`, every `console.log` is shipped to the
+//!   wrangler process).
 //!
 //! It prints medians over the rounds and the ratios against the passthrough from the same run.
 //! A benchmark, never a test: nothing here asserts anything about time.
@@ -105,11 +108,21 @@ fn main() {
     );
     let origin_url = format!("http://127.0.0.1:{origin_port}");
     let passthrough_js = root.join("bench/passthrough/build/index.js");
-    let (keygate, passthrough) = std::thread::scope(|s| {
+    let (keygate, quiet, passthrough) = std::thread::scope(|s| {
         let k = s.spawn(|| {
             Dev::start(
                 "bench-keygate",
                 &[("ORIGIN_URL", &origin_url), ("SHARED_SECRET", SECRET)],
+            )
+        });
+        let q = s.spawn(|| {
+            Dev::start(
+                "bench-keygate-quiet",
+                &[
+                    ("ORIGIN_URL", &origin_url),
+                    ("SHARED_SECRET", SECRET),
+                    ("REQUEST_LOG", "refusals"),
+                ],
             )
         });
         let p = s.spawn(|| {
@@ -122,15 +135,21 @@ fn main() {
                 },
             )
         });
-        (k.join().expect("keygate"), p.join().expect("passthrough"))
+        (
+            k.join().expect("keygate"),
+            q.join().expect("keygate quiet"),
+            p.join().expect("passthrough"),
+        )
     });
     let key = keygate.create_key(&["--name", "bench"]);
     let valid = format!("Bearer {key}");
+    let quiet_key = quiet.create_key(&["--name", "bench"]);
+    let quiet_valid = format!("Bearer {quiet_key}");
     // A well-formed key that is not in KV: refused from the negative cache after the first read.
     let invalid = "Bearer unknown-key-for-the-rejection-path-0123456789";
 
     type Target<'a> = (&'a str, String, Option<&'a str>, u16);
-    let targets: [Target; 3] = [
+    let targets: [Target; 4] = [
         ("passthrough", passthrough.url("/bench"), None, 200),
         (
             "keygate, valid key",
@@ -143,6 +162,12 @@ fn main() {
             keygate.url("/bench"),
             Some(invalid),
             401,
+        ),
+        (
+            "keygate, valid, no log",
+            quiet.url("/bench"),
+            Some(&quiet_valid),
+            200,
         ),
     ];
     eprintln!("bench: warming up");
@@ -203,5 +228,6 @@ fn main() {
         );
     }
     drop(keygate);
+    drop(quiet);
     drop(passthrough);
 }
