@@ -22,11 +22,21 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// A port nobody listens on right now.
+/// A loopback port that was free just now and that this process has not handed out before (the
+/// OS may offer a just-released port again while its first taker is still starting up).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A loopback port that is bound but never listens: connecting to it is refused at once, and
@@ -238,20 +248,31 @@ impl Dev {
         std::fs::write(dir.join("wrangler.toml"), toml).expect("write config");
         std::fs::write(dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
 
-        let port = free_port();
-        let inspector = free_port();
-        let child = Self::spawn(&dir, port, inspector, &fixtures);
-        let dev = Dev {
-            name: name.to_owned(),
-            base: format!("http://127.0.0.1:{port}"),
-            dir,
-            port,
-            inspector,
-            fixtures,
-            child: Mutex::new(child),
-        };
-        dev.wait_ready(Duration::from_secs(180));
-        dev
+        // Another process can still take a port between our check and wrangler's bind: then
+        // wrangler exits with "Address already in use", and the instance starts again on others.
+        let mut attempt = 1;
+        loop {
+            let port = free_port();
+            let inspector = free_port();
+            let child = Self::spawn(&dir, port, inspector, &fixtures);
+            let dev = Dev {
+                name: name.to_owned(),
+                base: format!("http://127.0.0.1:{port}"),
+                dir: dir.clone(),
+                port,
+                inspector,
+                fixtures: fixtures.clone(),
+                child: Mutex::new(child),
+            };
+            match dev.try_ready(Duration::from_secs(180)) {
+                Ok(()) => return dev,
+                Err(e) if attempt < 3 && e.contains("Address already in use") => {
+                    eprintln!("wrangler dev '{name}': port taken, starting again on other ports");
+                    attempt += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     fn spawn(dir: &Path, port: u16, inspector: u16, fixtures: &[PathBuf]) -> Child {
@@ -293,10 +314,12 @@ impl Dev {
             stop(&mut child);
             *child = Self::spawn(&self.dir, self.port, self.inspector, &self.fixtures);
         }
-        self.wait_ready(Duration::from_secs(180));
+        if let Err(e) = self.try_ready(Duration::from_secs(180)) {
+            panic!("{e}");
+        }
     }
 
-    fn wait_ready(&self, limit: Duration) {
+    fn try_ready(&self, limit: Duration) -> Result<(), String> {
         let start = Instant::now();
         let addr: SocketAddr = self
             .base
@@ -311,11 +334,11 @@ impl Dev {
                 .try_wait()
                 .expect("try_wait")
             {
-                panic!(
+                return Err(format!(
                     "wrangler dev '{}' exited early ({status}); log:\n{}",
                     self.name,
                     self.logs()
-                );
+                ));
             }
             if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
@@ -323,15 +346,15 @@ impl Dev {
                     s.write_all(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut buf = [0u8; 12];
                 if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1") {
-                    return;
+                    return Ok(());
                 }
             }
             if start.elapsed() > limit {
-                panic!(
+                return Err(format!(
                     "wrangler dev '{}' not ready after {limit:?}; log:\n{}",
                     self.name,
                     self.logs()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(300));
         }
