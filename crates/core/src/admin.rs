@@ -60,7 +60,7 @@ pub fn route(
 fn usage_query(query: &str) -> Result<AdminRequest, AdminDenial> {
     let mut counter = None;
     let mut window_start = None;
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match &*k {
             "counter" if counter.is_none() => counter = Some(v.into_owned()),
             "window_start" if window_start.is_none() => {

@@ -6,7 +6,6 @@ use crate::limits::{TierConfigError, Tiers};
 use crate::secret::SharedSecret;
 use http::HeaderName;
 use std::time::Duration;
-use url::Url;
 
 pub const DEFAULT_SECRET_HEADER: &str = "x-shared-secret";
 pub const DEFAULT_ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -85,9 +84,18 @@ impl std::fmt::Display for ConfigError {
 }
 
 /// The validated origin: scheme, host and port are fixed; `base_path` never ends in `/`.
+///
+/// Parsed with `http::Uri`, which takes ASCII hosts only: an internationalised host must be given
+/// in its punycode (`xn--…`) form. (The `url` crate's IDNA tables would cost about 70 KB of
+/// gzipped wasm.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    url: Url,
+    scheme: &'static str,
+    /// Lower-case host; IPv6 addresses keep their brackets.
+    host: String,
+    /// `None` for the scheme's default port.
+    port: Option<u16>,
+    base_path: String,
 }
 
 impl Origin {
@@ -96,38 +104,68 @@ impl Origin {
         if raw.is_empty() {
             return Err(ConfigError::MissingOrigin);
         }
-        let url = Url::parse(raw).map_err(|_| ConfigError::InvalidOrigin("not an absolute URL"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ConfigError::InvalidOrigin("scheme must be http or https"));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(ConfigError::InvalidOrigin("no host"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::InvalidOrigin(
-                "credentials in the URL are not allowed",
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
+        if raw.contains('#') {
             return Err(ConfigError::InvalidOrigin(
                 "a query or fragment is not allowed",
             ));
         }
-        Ok(Self { url })
+        let uri: http::Uri = raw
+            .parse()
+            .map_err(|_| ConfigError::InvalidOrigin("not an absolute URL"))?;
+        let (scheme, default_port) = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => ("https", 443),
+            Some(s) if s.eq_ignore_ascii_case("http") => ("http", 80),
+            Some(_) => return Err(ConfigError::InvalidOrigin("scheme must be http or https")),
+            None => return Err(ConfigError::InvalidOrigin("not an absolute URL")),
+        };
+        let authority = uri
+            .authority()
+            .ok_or(ConfigError::InvalidOrigin("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(ConfigError::InvalidOrigin(
+                "credentials in the URL are not allowed",
+            ));
+        }
+        if authority.host().is_empty() {
+            return Err(ConfigError::InvalidOrigin("no host"));
+        }
+        if uri.query().is_some() {
+            return Err(ConfigError::InvalidOrigin(
+                "a query or fragment is not allowed",
+            ));
+        }
+        Ok(Self {
+            scheme,
+            host: authority.host().to_ascii_lowercase(),
+            port: authority.port_u16().filter(|&p| p != default_port),
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+        })
     }
 
-    /// `scheme://host[:port]`, as the URL standard serialises it.
+    /// `scheme://host[:port]`: lower-case host, default port left out.
     pub fn authority_prefix(&self) -> String {
-        self.url.origin().ascii_serialization()
+        match self.port {
+            Some(p) => format!("{}://{}:{p}", self.scheme, self.host),
+            None => format!("{}://{}", self.scheme, self.host),
+        }
     }
 
     /// The origin's base path without a trailing slash: `""` for `https://api.example`.
     pub fn base_path(&self) -> &str {
-        self.url.path().trim_end_matches('/')
+        &self.base_path
     }
 
-    pub fn url(&self) -> &Url {
-        &self.url
+    /// Whether `uri` points at this origin: same scheme, host and port, and no credentials.
+    pub fn is_same_origin(&self, uri: &http::Uri) -> bool {
+        let Some(authority) = uri.authority() else {
+            return false;
+        };
+        let default_port = if self.scheme == "https" { 443 } else { 80 };
+        uri.scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(self.scheme))
+            && !authority.as_str().contains('@')
+            && authority.host().eq_ignore_ascii_case(&self.host)
+            && authority.port_u16().filter(|&p| p != default_port) == self.port
     }
 }
 
@@ -365,6 +403,35 @@ mod tests {
             let e = cfg(&[("ORIGIN_URL", o), SECRET]).unwrap_err();
             assert!(matches!(e, ConfigError::InvalidOrigin(_)), "{o}: {e:?}");
         }
+    }
+
+    #[test]
+    fn origin_host_is_ascii_lower_case_and_the_default_port_is_dropped() {
+        let base = |o: &str| cfg(&[("ORIGIN_URL", o), SECRET]).map(|c| c.origin);
+        assert_eq!(
+            base("HTTPS://API.Example:443/V1/")
+                .unwrap()
+                .authority_prefix(),
+            "https://api.example"
+        );
+        assert_eq!(
+            base("HTTPS://API.Example:443/V1/").unwrap().base_path(),
+            "/V1"
+        );
+        assert_eq!(
+            base("http://127.0.0.1:8788").unwrap().authority_prefix(),
+            "http://127.0.0.1:8788"
+        );
+        assert_eq!(
+            base("http://[::1]:80/").unwrap().authority_prefix(),
+            "http://[::1]"
+        );
+        // Internationalised hosts must be given in punycode.
+        assert!(matches!(
+            base("https://bücher.example"),
+            Err(ConfigError::InvalidOrigin(_))
+        ));
+        assert!(base("https://xn--bcher-kva.example").is_ok());
     }
 
     #[test]

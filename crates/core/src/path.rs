@@ -2,7 +2,6 @@
 //! can change the scheme, host or port, or climb above the origin's base path.
 
 use crate::config::Origin;
-use url::Url;
 
 /// Longest request path accepted, in bytes.
 pub const MAX_PATH_LEN: usize = 8 * 1024;
@@ -153,24 +152,81 @@ fn dot_kind(seg: &str) -> Option<Dots> {
     }
 }
 
-/// Re-parses the joined URL as a fetch would, and insists it is on the origin under its base path.
+/// Re-parses the joined URL and insists it is on the origin under its base path.
 fn verify_stays_on_origin(origin: &Origin, joined: &str) -> Result<(), PathError> {
-    let parsed = Url::parse(joined).map_err(|_| PathError::EscapesOrigin)?;
-    let base = origin.url();
-    let same_origin = parsed.scheme() == base.scheme()
-        && parsed.host() == base.host()
-        && parsed.port_or_known_default() == base.port_or_known_default()
-        && parsed.username().is_empty()
-        && parsed.password().is_none();
-    if !same_origin || !parsed.path().starts_with(origin.base_path()) {
+    let parsed: http::Uri = joined.parse().map_err(|_| PathError::EscapesOrigin)?;
+    if !origin.is_same_origin(&parsed) || !parsed.path().starts_with(origin.base_path()) {
         return Err(PathError::EscapesOrigin);
     }
     Ok(())
 }
 
+/// The parts of an absolute request URL as the runtime serialises it (WHATWG: ASCII, already
+/// percent-encoded, a path always present).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestUrl<'a> {
+    pub scheme: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+/// Splits a serialised absolute URL into scheme, path and query; `None` when it is not one.
+/// The path is checked by [`join`] afterwards, like any other.
+pub fn split_request_url(raw: &str) -> Option<RequestUrl<'_>> {
+    let (scheme, rest) = raw.split_once("://")?;
+    let rest = rest.split('#').next().unwrap_or("");
+    let after_authority = &rest[rest.find(['/', '?']).unwrap_or(rest.len())..];
+    let (path, query) = match after_authority.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (after_authority, None),
+    };
+    Some(RequestUrl {
+        scheme,
+        path: if path.is_empty() { "/" } else { path },
+        query,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_urls_split_like_the_runtime_serialises_them() {
+        let u = split_request_url("https://gw.example/v1/a%20b?x=1&y=%7C").unwrap();
+        assert_eq!(
+            (u.scheme, u.path, u.query),
+            ("https", "/v1/a%20b", Some("x=1&y=%7C"))
+        );
+        let u = split_request_url("http://127.0.0.1:8787/").unwrap();
+        assert_eq!((u.path, u.query), ("/", None));
+        let u = split_request_url("http://h:1/p?").unwrap();
+        assert_eq!((u.path, u.query), ("/p", Some("")));
+        let u = split_request_url("http://h/p?q#frag").unwrap();
+        assert_eq!((u.path, u.query), ("/p", Some("q")));
+        let u = split_request_url("http://h?q=/x").unwrap();
+        assert_eq!((u.path, u.query), ("/", Some("q=/x")));
+        assert_eq!(split_request_url("/relative"), None);
+    }
+
+    #[test]
+    fn same_origin_check_compares_scheme_host_and_port_and_refuses_credentials() {
+        let o = origin("https://API.example:443/base");
+        assert_eq!(o.authority_prefix(), "https://api.example");
+        for ok in ["https://api.example/base/x", "HTTPS://api.EXAMPLE:443/base"] {
+            assert!(o.is_same_origin(&ok.parse().unwrap()), "{ok}");
+        }
+        for bad in [
+            "http://api.example/base",
+            "https://api.example:8443/base",
+            "https://evil.example/base",
+            "https://api.example.evil/base",
+            "https://user@api.example/base",
+            "/base/x",
+        ] {
+            assert!(!o.is_same_origin(&bad.parse().unwrap()), "{bad}");
+        }
+    }
 
     fn origin(s: &str) -> Origin {
         Origin::parse(s).unwrap()

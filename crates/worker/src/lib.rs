@@ -7,6 +7,7 @@ use keygate_core::admin::{self, AdminRequest};
 use keygate_core::cache::{CacheOutcome, KeyCache, Pause, COALESCE_POLL_MS};
 use keygate_core::forward::{request_id, sanitise_response_headers, ClientContext, X_REQUEST_ID};
 use keygate_core::limits::{self, CounterState, QuotaCount, RateLimitFields, Window};
+use keygate_core::path::split_request_url;
 use keygate_core::problem::PROBLEM_CONTENT_TYPE;
 use keygate_core::{
     decide, Cached, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError, QuotaStore,
@@ -157,14 +158,17 @@ impl DurableObject for QuotaCounter {
     }
 
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        let url = req.url()?;
+        let raw = req.inner().url();
+        let Some(url) = split_request_url(&raw) else {
+            return Response::error("bad url", 400);
+        };
         let arg = |name: &str| {
-            url.query_pairs()
+            form_urlencoded::parse(url.query.unwrap_or("").as_bytes())
                 .find(|(k, _)| k == name)
                 .and_then(|(_, v)| v.parse::<u64>().ok())
         };
         let stored = self.load()?;
-        match url.path() {
+        match url.path {
             "/consume" => {
                 let (Some(start), Some(end), Some(limit)) =
                     (arg("start"), arg("end"), arg("limit"))
@@ -224,15 +228,14 @@ async fn handle(req: Request, env: &Env) -> Response {
     let headers = to_header_map(req.headers());
     let request_id = request_id(&headers, random_uuid);
     let method = req.method();
-    let url = req.url();
-    let path = url
-        .as_ref()
-        .map(|u| u.path().to_owned())
-        .unwrap_or_default();
+    // The runtime's own serialisation of the URL (WHATWG): no second URL parser in the wasm.
+    let raw_url = req.inner().url();
+    let url = split_request_url(&raw_url);
+    let path = url.map(|u| u.path).unwrap_or_default();
     let log = LogCtx {
         request_id: &request_id,
         method: method.as_ref(),
-        path: &path,
+        path,
         started_ms,
         cache: std::cell::Cell::new(None),
     };
@@ -256,11 +259,11 @@ async fn handle(req: Request, env: &Env) -> Response {
         let fault = Fault::Config(ConfigError::MissingRateLimiter);
         return refuse(Refusal::Fault(fault), &log, None);
     }
-    let Ok(url) = url else {
+    let Some(url) = url else {
         let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
         return refuse(Refusal::Denied(denial), &log, None);
     };
-    if let Some(admin) = admin::route(cfg, method.as_ref(), url.path(), url.query(), &headers) {
+    if let Some(admin) = admin::route(cfg, method.as_ref(), url.path, url.query, &headers) {
         return match admin {
             Ok(request) => serve_admin(request, env, &log).await,
             Err(d) => refuse(Refusal::Denied(Denial::Admin(d)), &log, None),
@@ -272,12 +275,12 @@ async fn handle(req: Request, env: &Env) -> Response {
         .and_then(|v| v.to_str().ok());
     let head = RequestHead {
         method: method.as_ref(),
-        path: url.path(),
-        query: url.query(),
+        path: url.path,
+        query: url.query,
         headers: &headers,
         client: ClientContext {
             client_ip,
-            proto: url.scheme(),
+            proto: url.scheme,
             request_id: &request_id,
         },
     };
