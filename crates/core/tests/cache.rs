@@ -1,14 +1,15 @@
 //! The per-isolate key cache against a store fake that counts reads, yields like a network call,
 //! and can be told to fail: TTLs, bounds, coalescing, and failing closed on refresh.
 
+mod common;
+
+use common::{bearer, get, record};
 use futures::executor::block_on;
 use futures::future::join_all;
-use http::{HeaderMap, HeaderValue};
 use keygate_core::cache::{CachePolicy, KeyCache, Lookup, Pause, COALESCE_MAX_POLLS};
-use keygate_core::forward::ClientContext;
 use keygate_core::{
-    authorize, ApiKey, Cached, Config, Denial, Fault, InvalidKey, KeyHash, KeyRecord, KeyStore,
-    RequestHead, StoreError, Verdict,
+    authorize, ApiKey, Cached, Config, Denial, Fault, InvalidKey, KeyHash, KeyStore, StoreError,
+    Verdict,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -68,24 +69,9 @@ impl KeyStore for SlowStore {
 impl SlowStore {
     fn put(&self, key: &str) {
         let h = ApiKey::new(key).hash();
-        let rec = KeyRecord {
-            v: 1,
-            id: h.id().to_owned(),
-            name: "n".into(),
-            consumer_id: "acme".into(),
-            consumer_name: None,
-            created_at: 0,
-            expires_at: None,
-            disabled: false,
-            meta: Default::default(),
-            scopes: vec![],
-            description: None,
-            tier: None,
-            quota: None,
-        };
         self.records
             .borrow_mut()
-            .insert(h.as_kv_key().to_owned(), rec.to_json());
+            .insert(h.as_kv_key().to_owned(), record(key, "acme").to_json());
     }
 
     fn delete(&self, key: &str) {
@@ -287,24 +273,9 @@ fn decide_cached(cache: &KeyCache, store: &SlowStore, key: &str, now_ms: u64) ->
         _ => None,
     })
     .unwrap();
-    let mut h = HeaderMap::new();
-    h.insert(
-        http::header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
-    );
-    let head = RequestHead {
-        method: "GET",
-        path: "/",
-        query: None,
-        headers: &h,
-        client: ClientContext {
-            client_ip: None,
-            proto: "https",
-            request_id: "rid",
-        },
-    };
+    let h = bearer(key);
     let keys = Cached::new(cache, cfg.cache, store, YieldPause, now_ms);
-    let r: Result<Verdict, Fault> = block_on(authorize(&cfg, &head, &keys, now_ms / 1000));
+    let r: Result<Verdict, Fault> = block_on(authorize(&cfg, &get("/", &h), &keys, now_ms / 1000));
     r.expect("no fault")
 }
 

@@ -1,14 +1,16 @@
 //! The limits phase through `decide`, against an in-memory rate limiter and quota store (both
 //! of which count calls and can be told to fail), with an injected clock.
 
-use http::{HeaderMap, HeaderValue, StatusCode};
-use keygate_core::forward::ClientContext;
+mod common;
+
+use common::{bearer, get, record};
+use http::StatusCode;
 use keygate_core::limits::{
     consume, days_from_civil, CounterState, Quota, QuotaCount, QuotaPeriod, QuotaScope, Window,
 };
 use keygate_core::{
     decide, ApiKey, Config, ConfigError, Denial, Fault, KeyHash, KeyRecord, KeyStore, LimitError,
-    QuotaStore, RateLimiter, Refusal, RequestHead, StoreError, Verdict,
+    QuotaStore, RateLimiter, Refusal, StoreError, Verdict,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -105,24 +107,6 @@ fn limiter() -> FakeLimiter {
     }
 }
 
-fn record(key: &str, consumer: &str) -> KeyRecord {
-    KeyRecord {
-        v: 1,
-        id: ApiKey::new(key).hash().id().to_owned(),
-        name: "t".into(),
-        consumer_id: consumer.into(),
-        consumer_name: None,
-        created_at: 0,
-        expires_at: None,
-        disabled: false,
-        meta: Default::default(),
-        scopes: vec![],
-        description: None,
-        tier: None,
-        quota: None,
-    }
-}
-
 fn store(records: &[(&str, KeyRecord)]) -> Store {
     Store(
         records
@@ -140,23 +124,8 @@ fn run(
     key: &str,
     now: u64,
 ) -> Result<Verdict, Fault> {
-    let mut h = HeaderMap::new();
-    h.insert(
-        http::header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
-    );
-    let head = RequestHead {
-        method: "GET",
-        path: "/x",
-        query: None,
-        headers: &h,
-        client: ClientContext {
-            client_ip: None,
-            proto: "https",
-            request_id: "rid",
-        },
-    };
-    pollster::block_on(decide(cfg, &head, store, limiter, quotas, now))
+    let h = bearer(key);
+    pollster::block_on(decide(cfg, &get("/x", &h), store, limiter, quotas, now))
 }
 
 fn quota(limit: u64, period: &str, per: QuotaScope) -> Option<Quota> {
@@ -420,23 +389,15 @@ fn missing_quota_binding_is_a_config_error() {
     let mut r = record("k_nq", "acme");
     r.quota = quota(1, "day", QuotaScope::Key);
     let s = store(&[("k_nq", r)]);
-    let mut h = HeaderMap::new();
-    h.insert(
-        http::header::AUTHORIZATION,
-        HeaderValue::from_static("Bearer k_nq"),
-    );
-    let head = RequestHead {
-        method: "GET",
-        path: "/",
-        query: None,
-        headers: &h,
-        client: ClientContext {
-            client_ip: None,
-            proto: "https",
-            request_id: "rid",
-        },
-    };
-    let f = pollster::block_on(decide(&tiered(), &head, &s, &limiter(), &NoQuotas, NOW));
+    let h = bearer("k_nq");
+    let f = pollster::block_on(decide(
+        &tiered(),
+        &get("/", &h),
+        &s,
+        &limiter(),
+        &NoQuotas,
+        NOW,
+    ));
     assert_eq!(
         f.unwrap_err(),
         Fault::Config(ConfigError::MissingQuotaStore)
