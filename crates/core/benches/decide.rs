@@ -2,13 +2,15 @@
 //! the key cache or not) → decide → upstream request. Run by `make bench` (`cargo bench -p
 //! keygate-core --bench decide`).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use keygate_core::cache::{KeyCache, Pause};
 use keygate_core::forward::ClientContext;
 use keygate_core::{
-    authorize, ApiKey, Cached, Config, KeyHash, KeyRecord, KeyStore, RequestHead, StoreError,
-    Verdict,
+    authorize, ApiKey, Cached, Config, KeyHash, KeyStore, RequestHead, StoreError, Verdict,
 };
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -39,21 +41,8 @@ fn setup() -> (Config, MemStore) {
     })
     .expect("config");
     let h = ApiKey::new(KEY).hash();
-    let rec = KeyRecord {
-        v: 1,
-        id: h.id().to_owned(),
-        name: "bench".into(),
-        consumer_id: "acme".into(),
-        consumer_name: Some("Acme".into()),
-        created_at: 0,
-        expires_at: None,
-        disabled: false,
-        meta: Default::default(),
-        scopes: vec![],
-        description: None,
-        tier: None,
-        quota: None,
-    };
+    let mut rec = common::record(KEY, "acme");
+    rec.consumer_name = Some("Acme".into());
     let store = MemStore(HashMap::from([(h.as_kv_key().to_owned(), rec.to_json())]));
     (cfg, store)
 }

@@ -255,10 +255,6 @@ async fn handle(req: Request, env: &Env) -> Response {
             )
         }
     };
-    if cfg.tiers.bindings().any(|b| env.rate_limiter(b).is_err()) {
-        let fault = Fault::Config(ConfigError::MissingRateLimiter);
-        return refuse(Refusal::Fault(fault), &log, None);
-    }
     let Some(url) = url else {
         let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
         return refuse(Refusal::Denied(denial), &log, None);
@@ -385,12 +381,20 @@ thread_local! {
         const { std::cell::OnceCell::new() };
 }
 
+/// The isolate's config, including the check that every binding `RATE_LIMIT_TIERS` names exists
+/// (bindings, like vars, are fixed for the isolate's life).
 fn load_config(env: &Env) -> Rc<Result<Config, ConfigError>> {
     CONFIG.with(|c| {
         c.get_or_init(|| {
-            Rc::new(Config::from_lookup(|name| {
-                env.var(name).ok().map(|v| v.to_string())
-            }))
+            let cfg = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+                .and_then(|cfg| {
+                    if cfg.tiers.bindings().any(|b| env.rate_limiter(b).is_err()) {
+                        Err(ConfigError::MissingRateLimiter)
+                    } else {
+                        Ok(cfg)
+                    }
+                });
+            Rc::new(cfg)
         })
         .clone()
     })
