@@ -50,7 +50,9 @@ impl ClosedPort {
     pub fn new() -> Self {
         // SAFETY: plain socket calls on a local fd and a zeroed, correctly sized sockaddr_in.
         unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            // CLOEXEC: a `wrangler dev` spawned later must not inherit the socket, or the port
+            // stays bound after this value is dropped.
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
             assert!(fd >= 0, "socket");
             let mut addr: libc::sockaddr_in = std::mem::zeroed();
             addr.sin_family = libc::AF_INET as libc::sa_family_t;
@@ -136,6 +138,8 @@ pub struct Dev {
     inspector: u16,
     /// Fixture worker configs started in the same `wrangler dev` session.
     fixtures: Vec<PathBuf>,
+    /// The `--env` the instance runs (see [`Setup::env`]).
+    env: Option<String>,
     child: Mutex<Child>,
 }
 
@@ -150,6 +154,12 @@ pub struct Setup<'a> {
     pub extra_toml: &'a str,
     /// Another worker script instead of keygate's, with no bindings (the bench baseline).
     pub script: Option<&'a Path>,
+    /// Another keygate entry instead of `crates/worker/entry.js`, with the usual bindings (the
+    /// fault-injection build, `crates/worker/entry-faults.js`).
+    pub main: Option<&'a Path>,
+    /// Runs `wrangler dev --env NAME`; `extra_toml` must then define `[env.NAME]`, which
+    /// inherits none of the top level's bindings or vars (as in a real `wrangler.toml`).
+    pub env: Option<&'a str>,
 }
 
 /// The quota Durable Object, as `wrangler.toml` declares it.
@@ -178,15 +188,21 @@ impl Dev {
     /// Starts an instance wired as `setup` says.
     pub fn start_setup(name: &str, vars: &[(&str, &str)], setup: Setup<'_>) -> Dev {
         let root = repo_root();
-        let main = setup.script.map_or_else(
-            || root.join("crates/worker/build/index.js"),
-            Path::to_path_buf,
-        );
-        assert!(
-            main.is_file(),
-            "{} is missing: run the end-to-end suite through `make test`, which builds the worker",
-            main.display()
-        );
+        // keygate's own entry imports the wasm build that `make worker` writes.
+        let (main, built) = match setup.script.or(setup.main) {
+            Some(path) => (path.to_path_buf(), path.to_path_buf()),
+            None => (
+                root.join("crates/worker/entry.js"),
+                root.join("crates/worker/build/index.js"),
+            ),
+        };
+        for needed in [&main, &built] {
+            assert!(
+                needed.is_file(),
+                "{} is missing: run the end-to-end suite through `make test`, which builds the worker",
+                needed.display()
+            );
+        }
         let dir = root.join("target/e2e").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("e2e dir");
@@ -254,7 +270,7 @@ impl Dev {
         loop {
             let port = free_port();
             let inspector = free_port();
-            let child = Self::spawn(&dir, port, inspector, &fixtures);
+            let child = Self::spawn(&dir, port, inspector, &fixtures, setup.env);
             let dev = Dev {
                 name: name.to_owned(),
                 base: format!("http://127.0.0.1:{port}"),
@@ -262,6 +278,7 @@ impl Dev {
                 port,
                 inspector,
                 fixtures: fixtures.clone(),
+                env: setup.env.map(str::to_owned),
                 child: Mutex::new(child),
             };
             match dev.try_ready(Duration::from_secs(180)) {
@@ -275,7 +292,13 @@ impl Dev {
         }
     }
 
-    fn spawn(dir: &Path, port: u16, inspector: u16, fixtures: &[PathBuf]) -> Child {
+    fn spawn(
+        dir: &Path,
+        port: u16,
+        inspector: u16,
+        fixtures: &[PathBuf],
+        env: Option<&str>,
+    ) -> Child {
         let root = repo_root();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -286,6 +309,9 @@ impl Dev {
         cmd.args(["dev", "--config"]).arg(dir.join("wrangler.toml"));
         for f in fixtures {
             cmd.arg("--config").arg(f);
+        }
+        if let Some(env) = env {
+            cmd.args(["--env", env]);
         }
         cmd.args([
             "--port",
@@ -312,7 +338,13 @@ impl Dev {
         {
             let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
             stop(&mut child);
-            *child = Self::spawn(&self.dir, self.port, self.inspector, &self.fixtures);
+            *child = Self::spawn(
+                &self.dir,
+                self.port,
+                self.inspector,
+                &self.fixtures,
+                self.env.as_deref(),
+            );
         }
         if let Err(e) = self.try_ready(Duration::from_secs(180)) {
             panic!("{e}");
@@ -674,24 +706,40 @@ pub fn get(url: &str, key: Option<&str>) -> Resp {
 /// Sends raw bytes as one HTTP/1.1 request (for what well-behaved clients refuse to send)
 /// and reads the answer until the server closes.
 pub fn raw(base: &str, request: &[u8]) -> Resp {
+    try_raw(base, request)
+        .unwrap_or_else(|buf| panic!("no complete response: {:?}", String::from_utf8_lossy(&buf)))
+}
+
+/// Like [`raw`], for requests a server may refuse by closing the connection: a write error is
+/// not fatal, and when no response head arrives the bytes received (perhaps none) are returned.
+pub fn try_raw(base: &str, request: &[u8]) -> Result<Resp, Vec<u8>> {
     let addr: SocketAddr = base.trim_start_matches("http://").parse().expect("addr");
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    s.write_all(request).expect("write");
+    // The server may answer and close before reading everything (a refused oversized head).
+    let _ = s.write_all(request);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     // Read until the response is complete by its own framing: the server may keep the socket open.
     loop {
         if let Some(resp) = try_parse(&buf) {
-            return resp.scan();
+            return Ok(resp.scan());
         }
         match s.read(&mut chunk) {
             Ok(0) | Err(_) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    try_parse_eof(&buf).scan()
+    match split_head(&buf) {
+        Some((status, headers, start)) => Ok(Resp {
+            status,
+            headers,
+            body: buf[start..].to_vec(),
+        }
+        .scan()),
+        None => Err(buf),
+    }
 }
 
 /// Header fields as (lower-case name, value), in order.
@@ -736,16 +784,6 @@ fn try_parse(buf: &[u8]) -> Option<Resp> {
         });
     }
     None
-}
-
-fn try_parse_eof(buf: &[u8]) -> Resp {
-    let (status, headers, start) = split_head(buf)
-        .unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(buf)));
-    Resp {
-        status,
-        headers,
-        body: buf[start..].to_vec(),
-    }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
