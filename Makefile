@@ -16,10 +16,11 @@ export WRANGLER_SEND_METRICS := false
 
 WORKER_JS := crates/worker/build/index.js
 PASSTHROUGH_JS := bench/passthrough/build/index.js
+FAULTS_JS := crates/worker/build-faults/index.js
 WORKER_SRC := $(shell find crates/core/src crates/worker/src -name '*.rs') \
 	crates/core/Cargo.toml crates/worker/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: setup worker dev test bench deploy clean
+.PHONY: setup worker worker-faults dev test bench deploy clean
 
 ## Install the toolchain pieces that are missing or at the wrong version.
 setup:
@@ -34,6 +35,16 @@ $(WORKER_JS): $(WORKER_SRC)
 	wasm-opt crates/worker/build/index_bg.wasm --strip-debug --strip-producers -o crates/worker/build/index_bg.wasm
 	@touch $@
 
+## The test-only variant with the `fault-injection` feature (tests/e2e/tests/panic.rs), in its
+## own output and target directories so that it never mixes with the production build.
+worker-faults: $(FAULTS_JS)
+
+$(FAULTS_JS): $(WORKER_SRC)
+	cd crates/worker && worker-build --release --out-dir build-faults \
+		--features fault-injection --target-dir $(ROOT)/target/faults
+	wasm-opt crates/worker/build-faults/index_bg.wasm --strip-debug --strip-producers -o crates/worker/build-faults/index_bg.wasm
+	@touch $@
+
 $(PASSTHROUGH_JS): bench/passthrough/src/lib.rs bench/passthrough/Cargo.toml Cargo.toml Cargo.lock
 	cd bench/passthrough && worker-build --release
 	wasm-opt bench/passthrough/build/index_bg.wasm --strip-debug --strip-producers -o bench/passthrough/build/index_bg.wasm
@@ -46,7 +57,7 @@ dev: setup
 
 ## fmt, clippy (host and wasm32), native tests, end-to-end tests, deploy dry-run.
 test: setup
-	@$(MAKE) -s worker
+	@$(MAKE) -s worker worker-faults
 	@scripts/test.sh
 
 ## Benchmarks (not tests): keygate vs a passthrough worker under oha, the native decision path,
@@ -62,4 +73,4 @@ deploy: setup
 
 clean:
 	cargo clean
-	rm -rf crates/worker/build
+	rm -rf crates/worker/build crates/worker/build-faults

@@ -29,6 +29,9 @@ const KV_BINDING: &str = "API_KEYS";
 /// is refused".
 const KV_CACHE_TTL_SECS: u64 = 60;
 
+#[cfg(feature = "fault-injection")]
+mod fault;
+
 thread_local! {
     /// The per-isolate key cache, shared by every request this isolate serves.
     static KEY_CACHE: &'static KeyCache = Box::leak(Box::new(KeyCache::new()));
@@ -300,6 +303,10 @@ async fn handle(req: Request, env: &Env) -> Response {
         }
         Err(f) => return refuse(Refusal::Fault(f), &log, None),
     };
+
+    // Test builds only: a panic after the key was accepted, before anything reaches the origin.
+    #[cfg(feature = "fault-injection")]
+    fault::inject(&headers);
 
     let key_id = accepted.caller.key_id().map(str::to_owned);
     let key_id = key_id.as_deref();

@@ -1,0 +1,117 @@
+// The panic guard around keygate's wasm fetch handler: a Rust panic becomes a 500 problem answer
+// (RFC 9457, like every other keygate error) instead of a request the runtime cancels as hung.
+//
+// Why in JS: wasm32 aborts on panic, so no Rust code can catch one. The panic traps
+// (`WebAssembly.RuntimeError: unreachable`) inside the microtask that polls the request's future,
+// so the handler's promise never settles. The trap surfaces only as a global `error` event.
+// worker-build's shim listens for the same event, marks the instance critical and resets it
+// (`__wbg_reset_state`) before the next call, so the next request works.
+//
+// A trap ends the wasm instance, and with it every request this isolate is still serving: their
+// futures live in the dead instance's memory and can never finish. A trap therefore answers every
+// pending request, not only the one that panicked (nothing tells which one did).
+//
+// Neither the answer nor the log line carries the error's message or stack: they could quote a
+// key or the shared secret. The Rust panic hook logs the panic message on its own.
+
+const PROBLEM_CONTENT_TYPE = "application/problem+json";
+const PROBLEM_TYPE = "urn:keygate:problem:internal_error";
+const TITLE = "Internal error";
+const DETAIL =
+  "The gateway failed while handling this request; its operator has been told in the gateway log.";
+/** The same rule as keygate_core::forward::is_sane_request_id (one value; `Headers.get` joins
+ * several with ", ", which this rejects). */
+const SANE_REQUEST_ID = /^[A-Za-z0-9\-_.:+=/@]{1,128}$/;
+/** What a failed request's race resolves to. */
+const TRAPPED = Symbol("trapped");
+
+/** The resolvers of the requests this isolate is serving; a trap resolves them all. */
+const pending = new Set();
+
+function isTrap(error) {
+  return (
+    error instanceof WebAssembly.RuntimeError ||
+    error?.cause instanceof WebAssembly.RuntimeError
+  );
+}
+
+function failPending() {
+  for (const fail of pending) fail(TRAPPED);
+  pending.clear();
+}
+
+addEventListener("error", (event) => {
+  if (isTrap(event.error)) failPending();
+});
+
+/** Wraps worker-build's default export (a `WorkerEntrypoint` class) in a guarded fetch handler. */
+export function guard(Inner) {
+  return {
+    async fetch(request, env, ctx) {
+      const started = Date.now();
+      let fail;
+      const trapped = new Promise((resolve) => {
+        fail = resolve;
+      });
+      pending.add(fail);
+      let decision;
+      try {
+        const answer = await Promise.race([new Inner(ctx, env).fetch(request), trapped]);
+        if (answer !== TRAPPED) return answer;
+        decision = "panic";
+      } catch (error) {
+        if (isTrap(error)) {
+          // A trap thrown straight back to us: the instance is gone for the others too.
+          failPending();
+          decision = "panic";
+        } else {
+          decision = `handler_threw_${error?.name ?? typeof error}`;
+        }
+      } finally {
+        pending.delete(fail);
+      }
+      return problem(request, started, decision);
+    },
+  };
+}
+
+/** The 500 answer and its one log line. */
+function problem(request, started, decision) {
+  const sent = request.headers.get("x-request-id");
+  const requestId = sent !== null && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID();
+  let path = "";
+  try {
+    path = new URL(request.url).pathname;
+  } catch {
+    // Not a URL the runtime would hand us; the log line goes without a path.
+  }
+  console.error(
+    JSON.stringify({
+      ts: new Date().toISOString(),
+      request_id: requestId,
+      method: request.method,
+      path,
+      decision,
+      key_id: null,
+      status: 500,
+      gateway_ms: Date.now() - started,
+      cache: null,
+      detail: "the wasm handler failed; the instance is reset before the next request",
+    }),
+  );
+  const body = JSON.stringify({
+    type: PROBLEM_TYPE,
+    title: TITLE,
+    status: 500,
+    detail: DETAIL,
+    request_id: requestId,
+  });
+  return new Response(body, {
+    status: 500,
+    headers: {
+      "content-type": PROBLEM_CONTENT_TYPE,
+      "cache-control": "no-store",
+      "x-request-id": requestId,
+    },
+  });
+}

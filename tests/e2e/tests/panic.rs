@@ -1,0 +1,328 @@
+//! End-to-end: a real Rust panic in the worker (the `fault-injection` build, `make worker-faults`)
+//! answers a 500 problem body through the JS entry's panic guard, never a hang or wrangler's error
+//! page, and the next request is served again; the normal build ignores the fault header.
+//!
+//! The tests run one at a time: a panic ends every request the isolate is serving, so a test
+//! running beside it on the same instance would see it.
+
+use keygate_e2e::*;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The header that makes the fault-injection build panic (crates/worker/src/fault.rs).
+const FAULT: (&str, &str) = ("x-keygate-fault", "panic");
+const INTERNAL_ERROR: &str = "urn:keygate:problem:internal_error";
+
+struct Ctx {
+    origin: TestOrigin,
+    /// keygate built with `fault-injection`, behind `crates/worker/entry-faults.js`.
+    faults: Dev,
+    /// The normal build (`make worker`) behind `crates/worker/entry.js`.
+    plain: Dev,
+}
+
+fn start() -> Ctx {
+    let root = repo_root();
+    let built = root.join("crates/worker/build-faults/index.js");
+    assert!(
+        built.is_file(),
+        "{} is missing: run `make worker-faults` (`make test` does)",
+        built.display()
+    );
+    let entry = root.join("crates/worker/entry-faults.js");
+    let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
+    let o = format!("http://{}", origin.addr());
+    let vars = [("ORIGIN_URL", o.as_str()), ("SHARED_SECRET", SECRET)];
+    std::thread::scope(|s| {
+        let faults = s.spawn(|| {
+            Dev::start_setup(
+                "panic-faults",
+                &vars,
+                Setup {
+                    main: Some(&entry),
+                    ..Setup::default()
+                },
+            )
+        });
+        let plain = s.spawn(|| Dev::start("panic-plain", &vars));
+        Ctx {
+            faults: faults.join().expect("faults instance"),
+            plain: plain.join().expect("plain instance"),
+            origin,
+        }
+    })
+}
+
+fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+/// A GET with the key and the fault header.
+fn panic_request(dev: &Dev, path: &str, key: &str) -> Resp {
+    send(
+        client()
+            .get(dev.url(path))
+            .header("authorization", bearer(key))
+            .header(FAULT.0, FAULT.1),
+    )
+}
+
+/// Checks the panic answer: the problem shape every error has, our type, and nothing of the
+/// failure itself (no HTML page, stack, wasm or panic text). `send`/`raw` scanned it for secrets.
+fn assert_panic_problem(r: &Resp) -> serde_json::Value {
+    let p = r.problem(500);
+    assert_eq!(p["type"], INTERNAL_ERROR, "{p}");
+    assert_eq!(p["title"], "Internal error", "{p}");
+    let mut fields: Vec<&str> = p
+        .as_object()
+        .expect("problem is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["detail", "request_id", "status", "title", "type"],
+        "{p}"
+    );
+    let text = r.text().to_ascii_lowercase();
+    for needle in [
+        "<html",
+        "<!doctype",
+        "stack",
+        " at ",
+        "wasm",
+        "unreachable",
+        "panic",
+        "runtimeerror",
+        "fault",
+        ".rs",
+        ".js",
+    ] {
+        assert!(
+            !text.contains(needle),
+            "the body contains {needle:?}: {text}"
+        );
+    }
+    p
+}
+
+type Test = fn(&Ctx);
+
+fn main() {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let tests: Vec<(&str, Test)> = vec![
+        (
+            "panic::panic_gets_a_500_problem_and_the_next_request_with_the_same_key_works",
+            panic_then_recover,
+        ),
+        (
+            "panic::raw_http_answer_to_a_panic_is_the_problem_body_and_nothing_else",
+            panic_raw,
+        ),
+        (
+            "panic::repeated_panics_each_answer_500_and_each_next_request_works",
+            repeated_panics,
+        ),
+        (
+            "panic::request_in_flight_during_a_panic_is_answered_not_hung",
+            in_flight_during_panic,
+        ),
+        (
+            "panic::normal_build_treats_the_fault_header_as_an_ordinary_header",
+            plain_build_ignores_fault_header,
+        ),
+    ];
+    let ctx = Arc::new(start());
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| {
+            let ctx = ctx.clone();
+            Trial::test(name, move || {
+                catch_unwind(AssertUnwindSafe(|| f(&ctx))).map_err(|e| {
+                    let msg = e
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Failed::from(msg)
+                })
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+
+    // After every request: no wrangler log may contain a key, a full hash or the secret, and
+    // the guard's log line is there.
+    let mut failed = false;
+    for dev in [&ctx.faults, &ctx.plain] {
+        let logs = dev.logs();
+        if catch_unwind(|| assert_no_secrets(&format!("wrangler log '{}'", dev.name), &logs))
+            .is_err()
+        {
+            failed = true;
+        }
+    }
+    if !conclusion.has_failed() && !ctx.faults.log_contains("\"decision\":\"panic\"") {
+        eprintln!("the fault instance's log has no panic line from the guard");
+        failed = true;
+    }
+    drop(ctx);
+    if failed {
+        std::process::exit(101);
+    }
+    eprintln!("log scan: no key, full key hash or shared secret in either wrangler log");
+    conclusion.exit();
+}
+
+fn panic_then_recover(c: &Ctx) {
+    let key = c.faults.create_key(&[]);
+    let m = marker("panic");
+    let r = send(
+        client()
+            .get(c.faults.url(&format!("/{m}/boom")))
+            .header("authorization", bearer(&key))
+            .header("x-request-id", "client-id.1")
+            .header(FAULT.0, FAULT.1),
+    );
+    let p = assert_panic_problem(&r);
+    // A sane client request id is kept, as on every other answer.
+    assert_eq!(p["request_id"], "client-id.1");
+    assert!(
+        c.origin.received_with(&format!("{m}/boom")).is_empty(),
+        "the origin saw the request that panicked"
+    );
+
+    let r = get(&c.faults.url(&format!("/{m}/after")), Some(&key));
+    assert_eq!(r.status, 200, "after the panic: {}", r.text());
+    assert_eq!(c.origin.received_with(&format!("{m}/after")).len(), 1);
+}
+
+fn panic_raw(c: &Ctx) {
+    let key = c.faults.create_key(&[]);
+    let m = marker("panic-raw");
+    let addr = c.faults.base.trim_start_matches("http://");
+    let request = format!(
+        "POST /{m} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         X-Keygate-Fault: panic\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\
+         Connection: close\r\n\r\nhello"
+    );
+    let r = raw(&c.faults.base, request.as_bytes());
+    let p = assert_panic_problem(&r);
+    // No sane client id: a generated one, in the header and the body alike.
+    let id = p["request_id"].as_str().expect("request_id");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert!(c.origin.received_with(&m).is_empty());
+}
+
+/// With a quota, so every recovery also goes through the QuotaCounter Durable Object.
+fn repeated_panics(c: &Ctx) {
+    let key = c.faults.create_key(&["--quota", "1000/hour"]);
+    let m = marker("panic-again");
+    let mut ids = Vec::new();
+    let mut remaining = Vec::new();
+    for round in 0..5 {
+        let r = panic_request(&c.faults, &format!("/{m}/boom-{round}"), &key);
+        let p = assert_panic_problem(&r);
+        ids.push(p["request_id"].as_str().expect("request_id").to_owned());
+        let r = get(&c.faults.url(&format!("/{m}/ok-{round}")), Some(&key));
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert_eq!(
+            r.header("ratelimit-policy"),
+            Some("\"quota\";q=1000;w=3600")
+        );
+        remaining.push(quota_remaining(&r));
+    }
+    assert!(
+        remaining.windows(2).all(|w| w[1] < w[0]),
+        "the quota count goes on across resets: {remaining:?}"
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "every panic answer has its own request id");
+    let seen: Vec<String> = c
+        .origin
+        .received_with(&m)
+        .into_iter()
+        .map(|r| r.target)
+        .collect();
+    let expected: Vec<String> = (0..5).map(|i| format!("/{m}/ok-{i}")).collect();
+    assert_eq!(
+        seen, expected,
+        "the origin saw every ordinary request once, and none that panicked"
+    );
+}
+
+/// A request waiting on the origin while another one panics. Its future lives in the wasm
+/// instance the panic ends, so it cannot finish: the guard answers it with the same 500 at the
+/// moment of the trap. What it must never do is hang or show an HTML page; the outcome is
+/// printed for the record.
+fn in_flight_during_panic(c: &Ctx) {
+    let key = c.faults.create_key(&[]);
+    let m = marker("panic-in-flight");
+    let slow_url = c.faults.url(&format!("/{m}/slow/__test/slow?ms=4000"));
+    let slow_key = key.clone();
+    let started = Instant::now();
+    let slow = std::thread::spawn(move || {
+        let r = get(&slow_url, Some(&slow_key));
+        (r, started.elapsed())
+    });
+    // Wait until the slow request is at the origin, that is in flight inside the worker.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.origin.received_with(&format!("{m}/slow")).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the slow request never reached the origin"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let panicked_at = started.elapsed();
+    let r = panic_request(&c.faults, &format!("/{m}/boom"), &key);
+    assert_panic_problem(&r);
+
+    let (slow, took) = slow.join().expect("slow request thread");
+    eprintln!(
+        "in flight during a panic: status {} after {took:?} (the panic came at {panicked_at:?}, \
+         the origin answers after 4 s); body: {}",
+        slow.status,
+        slow.text()
+    );
+    match slow.status {
+        200 => assert_eq!(slow.text(), "slow answer"),
+        _ => {
+            assert_panic_problem(&slow);
+        }
+    }
+
+    let r = get(&c.faults.url(&format!("/{m}/after")), Some(&key));
+    assert_eq!(r.status, 200, "after the panic: {}", r.text());
+}
+
+/// The `r=` member of a `RateLimit` answer.
+fn quota_remaining(r: &Resp) -> u64 {
+    let v = r
+        .header("ratelimit")
+        .expect("RateLimit on a quota key's answer");
+    v.split(";r=")
+        .nth(1)
+        .and_then(|x| x.split(';').next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("RateLimit value {v}"))
+}
+
+/// Also shows that `crates/worker/entry.js` passes the QuotaCounter Durable Object through.
+fn plain_build_ignores_fault_header(c: &Ctx) {
+    let key = c.plain.create_key(&["--quota", "10/hour"]);
+    let m = marker("no-fault");
+    let r = panic_request(&c.plain, &format!("/{m}"), &key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("ratelimit-policy"), Some("\"quota\";q=10;w=3600"));
+    assert_eq!(quota_remaining(&r), 9);
+    let got = c.origin.received_with(&m);
+    assert_eq!(got.len(), 1);
+    // An `X-Keygate-*` header, so the gateway drops it like any other before forwarding.
+    assert!(got[0].all(FAULT.0).is_empty(), "{:?}", got[0].headers);
+}
