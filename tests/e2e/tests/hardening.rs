@@ -753,6 +753,13 @@ fn run_case(c: &Ctx, case: &Case) {
             assert!(got.is_empty(), "the origin received a refused request");
         }
         Want::RuntimeRefuses => {
+            eprintln!(
+                "{}: the runtime answered {}",
+                case.name,
+                answer
+                    .as_ref()
+                    .map_or("nothing (closed)".to_owned(), |r| r.status.to_string())
+            );
             if let Ok(r) = &answer {
                 assert!(
                     (400..500).contains(&r.status),
@@ -822,7 +829,15 @@ fn abort_mid_upload(c: &Ctx, chunked: bool) {
     drop(s);
     // The origin's view settles once its read of the body ends.
     std::thread::sleep(Duration::from_secs(2));
-    for g in c.origin.received_with(&m) {
+    let got = c.origin.received_with(&m);
+    eprintln!(
+        "client abort ({}): origin saw {:?} (bytes, complete)",
+        if chunked { "chunked" } else { "content-length" },
+        got.iter()
+            .map(|g| (g.body_len, g.body_complete))
+            .collect::<Vec<_>>()
+    );
+    for g in got {
         assert!(
             !g.body_complete || g.body_len == declared as u64,
             "the origin got a truncated body ({} of {declared} bytes) presented as complete",
@@ -926,7 +941,10 @@ fn reset(s: &mut TcpStream) {
 fn stub_behaviour(s: &mut TcpStream, head: &str) {
     let target = head.split(' ').nth(1).unwrap_or("");
     let part = vec![b'y'; 64 * 1024];
-    if target.contains("/length-reset") {
+    if target.contains("/hang") {
+        // Accepts, reads the request, and never answers.
+        std::thread::sleep(Duration::from_secs(30));
+    } else if target.contains("/length-reset") {
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n");
         let _ = s.write_all(&part);
         let _ = s.flush();
@@ -1070,6 +1088,28 @@ fn origin_reset_with_length(c: &Ctx) {
 
 fn origin_reset_chunked(c: &Ctx) {
     origin_reset_mid_response(c, "chunked-reset")
+}
+
+/// The flaky instance's `ORIGIN_TIMEOUT_MS`.
+const HANG_TIMEOUT_MS: u64 = 2_000;
+
+fn origin_hangs(c: &Ctx) {
+    with_stub(c);
+    let m = marker("hang");
+    let started = Instant::now();
+    let r = get(
+        &c.flaky.url(&format!("/{m}/hang")),
+        Some(c.keys.get("good")),
+    );
+    let took = started.elapsed();
+    let p = r.problem(504);
+    assert_eq!(p["type"], "urn:keygate:problem:origin_timeout", "{p}");
+    let timeout = Duration::from_millis(HANG_TIMEOUT_MS);
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(3),
+        "504 after {took:?}, want the configured {timeout:?}"
+    );
+    eprintln!("origin hangs: 504 after {took:?} (ORIGIN_TIMEOUT_MS={HANG_TIMEOUT_MS})");
 }
 
 fn redirect_to_trap(c: &Ctx) {
@@ -1236,7 +1276,7 @@ fn start(closed: ClosedPort) -> Ctx {
                 &[
                     ("ORIGIN_URL", &flaky_url),
                     ("SHARED_SECRET", SECRET),
-                    ("ORIGIN_TIMEOUT_MS", "5000"),
+                    ("ORIGIN_TIMEOUT_MS", &HANG_TIMEOUT_MS.to_string()),
                 ],
             )
         });
@@ -1311,6 +1351,10 @@ fn main() {
         (
             "faults::origin_reset_mid_chunked_response_is_a_failed_transfer",
             origin_reset_chunked,
+        ),
+        (
+            "faults::origin_that_hangs_gets_504_at_the_configured_timeout",
+            origin_hangs,
         ),
         (
             "faults::redirect_to_another_host_reaches_the_client_and_the_trap_sees_nothing",
