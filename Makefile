@@ -20,7 +20,7 @@ FAULTS_JS := crates/worker/build-faults/index.js
 WORKER_SRC := $(shell find crates/core/src crates/worker/src -name '*.rs') \
 	crates/core/Cargo.toml crates/worker/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: setup worker worker-faults dev test bench deploy clean
+.PHONY: setup worker worker-faults dev test fuzz bench deploy clean
 
 ## Install the toolchain pieces that are missing or at the wrong version.
 setup:
@@ -59,6 +59,14 @@ dev: setup
 test: setup
 	@$(MAKE) -s worker worker-faults
 	@scripts/test.sh
+
+## The core's property tests (crates/core/tests/properties.rs) with FUZZ_CASES cases each instead
+## of the 512 that `make test` runs; prints the cases each property ran and the time. Cargo only.
+FUZZ_CASES ?= 200000
+fuzz:
+	@start=$$SECONDS; \
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p keygate-core --release --test properties -- --nocapture; \
+	echo "make fuzz: $(FUZZ_CASES) cases per property, $$((SECONDS - start)) s with the build"
 
 ## Benchmarks (not tests): keygate vs a passthrough worker under oha, the native decision path,
 ## and the latency rate limits and quotas add. See README, "Benchmarks".

@@ -34,16 +34,14 @@ const DROPPED_FROM_CLIENT: &[&str] = &[
     "x-shared-secret",
     "x-key-id",
     "x-request-id",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
     "forwarded",
     "x-real-ip",
     "cf-connecting-ip",
 ];
 
-/// Prefixes of client headers the gateway always drops (identity headers it owns).
-const DROPPED_PREFIXES: &[&str] = &["x-consumer-", "x-keygate-"];
+/// Prefixes of client headers the gateway always drops: the identity headers it owns, every
+/// `X-Forwarded-*` claim (a client is never a trusted proxy), and `Proxy-*` (meant for a proxy).
+const DROPPED_PREFIXES: &[&str] = &["x-consumer-", "x-keygate-", "x-forwarded-", "proxy-"];
 
 /// True for a header the gateway manages on the upstream request, so it may not be reconfigured
 /// as the shared-secret header.
@@ -158,14 +156,18 @@ pub fn is_sane_request_id(v: &[u8]) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || b"-_.:+=/@".contains(&b))
 }
 
-/// Lower-cased field names listed in every `Connection` header.
+/// Lower-cased field names listed in every `Connection` header. Read from the bytes: a tab or a
+/// non-ASCII byte elsewhere in the field must not hide the names it lists.
 fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|t| {
+            String::from_utf8_lossy(t)
+                .trim_matches([' ', '\t'])
+                .to_ascii_lowercase()
+        })
         .filter(|t| !t.is_empty())
         .collect()
 }
@@ -305,6 +307,53 @@ mod tests {
         assert_eq!(out.get_all("x-origin-auth").iter().count(), 1);
         assert_eq!(out.get("x-origin-auth").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
         assert!(out.get("x-shared-secret").is_none());
+    }
+
+    #[test]
+    fn connection_with_a_tab_or_non_ascii_byte_still_drops_the_fields_it_names() {
+        // Found by tests/properties.rs: such a field failed `to_str` and was ignored whole.
+        let mut incoming = HeaderMap::new();
+        for (name, value) in [
+            ("connection", &b"close,\tx-a"[..]),
+            ("connection", b"\xe9t\xe9, X-B"),
+            ("x-a", b"1"),
+            ("x-b", b"2"),
+            ("x-c", b"3"),
+        ] {
+            incoming.append(name, HeaderValue::from_bytes(value).unwrap());
+        }
+        let out = upstream_headers(&incoming, &cfg(), &record(), ctx());
+        assert!(out.get("x-a").is_none() && out.get("x-b").is_none());
+        assert_eq!(out.get("x-c").unwrap(), "3");
+    }
+
+    #[test]
+    fn every_client_x_forwarded_and_proxy_header_is_dropped() {
+        // Found by tests/properties.rs: only three X-Forwarded-* names and three Proxy-* names
+        // were dropped, while the README promises all of them.
+        let incoming = headers(&[
+            ("x-forwarded-port", "1"),
+            ("x-forwarded-prefix", "/admin"),
+            ("x-forwarded-host", "evil.example"),
+            ("proxy-status", "x"),
+            ("accept", "*/*"),
+        ]);
+        let out = upstream_headers(&incoming, &cfg(), &record(), ctx());
+        let mut names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "accept",
+                "x-consumer-id",
+                "x-consumer-name",
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-key-id",
+                "x-request-id",
+                "x-shared-secret"
+            ]
+        );
     }
 
     #[test]

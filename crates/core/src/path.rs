@@ -11,7 +11,8 @@ pub const MAX_PATH_LEN: usize = 8 * 1024;
 pub enum PathError {
     /// The path does not start with `/` (for example an absolute-form target).
     NotOriginForm,
-    /// Control characters, spaces, backslashes, raw non-ASCII, or a broken `%` escape.
+    /// Control characters, spaces, backslashes, `?` or `#` in the path, raw non-ASCII, or a broken
+    /// `%` escape.
     InvalidCharacters,
     /// A percent-encoded `/`, `\` or NUL, which origins decode inconsistently.
     EncodedSeparator,
@@ -56,7 +57,10 @@ pub fn join(origin: &Origin, path: &str, query: Option<&str>) -> Result<Upstream
     if !path.starts_with('/') {
         return Err(PathError::NotOriginForm);
     }
-    check_escapes(path, |b| b.is_ascii_graphic() && b != b'\\')?;
+    // `?` and `#` end a URL's path: after "/..", fetch would resolve the dots above the base path.
+    check_escapes(path, |b| {
+        b.is_ascii_graphic() && !matches!(b, b'\\' | b'?' | b'#')
+    })?;
     // The query passes unchanged: encoded separators are ordinary data there.
     if query.is_some_and(|q| !q.bytes().all(|b| b.is_ascii_graphic() && b != b'#')) {
         return Err(PathError::InvalidCharacters);
@@ -293,6 +297,19 @@ mod tests {
             "http://o/api/admin"
         );
         assert_eq!(url("http://o/api", "/.%2e/x/.").unwrap(), "http://o/api/x/");
+    }
+
+    #[test]
+    fn query_or_fragment_delimiter_in_the_path_is_refused() {
+        // Found by tests/properties.rs: "/public/..?" became "http://o/api/public/..?", which
+        // fetch resolves to "http://o/api/" (and "/..?" to "http://o/"), above the scoped path.
+        for p in ["/public/..?", "/..?x=1", "/..#x", "/a?b", "/a#b"] {
+            assert_eq!(
+                url("http://o/api", p),
+                Err(PathError::InvalidCharacters),
+                "{p}"
+            );
+        }
     }
 
     #[test]
