@@ -1297,13 +1297,7 @@ fn record_decoder_never_panics_and_what_it_accepts_reencodes_to_itself() {
         reached.hit();
         let json = rec.to_json();
         let again = KeyRecord::decode(&json, &hash);
-        prop_assert!(
-            again.as_ref().is_ok_and(|a| same_record(a, &rec)),
-            "{:?} re-encoded as {} decodes to {:?}",
-            rec,
-            json,
-            again
-        );
+        prop_assert_eq!(again.as_ref(), Ok(&rec), "re-encoded as {}", json);
         Ok(())
     });
     reached.at_least(ran);
@@ -1406,67 +1400,9 @@ fn valid_records_decode_to_exactly_what_was_encoded() {
     check(valid_record(), |rec| {
         let json = rec.to_json();
         prop_assert!(json.len() <= MAX_RECORD_LEN);
-        let decoded = KeyRecord::decode(&json, &hash);
-        prop_assert!(
-            decoded.as_ref().is_ok_and(|d| same_record(d, &rec)),
-            "{} decodes to {:?}",
-            json,
-            decoded
-        );
+        prop_assert_eq!(KeyRecord::decode(&json, &hash), Ok(rec), "{}", json);
         Ok(())
     });
-}
-
-/// Whether two records are equal, except that a metadata number may be one unit in the last place
-/// (ULP) off. Without its `float_roundtrip` feature serde_json reads decimals "best effort" and
-/// misreads some 16-17 digit numbers by one ULP (found by these properties:
-/// `-1.403155353942104e+84` reads back as `-1.4031553539421041e+84`). The feature would add about
-/// 10 KB to the gzipped worker (measured: 273.3 -> 283.9 KB gzip -9 before wasm-bindgen), so the
-/// drift is bounded here instead; see
-/// [`metadata_floats_may_drift_one_ulp_while_serde_json_float_roundtrip_is_off`].
-fn same_record(a: &KeyRecord, b: &KeyRecord) -> bool {
-    let without_meta = |r: &KeyRecord| KeyRecord {
-        meta: Map::new(),
-        ..r.clone()
-    };
-    without_meta(a) == without_meta(b)
-        && json_close(&Value::from(a.meta.clone()), &Value::from(b.meta.clone()))
-}
-
-/// JSON equality, with floating-point numbers allowed to differ by one ULP.
-fn json_close(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => {
-            let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-            x == y || (x.signum() == y.signum() && x.to_bits().abs_diff(y.to_bits()) <= 1)
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_close(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((kx, vx), (ky, vy))| kx == ky && json_close(vx, vy))
-        }
-        _ => a == b,
-    }
-}
-
-/// The one-ULP tolerance in [`same_record`] is for a known serde_json limit, not a blanket excuse:
-/// once `float_roundtrip` is on, this fails, and the tolerance should go.
-#[test]
-fn metadata_floats_may_drift_one_ulp_while_serde_json_float_roundtrip_is_off() {
-    let text = "-1.403155353942104e+84";
-    let exact: f64 = text.parse().expect("a float");
-    let read: f64 = serde_json::from_str(text).expect("a JSON number");
-    assert_ne!(
-        read, exact,
-        "serde_json reads floats exactly now: drop the tolerance"
-    );
-    assert_eq!(read.to_bits().abs_diff(exact.to_bits()), 1);
-    assert!(json_close(&json!(read), &json!(exact)));
-    assert!(!json_close(&json!(read), &json!(exact * (1.0 + 1e-15))));
 }
 
 // ---------------------------------------------------------------------------------------------
