@@ -832,3 +832,53 @@ pub fn marker(test: &str) -> String {
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
+
+/// A libtest-mimic trial: runs `f`, and turns its panic into the failure message.
+pub fn trial(name: impl Into<String>, f: impl FnOnce() + Send + 'static) -> libtest_mimic::Trial {
+    libtest_mimic::Trial::test(name, move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+                .into()
+        })
+    })
+}
+
+/// Scans each instance's wrangler log for any key, full key hash or secret the run knows;
+/// prints the outcome and returns whether every log is clean.
+pub fn logs_are_clean(devs: &[&Dev]) -> bool {
+    let mut clean = true;
+    for dev in devs {
+        let logs = dev.logs();
+        let scan = std::panic::catch_unwind(|| {
+            assert_no_secrets(&format!("wrangler log '{}'", dev.name), &logs)
+        });
+        if let Err(e) = scan {
+            eprintln!("log scan failed: {:?}", e.downcast_ref::<String>());
+            clean = false;
+        }
+    }
+    if clean {
+        eprintln!("log scan: no key, full key hash or shared secret in any wrangler log");
+    }
+    clean
+}
+
+/// A named test over a shared context.
+pub type NamedTest<C> = (&'static str, fn(&C));
+
+/// One trial a test, each run against the shared context.
+pub fn trials<C: Send + Sync + 'static>(
+    ctx: &std::sync::Arc<C>,
+    tests: Vec<NamedTest<C>>,
+) -> Vec<libtest_mimic::Trial> {
+    tests
+        .into_iter()
+        .map(|(name, f)| {
+            let ctx = ctx.clone();
+            trial(name, move || f(&ctx))
+        })
+        .collect()
+}

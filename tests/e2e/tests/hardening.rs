@@ -6,12 +6,11 @@
 
 use keygate_e2e::*;
 use keygate_origin::Received;
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Trial};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -1306,15 +1305,6 @@ fn start(closed: ClosedPort) -> Ctx {
     })
 }
 
-fn failed(e: Box<dyn std::any::Any + Send>) -> Failed {
-    let msg = e
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default();
-    Failed::from(msg)
-}
-
 fn main() {
     let args = Arguments::from_args();
     let started = Instant::now();
@@ -1326,8 +1316,8 @@ fn main() {
         .into_iter()
         .map(|case| {
             let ctx = ctx.clone();
-            Trial::test(format!("catalogue::{}", case.name), move || {
-                catch_unwind(AssertUnwindSafe(|| run_case(&ctx, &case))).map_err(failed)
+            trial(format!("catalogue::{}", case.name), move || {
+                run_case(&ctx, &case)
             })
         })
         .collect();
@@ -1365,31 +1355,16 @@ fn main() {
             kv_binding_missing,
         ),
     ];
-    // The flaky-origin tests share one port and run in order, in one trial each after the
-    // first brings the origin up.
-    for (name, f) in faults {
-        let ctx = ctx.clone();
-        trials.push(Trial::test(name, move || {
-            catch_unwind(AssertUnwindSafe(|| f(&ctx))).map_err(failed)
-        }));
-    }
+    // The flaky-origin tests share one port: `origin_down_then_back` runs first (it is queued
+    // first, and the others wait for the origin it brings up).
+    trials.extend(keygate_e2e::trials(&ctx, faults));
     let conclusion = libtest_mimic::run(&args, trials);
 
-    let mut leak = None;
-    for dev in [&ctx.gw, &ctx.flaky, &ctx.no_kv] {
-        let logs = dev.logs();
-        if let Err(e) =
-            catch_unwind(|| assert_no_secrets(&format!("wrangler log '{}'", dev.name), &logs))
-        {
-            leak = Some(e);
-        }
-    }
+    let clean = logs_are_clean(&[&ctx.gw, &ctx.flaky, &ctx.no_kv]);
     drop(lock(&STUB).take());
     drop(ctx);
-    if let Some(e) = leak {
-        eprintln!("log scan failed: {:?}", e.downcast_ref::<String>());
+    if !clean {
         std::process::exit(101);
     }
-    eprintln!("log scan: no key, full key hash or shared secret in any wrangler log");
     conclusion.exit();
 }

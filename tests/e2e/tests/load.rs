@@ -8,9 +8,8 @@
 //! `LOAD_REQUESTS` and `LOAD_CONCURRENCY` override the counts (for local experiments).
 
 use keygate_e2e::*;
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Arguments;
 use std::collections::{BTreeMap, HashMap};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -822,18 +821,9 @@ fn load_loses_nothing() {
 
 fn main() {
     let args = Arguments::from_args();
-    let trials = vec![Trial::test(
+    let trials = vec![trial(
         "load::twenty_thousand_mixed_requests_reach_the_origin_exactly_once_or_get_their_refusal",
-        || {
-            catch_unwind(AssertUnwindSafe(load_loses_nothing)).map_err(|e| {
-                Failed::from(
-                    e.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default(),
-                )
-            })
-        },
+        load_loses_nothing,
     )];
     libtest_mimic::run(&args, trials).exit();
 }
