@@ -159,12 +159,15 @@ impl Wrangler {
     }
 }
 
-/// True for wrangler's "… failed: 5xx …" messages: a server-side fault, worth one more try.
+/// True for wrangler's "… failed: 5xx …" messages, and for the runtime's opaque "internal error;
+/// reference = …" that the local store gives under concurrent use: a server-side fault, worth
+/// one more try.
 fn is_server_error(msg: &str) -> bool {
-    msg.match_indices("failed: 5").any(|(i, m)| {
-        let rest = &msg.as_bytes()[i + m.len()..];
-        rest.len() >= 2 && rest[..2].iter().all(u8::is_ascii_digit)
-    })
+    msg.contains("internal error; reference =")
+        || msg.match_indices("failed: 5").any(|(i, m)| {
+            let rest = &msg.as_bytes()[i + m.len()..];
+            rest.len() >= 2 && rest[..2].iter().all(u8::is_ascii_digit)
+        })
 }
 
 impl KvBackend for Wrangler {
@@ -294,11 +297,15 @@ mod tests {
             "wrangler kv key list failed: KV GET failed: 500 Internal Server Error"
         ));
         assert!(is_server_error("KV PUT failed: 503 Service Unavailable"));
+        assert!(is_server_error(
+            "wrangler kv key list failed: internal error; reference = 0123abcd"
+        ));
         for no in [
             "KV PUT failed: 400 bad",
             "KV GET failed: 404",
             "failed: 5",
             "wrangler was not found",
+            "internal error",
         ] {
             assert!(!is_server_error(no), "{no}");
         }
