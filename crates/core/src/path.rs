@@ -16,6 +16,10 @@ pub enum PathError {
     InvalidCharacters,
     /// A percent-encoded `/`, `\` or NUL, which origins decode inconsistently.
     EncodedSeparator,
+    /// A `.` or `..` segment with `;` parameters (`/..;/admin`): servers disagree on whether
+    /// it is a dot segment (Tomcat and other Java servers treat it as one), so a scope checked
+    /// here could be bypassed there.
+    DotSegmentParameters,
     /// Longer than [`MAX_PATH_LEN`].
     TooLong,
     /// The joined URL would not stay on the origin (defence in depth; never expected).
@@ -31,6 +35,9 @@ impl PathError {
             }
             PathError::EncodedSeparator => {
                 "the request path contains an encoded '/', '\\' or NUL (%2F, %5C, %00)"
+            }
+            PathError::DotSegmentParameters => {
+                "the request path has a '.' or '..' segment with ';' parameters"
             }
             PathError::TooLong => "the request path is too long",
             PathError::EscapesOrigin => "the request path cannot be forwarded",
@@ -61,6 +68,12 @@ pub fn join(origin: &Origin, path: &str, query: Option<&str>) -> Result<Upstream
     check_escapes(path, |b| {
         b.is_ascii_graphic() && !matches!(b, b'\\' | b'?' | b'#')
     })?;
+    if path.split('/').any(|seg| {
+        seg.split_once(';')
+            .is_some_and(|(head, _)| dot_kind(head).is_some())
+    }) {
+        return Err(PathError::DotSegmentParameters);
+    }
     // The query passes unchanged: encoded separators are ordinary data there.
     if query.is_some_and(|q| !q.bytes().all(|b| b.is_ascii_graphic() && b != b'#')) {
         return Err(PathError::InvalidCharacters);
@@ -310,6 +323,24 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn dot_segment_with_parameters_is_refused_since_java_servers_resolve_it() {
+        for p in [
+            "/public/..;/admin",
+            "/a/..;jsessionid=1/b",
+            "/.;x/a",
+            "/a/%2e%2E;/b",
+        ] {
+            assert_eq!(
+                url("http://o", p),
+                Err(PathError::DotSegmentParameters),
+                "{p}"
+            );
+        }
+        // A parameter on an ordinary segment, and dots inside a longer name, are paths.
+        assert!(url("http://o", "/a;v=1/..b;x/c").is_ok());
     }
 
     #[test]

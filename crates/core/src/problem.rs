@@ -146,6 +146,7 @@ impl Refusal {
                     PathError::NotOriginForm
                     | PathError::InvalidCharacters
                     | PathError::EncodedSeparator
+                    | PathError::DotSegmentParameters
                     | PathError::EscapesOrigin => StatusCode::BAD_REQUEST,
                 };
                 p(

@@ -416,6 +416,14 @@ fn catalogue() -> Vec<Case> {
             Forwarded(|_, m, g| target_is(g, &format!("{BASE}/{m}"))),
         ),
         case(
+            "path::dot_dot_with_parameters_is_refused_as_java_servers_resolve_it",
+            t(
+                "GET /{M}/public/..;/admin HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            bad_path(),
+        ),
+        case(
             "path::encoded_backslash_is_refused",
             t(
                 "GET /{M}/a%5cb HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
