@@ -187,7 +187,12 @@ impl QuotaPeriod {
             "day" => Some(Self::Day),
             "hour" => Some(Self::Hour),
             _ => {
-                let n: u32 = s.strip_suffix('s')?.parse().ok()?;
+                let digits = s.strip_suffix('s')?;
+                // Digits only: `parse` alone would also take a sign ("+5s").
+                if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let n: u32 = digits.parse().ok()?;
                 (s.as_bytes()[0] != b'0' && (1..=MAX_INTERVAL_SECS).contains(&n))
                     .then_some(Self::Seconds(n))
             }
@@ -487,6 +492,7 @@ mod tests {
             "0s",
             "07s",
             "-5s",
+            "+5s",
             "31622401s",
             "Month",
             "1 s",
