@@ -4,6 +4,7 @@ use crate::cache::{CachePolicy, DEFAULT_NEGATIVE_TTL_SECS, DEFAULT_TTL_SECS, MAX
 use crate::forward::is_reserved_request_header;
 use crate::limits::{TierConfigError, Tiers};
 use crate::secret::SharedSecret;
+use crate::signing::Signing;
 use http::HeaderName;
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub enum ConfigError {
     InvalidCacheTtl(&'static str),
     /// `REQUEST_LOG` is not `all` or `refusals`.
     InvalidRequestLog,
+    /// `SIGNING` is not `off`, `hmac` or `hmac-only`.
+    InvalidSigning,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -67,6 +70,7 @@ impl std::fmt::Display for ConfigError {
             ConfigError::Tiers(e) => e.fmt(f),
             ConfigError::InvalidAdminToken(why) => write!(f, "ADMIN_TOKEN is invalid: {why}"),
             ConfigError::InvalidRequestLog => f.write_str("REQUEST_LOG must be all or refusals"),
+            ConfigError::InvalidSigning => f.write_str("SIGNING must be off, hmac or hmac-only"),
             ConfigError::InvalidCacheTtl(name) => {
                 write!(f, "{name} must be a whole number of seconds from 0 to 300")
             }
@@ -192,6 +196,8 @@ pub struct Config {
     pub cache: CachePolicy,
     /// `REQUEST_LOG=all` (the default) logs every request; `refusals` skips accepted ones.
     pub log_accepted: bool,
+    /// `SIGNING`: the static secret header, a signature beside it, or the signature alone.
+    pub signing: Signing,
 }
 
 impl Config {
@@ -267,7 +273,10 @@ impl Config {
             Some("refusals") => false,
             Some(_) => return Err(ConfigError::InvalidRequestLog),
         };
+        let signing =
+            Signing::parse(lookup("SIGNING").as_deref()).ok_or(ConfigError::InvalidSigning)?;
         Ok(Self {
+            signing,
             log_accepted,
             cache,
             tiers,

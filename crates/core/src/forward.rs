@@ -88,8 +88,10 @@ pub fn upstream_headers(
     }
 
     // The secret was validated as visible ASCII, so it is always a valid header value.
-    let secret = HeaderValue::from_str(cfg.secret.expose()).expect("validated secret");
-    out.insert(cfg.secret_header.clone(), secret);
+    if cfg.signing.sends_static_secret() {
+        let secret = HeaderValue::from_str(cfg.secret.expose()).expect("validated secret");
+        out.insert(cfg.secret_header.clone(), secret);
+    }
     match caller {
         Caller::Key(record) => {
             out.insert(X_KEY_ID, value(&record.id));

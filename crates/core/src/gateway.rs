@@ -13,7 +13,8 @@ use crate::path::{join, PathError, UpstreamTarget};
 use crate::record::{CorruptRecord, KeyRecord, KeyState};
 use crate::scope;
 use crate::secret::{ApiKey, KeyHash};
-use http::{header, HeaderMap, HeaderName};
+use crate::signing::{Signed, X_KEYGATE_SIGNATURE};
+use http::{header, HeaderMap, HeaderName, HeaderValue};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -247,6 +248,14 @@ impl Caller {
         }
     }
 
+    /// The `X-Consumer-Id` the origin gets, if any.
+    pub fn consumer_id(&self) -> Option<&str> {
+        match self {
+            Caller::Key(r) => Some(&r.consumer_id),
+            Caller::Anonymous | Caller::Preflight => None,
+        }
+    }
+
     /// The log decision code for an accepted request.
     pub fn decision(&self) -> &'static str {
         match self {
@@ -294,7 +303,22 @@ pub async fn authorize<K: KeyLookup>(
     };
     // Takes the target by value: exactly one branch forwards, so the URL is never copied.
     let forward = |caller: Caller, target: UpstreamTarget| {
-        let headers = upstream_headers(head.headers, cfg, &caller, head.client);
+        let mut headers = upstream_headers(head.headers, cfg, &caller, head.client);
+        if cfg.signing.signs() {
+            let signed = Signed {
+                t: now,
+                method: head.method,
+                // The join put the authority first; the rest is the upstream request line's target.
+                path_and_query: &target.url[cfg.origin.authority_prefix().len()..],
+                consumer_id: caller.consumer_id().unwrap_or(""),
+                key_id: caller.key_id().unwrap_or(""),
+            };
+            let value = signed.header_value(&cfg.secret);
+            headers.insert(
+                X_KEYGATE_SIGNATURE,
+                HeaderValue::from_str(&value).expect("digits and hex"),
+            );
+        }
         Ok(Verdict::Accept(Box::new(Accepted {
             caller,
             target,

@@ -18,6 +18,7 @@ pub mod problem;
 pub mod record;
 pub mod scope;
 pub mod secret;
+pub mod signing;
 
 pub use config::{Config, ConfigError};
 pub use gateway::{

@@ -541,3 +541,85 @@ fn key_in_the_query_string_gets_400_without_a_store_read() {
     }
     assert_eq!(store.reads.get(), 0);
 }
+
+/// The signature as an origin computes it, from the spec, with no keygate code.
+fn expected_signature(t: u64, method: &str, target: &str, consumer: &str, key_id: &str) -> String {
+    use hmac::Mac;
+    let canonical = format!("keygate-v1\n{t}\n{method}\n{target}\n{consumer}\n{key_id}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(canonical.as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn accepted_with(signing: &str, method: &str, path: &str, query: Option<&str>) -> HeaderMap {
+    let store = store_with(&[(KEY, record(KEY))]);
+    let cfg = cfg_with(&[("SIGNING", signing), ("ALLOW_ANONYMOUS", "true")]);
+    let h = headers(&[&format!("Bearer {KEY}")]);
+    match decide_with(&cfg, &store, method, &h, path, query) {
+        Ok(Verdict::Accept(a)) => a.headers,
+        other => panic!("not accepted: {other:?}"),
+    }
+}
+
+#[test]
+fn hmac_signing_signs_the_forwarded_target_and_identity_beside_the_static_secret() {
+    let h = accepted_with("hmac", "POST", "/v1/../v1/orders", Some("limit=10"));
+    let id = ApiKey::new(KEY).hash().id().to_owned();
+    assert_eq!(
+        h.get("x-keygate-signature").unwrap(),
+        &expected_signature(NOW, "POST", "/base/v1/orders?limit=10", "acme", &id)
+    );
+    assert_eq!(h.get("x-shared-secret").unwrap(), SECRET);
+}
+
+#[test]
+fn hmac_only_signing_never_sends_the_static_secret() {
+    let h = accepted_with("hmac-only", "GET", "/x", None);
+    let id = ApiKey::new(KEY).hash().id().to_owned();
+    assert_eq!(
+        h.get("x-keygate-signature").unwrap(),
+        &expected_signature(NOW, "GET", "/base/x", "acme", &id)
+    );
+    assert!(h.get("x-shared-secret").is_none());
+    assert!(!h.iter().any(|(_, v)| v.as_bytes() == SECRET.as_bytes()));
+}
+
+#[test]
+fn anonymous_request_is_signed_with_empty_identity_fields() {
+    let store = store_with(&[]);
+    let cfg = cfg_with(&[("SIGNING", "hmac-only"), ("ALLOW_ANONYMOUS", "true")]);
+    let Ok(Verdict::Accept(a)) = decide_with(&cfg, &store, "GET", &HeaderMap::new(), "/p", None)
+    else {
+        panic!("not accepted")
+    };
+    assert_eq!(
+        a.headers.get("x-keygate-signature").unwrap(),
+        &expected_signature(NOW, "GET", "/base/p", "", "")
+    );
+}
+
+#[test]
+fn without_signing_no_signature_is_sent_and_a_client_copy_is_dropped() {
+    let store = store_with(&[(KEY, record(KEY))]);
+    let mut h = headers(&[&format!("Bearer {KEY}")]);
+    h.insert(
+        HeaderName::from_static("x-keygate-signature"),
+        HeaderValue::from_static("t=1,v1=forged"),
+    );
+    let Ok(Verdict::Accept(a)) = decide(&store, &h, "/") else {
+        panic!("not accepted")
+    };
+    assert!(a.headers.get("x-keygate-signature").is_none());
+}
+
+#[test]
+fn unknown_signing_mode_is_a_configuration_error() {
+    let e = Config::from_lookup(|k| match k {
+        "ORIGIN_URL" => Some("https://api.example".into()),
+        "SHARED_SECRET" => Some(SECRET.into()),
+        "SIGNING" => Some("hmac-sha1".into()),
+        _ => None,
+    })
+    .err();
+    assert_eq!(e, Some(ConfigError::InvalidSigning));
+}
