@@ -93,22 +93,49 @@ pub struct TestOrigin {
 
 impl TestOrigin {
     pub fn start(secret: Option<&str>, header: &str) -> Self {
+        Self::start_config(OriginConfig {
+            secret: secret.map(str::to_owned),
+            header: header.to_owned(),
+            ..OriginConfig::default()
+        })
+    }
+
+    /// Starts an origin configured as `cfg` says, with the test routes and recording on.
+    pub fn start_config(cfg: OriginConfig) -> Self {
+        Self::start_on("127.0.0.1:0".parse().expect("addr"), cfg, None)
+    }
+
+    /// Starts an origin on `addr` that checks requests with `verifier` when given (e.g. one
+    /// with an injected clock), else with the one `cfg` describes.
+    pub fn start_on(
+        addr: SocketAddr,
+        cfg: OriginConfig,
+        verifier: Option<keygate_verify::Verifier>,
+    ) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
         let cfg = OriginConfig {
-            secret: secret.map(str::to_owned),
-            header: header.to_owned(),
             test_routes: true,
             record: true,
+            ..cfg
         };
-        let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let origin = rt
-            .block_on(keygate_origin::spawn(addr, cfg))
+            .block_on(async {
+                match verifier {
+                    Some(v) => keygate_origin::spawn_with(addr, cfg, v).await,
+                    None => keygate_origin::spawn(addr, cfg).await,
+                }
+            })
             .expect("origin listens");
         Self { _rt: rt, origin }
+    }
+
+    /// The origin's verifier: `set_secrets` on it changes what the running origin accepts.
+    pub fn verifier(&self) -> &keygate_verify::Verifier {
+        self.origin.verifier()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -331,6 +358,21 @@ impl Dev {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.spawn()
             .expect("spawn wrangler dev (run `make test`, which installs it)")
+    }
+
+    /// Sets (or adds) a `.dev.vars` entry, as an operator changes a secret; it takes effect at
+    /// the next [`Dev::restart`].
+    pub fn set_secret(&self, name: &str, value: &str) {
+        let path = self.dir.join(".dev.vars");
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let prefix = format!("{name}=");
+        let mut vars: Vec<String> = old
+            .lines()
+            .filter(|l| !l.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect();
+        vars.push(format!("{name}={value:?}"));
+        std::fs::write(&path, vars.join("\n") + "\n").expect("write .dev.vars");
     }
 
     /// Stops `wrangler dev` and starts it again on the same ports and state directory.
@@ -567,6 +609,16 @@ pub fn keygate_bin() -> PathBuf {
 }
 
 static KEYS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static EXTRA_SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Records another secret a test uses (beside [`SECRET`] and [`ADMIN_TOKEN`]), so responses
+/// and logs are scanned for it too.
+pub fn remember_secret(secret: &str) {
+    EXTRA_SECRETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(secret.to_owned());
+}
 
 /// Records a plaintext key so responses and logs can be scanned for it.
 pub fn remember_key(key: &str) {
@@ -579,6 +631,13 @@ pub fn remember_key(key: &str) {
 pub fn secrets() -> Vec<String> {
     let keys = KEYS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut out = vec![SECRET.to_owned(), ADMIN_TOKEN.to_owned()];
+    out.extend(
+        EXTRA_SECRETS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned(),
+    );
     for k in keys {
         out.push(
             keygate_core::ApiKey::new(k.as_str())
