@@ -15,6 +15,7 @@ Answers (``text/plain``; never a secret or a signature):
                                                        -> 401 ``Invalid signature``
 * no signature while ``REQUIRE_SIGNATURE`` is on       -> 401 ``No signature provided``
 * no static secret header                              -> 401 ``No secret provided``
+  (an empty one is a wrong one)
 * a static secret that matches no accepted secret      -> 401 ``Invalid secret``
 
 Use it as ``tools.keygate.on = True`` in CherryPy config (see README.md beside this file), or
@@ -54,6 +55,9 @@ _TOKEN = re.compile(rb"[!#$%&'*+.^`|~0-9A-Za-z-]+")
 # Its header name holds a space, which no accepted client header name can.
 _REPEATED_ENV = "HTTP_KEYGATE REPEATED"
 _REPEATED_NAME = b"Keygate Repeated"
+
+# `t` must fit in an unsigned 64-bit integer, as in the Rust verifier.
+_U64_MAX = 2**64 - 1
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -169,6 +173,10 @@ def _mac(secret, message):
     return hmac.new(key, _bytes(message), hashlib.sha256).hexdigest()
 
 
+def _digest(b):
+    return hashlib.sha256(b).digest()
+
+
 def _any_equal(candidates, provided):
     """Compares ``provided`` with every candidate, in constant time, without stopping early."""
     ok = False
@@ -194,8 +202,9 @@ def check(settings, method, target, header, repeated=(), now=None):
         if m is None or target is None:
             return INVALID_SIGNATURE
         t_digits, v1 = m.groups()
+        t = int(t_digits)
         now = int(time.time()) if now is None else now
-        if abs(now - int(t_digits)) > settings.window:
+        if t > _U64_MAX or abs(now - t) > settings.window:
             return INVALID_SIGNATURE
         message = canonical(t_digits, method, target, header(CONSUMER_ID_HEADER) or "",
                             header(KEY_ID_HEADER) or "")
@@ -206,12 +215,13 @@ def check(settings, method, target, header, repeated=(), now=None):
     if settings.require_signature:
         return NO_SIGNATURE
     provided = header(settings.header)
-    if not provided:
+    if provided is None:
         return NO_SECRET
     if settings.header.lower() in repeated:
         return INVALID_SECRET
-    accepted = [s.encode("utf-8") for s in settings.secrets]
-    if not _any_equal(accepted, _bytes(provided)):
+    # Digests, so that neither a secret's value nor its length shows in the timing.
+    accepted = [_digest(s.encode("utf-8")) for s in settings.secrets]
+    if not _any_equal(accepted, _digest(_bytes(provided))):
         return INVALID_SECRET
     return None
 

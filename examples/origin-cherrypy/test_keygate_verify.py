@@ -79,7 +79,8 @@ class StaticSecret(unittest.TestCase):
 
     def test_missing_header(self):
         self.assertEqual(decide(Settings([OLD]), headers()), NO_SECRET)
-        self.assertEqual(decide(Settings([OLD]), headers(x_shared_secret="")), NO_SECRET)
+        # Present but empty is a wrong secret, as in the Rust verifier.
+        self.assertEqual(decide(Settings([OLD]), headers(x_shared_secret="")), INVALID_SECRET)
 
     def test_wrong_secret(self):
         s = Settings([OLD])
@@ -213,7 +214,8 @@ class Signatures(unittest.TestCase):
                     f"t={T}, v1={v1}", f" t={T},v1={v1}", f"t={T},v1={v1} ", f"t={T},v1={v1}\n",
                     f"t=+{T},v1={v1}", f"t=-{T},v1={v1}", f"t={T}.0,v1={v1}",
                     f"t=\u0661{T},v1={v1}", f"t={T};v1={v1}", f"t={T},v1={v1},v2={v1}",
-                    f"T={T},v1={v1}", f"t={T},V1={v1}", f"t={T},v0={v1}", "garbage"):
+                    f"T={T},v1={v1}", f"t={T},V1={v1}", f"t={T},v0={v1}", "garbage",
+                    f"t=18446744073709551616,v1={v1}", f"t={'9' * 40},v1={v1}"):
             h = headers(x_keygate_signature=bad, x_consumer_id="acme", x_key_id="k1")
             self.assertEqual(decide(self.s, h), INVALID_SIGNATURE, repr(bad))
 
@@ -347,6 +349,7 @@ class Server(unittest.TestCase):
 
     def test_static_secret(self):
         self.assert_refused(send("/static/x"), NO_SECRET)
+        self.assert_refused(send("/static/x", [("X-Shared-Secret", "")]), INVALID_SECRET)
         self.assert_refused(send("/static/x", [("X-Shared-Secret", "nope")]), INVALID_SECRET)
         for secret in (OLD, NEW):
             status, body, _ = send("/static/x", [("X-Shared-Secret", secret),
