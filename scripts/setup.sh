@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what keygate needs, skipping anything already at the right version:
-# the wasm32 target, worker-build, wasm-bindgen-cli (the Cargo.lock version), npm packages.
+# the wasm32 target, worker-build, wasm-bindgen-cli (the Cargo.lock version), npm packages, and
+# the CherryPy example's virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -40,3 +41,6 @@ fi
 for bin in wrangler node esbuild wasm-opt; do
   [[ -x node_modules/.bin/$bin ]] || { say "node_modules/.bin/$bin is missing after npm ci"; exit 1; }
 done
+
+# The CherryPy example origin's virtual environment, target/venv-cherrypy (make test uses it).
+examples/origin-cherrypy/venv.sh

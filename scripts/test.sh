@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo clippy (wasm32, -D warnings)"
 cargo clippy -p keygate-core -p keygate-worker --target wasm32-unknown-unknown --quiet -- -D warnings
 
+step "Python unit tests: examples/origin-cherrypy (target/venv-cherrypy)"
+(cd examples/origin-cherrypy && ../../target/venv-cherrypy/bin/python -m unittest)
+
 step "cargo test (unit, native integration, end-to-end against wrangler dev)"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
