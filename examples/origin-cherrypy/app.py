@@ -27,6 +27,8 @@ class Origin:
             "method": request.method,
             "target": keygate_verify.request_target(request.wsgi_environ),
             "signed": keygate_verify.SIGNATURE_HEADER in request.headers,
+            # Whether the static secret came too (SIGNING=hmac sends both, hmac-only not).
+            "secret_sent": keygate_verify.Settings.from_env().header in request.headers,
         }
         return json.dumps(seen).encode("utf-8")
 
