@@ -20,7 +20,7 @@ step "cargo clippy (wasm32, -D warnings)"
 cargo clippy -p keygate-core -p keygate-worker --target wasm32-unknown-unknown --quiet -- -D warnings
 
 step "Python unit tests: examples/origin-cherrypy (target/venv-cherrypy)"
-(cd examples/origin-cherrypy && ../../target/venv-cherrypy/bin/python -m unittest)
+(cd examples/origin-cherrypy && ../../target/venv-cherrypy/bin/python -B -m unittest)
 
 step "cargo test (unit, native integration, end-to-end against wrangler dev)"
 mkdir -p target
