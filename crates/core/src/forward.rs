@@ -75,13 +75,18 @@ pub fn upstream_headers(
     let connection_listed = connection_tokens(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len() + 6);
     for (name, value) in incoming {
-        let n = name.as_str();
+        // CGI, WSGI and Rack origins read `_` in a field name as `-` (`X_Consumer_Id` lands on
+        // HTTP_X_CONSUMER_ID), so a name is judged in that form too.
+        let dashed = name.as_str().replace('_', "-");
+        let n = dashed.as_str();
         let drop = HOP_BY_HOP.contains(&n)
             || DROPPED_FROM_CLIENT.contains(&n)
             || DROPPED_PREFIXES.iter().any(|p| n.starts_with(p))
-            || *name == cfg.secret_header
+            || n == cfg.secret_header.as_str()
             || (cfg.api_key_header && n == "x-api-key")
-            || connection_listed.iter().any(|t| t == n);
+            || connection_listed
+                .iter()
+                .any(|t| t == n || t == name.as_str());
         if !drop {
             out.append(name.clone(), value.clone());
         }
@@ -293,6 +298,28 @@ mod tests {
         assert_eq!(out.get("x-other").unwrap(), "2");
         // Connection naming our secret header cannot remove it: it is set after stripping.
         assert_eq!(out.get("x-shared-secret").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
+    }
+
+    #[test]
+    fn underscore_spellings_of_managed_headers_are_dropped_like_the_dashed_ones() {
+        let incoming = headers(&[
+            ("x_consumer_id", "forged"),
+            ("x_key_id", "forged"),
+            ("x_shared_secret", "forged"),
+            ("x_forwarded_for", "forged"),
+            ("x_keygate_signature", "forged"),
+            ("x_request_id", "forged"),
+            ("proxy_authorization", "forged"),
+            ("transfer_encoding", "forged"),
+            ("x_harmless", "kept"),
+        ]);
+        let out = upstream_headers(&incoming, &cfg(), &record(), ctx());
+        assert!(
+            out.iter().all(|(_, v)| v != "forged"),
+            "{:?}",
+            out.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(out.get("x_harmless").unwrap(), "kept");
     }
 
     #[test]

@@ -503,6 +503,15 @@ fn catalogue() -> Vec<Case> {
             ),
             Forwarded(ok),
         ),
+        // CGI/WSGI/Rack origins read `_` as `-`: X_Consumer_Id would land on the consumer id.
+        case(
+            "headers::underscore_spellings_of_our_headers_are_dropped",
+            get_with(
+                "Authorization: Bearer {KEY}\r\nX_Consumer_Id: evil-admin\r\nX_Key_Id: evil\r\n\
+                 X_Shared_Secret: evil\r\nX_Forwarded_For: evil\r\nX_Keygate_Signature: evil\r\n",
+            ),
+            Forwarded(ok),
+        ),
         case(
             "headers::client_forwarding_headers_are_replaced",
             get_with(
