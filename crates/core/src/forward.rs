@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::gateway::Caller;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::borrow::Cow;
 
 pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
 pub const X_CONSUMER_NAME: HeaderName = HeaderName::from_static("x-consumer-name");
@@ -77,8 +78,11 @@ pub fn upstream_headers(
     for (name, value) in incoming {
         // CGI, WSGI and Rack origins read `_` in a field name as `-` (`X_Consumer_Id` lands on
         // HTTP_X_CONSUMER_ID), so a name is judged in that form too.
-        let dashed = name.as_str().replace('_', "-");
-        let n = dashed.as_str();
+        let dashed = match name.as_str() {
+            n if n.contains('_') => Cow::Owned(n.replace('_', "-")),
+            n => Cow::Borrowed(n),
+        };
+        let n = &*dashed;
         let drop = HOP_BY_HOP.contains(&n)
             || DROPPED_FROM_CLIENT.contains(&n)
             || DROPPED_PREFIXES.iter().any(|p| n.starts_with(p))
