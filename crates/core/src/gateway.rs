@@ -308,8 +308,7 @@ pub async fn authorize<K: KeyLookup>(
             let signed = Signed {
                 t: now,
                 method: head.method,
-                // The join put the authority first; the rest is the upstream request line's target.
-                path_and_query: &target.url[cfg.origin.authority_prefix().len()..],
+                path_and_query: target.path_and_query(),
                 consumer_id: caller.consumer_id().unwrap_or(""),
                 key_id: caller.key_id().unwrap_or(""),
             };

@@ -51,6 +51,15 @@ pub struct UpstreamTarget {
     pub url: String,
     /// The normalised request path (before the base path is prefixed); what scopes match against.
     pub path: String,
+    /// Where the base path starts in `url`: the end of `scheme://host[:port]`.
+    path_start: usize,
+}
+
+impl UpstreamTarget {
+    /// The base path, path and query: the target of the upstream request line.
+    pub fn path_and_query(&self) -> &str {
+        &self.url[self.path_start..]
+    }
 }
 
 /// Joins `origin` with a client's `path` and optional `query`.
@@ -82,6 +91,7 @@ pub fn join(origin: &Origin, path: &str, query: Option<&str>) -> Result<Upstream
     let normalised = normalise(path);
     let mut url = String::with_capacity(64 + normalised.len() + query.map_or(0, |q| q.len() + 1));
     url.push_str(&origin.authority_prefix());
+    let path_start = url.len();
     url.push_str(origin.base_path());
     url.push_str(&normalised);
     if let Some(q) = query {
@@ -92,6 +102,7 @@ pub fn join(origin: &Origin, path: &str, query: Option<&str>) -> Result<Upstream
     Ok(UpstreamTarget {
         url,
         path: normalised,
+        path_start,
     })
 }
 
@@ -263,6 +274,9 @@ mod tests {
         .unwrap();
         assert_eq!(t.url, "https://api.example/base/v1/items?a=1&b=%20");
         assert_eq!(t.path, "/v1/items");
+        assert_eq!(t.path_and_query(), "/base/v1/items?a=1&b=%20");
+        let port = join(&origin("http://[::1]:8080"), "/x", None).unwrap();
+        assert_eq!(port.path_and_query(), "/x");
     }
 
     #[test]
