@@ -753,11 +753,25 @@ pub fn send(req: reqwest::blocking::RequestBuilder) -> Resp {
     .scan()
 }
 
+/// The `Authorization` value that carries `key`.
+pub fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
 /// GET with an optional bearer key.
 pub fn get(url: &str, key: Option<&str>) -> Resp {
     let mut req = client().get(url);
     if let Some(k) = key {
-        req = req.header("authorization", format!("Bearer {k}"));
+        req = req.header("authorization", bearer(k));
+    }
+    send(req)
+}
+
+/// A request with exactly these header fields, sent with [`send`].
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut req = client().request(method.parse().expect("method"), url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     send(req)
 }

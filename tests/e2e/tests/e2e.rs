@@ -377,10 +377,6 @@ fn fixture_key(tag: &str) -> String {
     key
 }
 
-fn bearer(key: &str) -> String {
-    format!("Bearer {key}")
-}
-
 fn raw_get(dev: &Dev, target: &str, extra_headers: &str) -> Resp {
     let req = format!(
         "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra_headers}Connection: close\r\n\r\n"

@@ -355,10 +355,6 @@ async fn one(
     }
 }
 
-fn bearer(key: &str) -> String {
-    format!("Bearer {key}")
-}
-
 /// Checks one answer: the origin's echo of this very request, or the contract's refusal.
 fn check_answer(
     class: Class,

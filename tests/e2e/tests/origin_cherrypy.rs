@@ -275,14 +275,6 @@ fn start() -> Ctx {
 
 /// A direct request (around the gateway) with these headers, in this order; repeats are sent
 /// as separate fields.
-fn direct(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut req = client().request(method.parse().expect("method"), url);
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    send(req)
-}
-
 /// Checks a refusal: status, exact `text/plain` body.
 fn assert_refused(r: &Resp, status: u16, message: &str) {
     assert_eq!((r.status, r.text().as_str()), (status, message));
@@ -310,10 +302,10 @@ fn through_keygate_is_accepted_with_the_consumer(c: &Ctx) {
 }
 
 fn direct_without_the_secret_is_refused(c: &Ctx) {
-    let r = direct("GET", &c.plain.app.url("/base/v1/orders"), &[]);
+    let r = request("GET", &c.plain.app.url("/base/v1/orders"), &[]);
     assert_refused(&r, 401, "No secret provided");
     // Identity headers alone prove nothing.
-    let r = direct(
+    let r = request(
         "GET",
         &c.plain.app.url("/base/v1/orders"),
         &[("x-consumer-id", "cherrypy-consumer")],
@@ -323,7 +315,7 @@ fn direct_without_the_secret_is_refused(c: &Ctx) {
 
 fn direct_with_a_wrong_secret_is_refused(c: &Ctx) {
     for wrong in [WRONG_SECRET, "", &SECRET[1..]] {
-        let r = direct(
+        let r = request(
             "GET",
             &c.plain.app.url("/base/v1/orders"),
             &[("x-shared-secret", wrong)],
@@ -331,7 +323,7 @@ fn direct_with_a_wrong_secret_is_refused(c: &Ctx) {
         assert_refused(&r, 401, "Invalid secret");
     }
     // The right one repeated beside a wrong one is not accepted either.
-    let r = direct(
+    let r = request(
         "GET",
         &c.plain.app.url("/base/x"),
         &[
@@ -343,7 +335,7 @@ fn direct_with_a_wrong_secret_is_refused(c: &Ctx) {
 }
 
 fn direct_with_the_secret_is_accepted(c: &Ctx) {
-    let r = direct(
+    let r = request(
         "GET",
         &c.plain.app.url("/base/x"),
         &[("x-shared-secret", SECRET), ("x-consumer-id", "direct")],
@@ -353,7 +345,7 @@ fn direct_with_the_secret_is_accepted(c: &Ctx) {
 
 fn app_without_a_secret_is_a_configuration_error(c: &Ctx) {
     for headers in [vec![], vec![("x-shared-secret", SECRET)]] {
-        let r = direct("GET", &c.unconfigured.url("/base/x"), &headers);
+        let r = request("GET", &c.unconfigured.url("/base/x"), &headers);
         assert_refused(&r, 500, "Server configuration error");
     }
 }
@@ -386,7 +378,7 @@ fn batch(p: &Pair, step: &str) {
 }
 
 fn direct_secret(app: &App, secret: &str) -> Resp {
-    direct("GET", &app.url("/base/x"), &[("x-shared-secret", secret)])
+    request("GET", &app.url("/base/x"), &[("x-shared-secret", secret)])
 }
 
 fn rotation_refuses_no_request_at_any_step(c: &Ctx) {
@@ -492,7 +484,7 @@ fn gateway_signature_verifies_at_the_app(c: &Ctx) {
     let cap = capture(c, "/v1/orders?limit=10&cursor=abc");
     assert_eq!(cap.consumer, "capture-consumer");
     let url = c.signed.app.url(&cap.target);
-    let seen = accepted(&direct("GET", &url, &cap.headers()));
+    let seen = accepted(&request("GET", &url, &cap.headers()));
     assert_eq!(seen["consumer_id"], "capture-consumer");
     assert_eq!(seen["target"], cap.target);
 }
@@ -548,14 +540,14 @@ fn altered_or_repeated_signed_fields_are_refused(c: &Ctx) {
         ),
     ];
     for (what, url, headers) in cases {
-        let r = direct("GET", &url, &headers);
+        let r = request("GET", &url, &headers);
         assert_eq!(r.status, 401, "{what}: {}", r.text());
         assert_refused(&r, 401, "Invalid signature");
     }
-    let r = direct("POST", &url, &cap.headers());
+    let r = request("POST", &url, &cap.headers());
     assert_refused(&r, 401, "Invalid signature");
     // The same request unaltered is accepted.
-    accepted(&direct("GET", &url, &cap.headers()));
+    accepted(&request("GET", &url, &cap.headers()));
 }
 
 fn replay_after_the_window_is_refused(c: &Ctx) {
@@ -565,10 +557,10 @@ fn replay_after_the_window_is_refused(c: &Ctx) {
     while unix_now() <= cap.t + SHORT_WINDOW {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let r = direct("GET", &url, &cap.headers());
+    let r = request("GET", &url, &cap.headers());
     assert_refused(&r, 401, "Invalid signature");
     // The 300 s app still takes it: only the age changed.
-    accepted(&direct(
+    accepted(&request(
         "GET",
         &c.signed.app.url(&cap.target),
         &cap.headers(),
@@ -600,7 +592,7 @@ fn signature_outside_the_default_window_is_refused(c: &Ctx) {
         (now + 301, false),
     ] {
         let sig = signature_at(c, t, target);
-        let r = direct(
+        let r = request(
             "GET",
             &url,
             &[

@@ -108,11 +108,7 @@ fn start() -> Ctx {
 
 /// A direct request to an origin, around the gateway, with these headers.
 fn direct(origin: &TestOrigin, target: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut req = client().get(format!("http://{}{target}", origin.addr()));
-    for (n, v) in headers {
-        req = req.header(*n, *v);
-    }
-    send(req)
+    request("GET", &format!("http://{}{target}", origin.addr()), headers)
 }
 
 fn assert_text(r: &Resp, status: u16, body: &str) {

@@ -54,10 +54,6 @@ fn start() -> Ctx {
     })
 }
 
-fn bearer(key: &str) -> String {
-    format!("Bearer {key}")
-}
-
 /// A GET with the key and the fault header.
 fn panic_request(dev: &Dev, path: &str, key: &str) -> Resp {
     send(
