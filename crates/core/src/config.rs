@@ -196,6 +196,9 @@ pub struct Config {
     pub cache: CachePolicy,
     /// `REQUEST_LOG=all` (the default) logs every request; `refusals` skips accepted ones.
     pub log_accepted: bool,
+    /// `LOG_QUERY=true` puts the query string in the request log line (left out by default: it
+    /// can carry personal data).
+    pub log_query: bool,
     /// `SIGNING`: the static secret header, a signature beside it, or the signature alone.
     pub signing: Signing,
 }
@@ -223,6 +226,7 @@ impl Config {
         };
         let allow_anonymous = flag("ALLOW_ANONYMOUS")?;
         let cors_preflight = flag("CORS_PREFLIGHT")?;
+        let log_query = flag("LOG_QUERY")?;
         let api_key_header = match lookup("KEY_SOURCES") {
             None => false,
             Some(v) => parse_key_sources(&v)?,
@@ -278,6 +282,7 @@ impl Config {
         Ok(Self {
             signing,
             log_accepted,
+            log_query,
             cache,
             tiers,
             admin_token,

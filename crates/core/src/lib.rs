@@ -19,6 +19,7 @@ pub mod record;
 pub mod scope;
 pub mod secret;
 pub mod signing;
+pub mod telemetry;
 
 pub use config::{Config, ConfigError};
 pub use gateway::{
