@@ -74,10 +74,18 @@ bench: setup
 	@$(MAKE) -s worker $(PASSTHROUGH_JS)
 	@scripts/bench.sh
 
-## Deploy with wrangler (see README, "Deploying to Cloudflare").
+## Deploy one environment of wrangler.toml: `make deploy ENV=staging` or `ENV=production` (see
+## README, "Deploying"). The top level of wrangler.toml is the local-dev config and is never
+## deployed. Any other ENV stops make while it reads this file, before setup, builds or wrangler.
+DEPLOY_ENVS := staging production
+ifneq ($(filter deploy,$(MAKECMDGOALS)),)
+ifeq ($(and $(filter 1,$(words $(ENV))),$(filter $(DEPLOY_ENVS),$(ENV))),)
+$(error make deploy needs ENV=staging or ENV=production (got ENV="$(ENV)"); the top level of wrangler.toml is the local development config and is not deployed)
+endif
+endif
 deploy: setup
 	@$(MAKE) -s worker
-	wrangler deploy $(if $(ENV),--env $(ENV),)
+	wrangler deploy --env $(ENV)
 
 clean:
 	cargo clean
