@@ -2,6 +2,7 @@
 //! tested against an in-memory namespace; `main.rs` only parses arguments and prints.
 
 pub mod admin;
+pub mod stats;
 pub mod store;
 
 use keygate_core::credential::{is_b64token, MAX_TOKEN_LEN};

@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use keygate_cli::admin::AdminApi;
+use keygate_cli::stats::{self, local, remote, Query, Source};
 use keygate_cli::store::{Target, Wrangler};
 use keygate_cli::{
     check_consumer_id, check_tier, create, import, list, parse_expiry, parse_meta, parse_quota,
@@ -19,7 +20,8 @@ use std::process::ExitCode;
     name = "keygate",
     version,
     about = "Manage keygate API keys in Workers KV (through wrangler): create, rotate and revoke \
-             keys, set their rate-limit tier and quota, and read quota usage from the gateway."
+             keys, set their rate-limit tier and quota, read quota usage from the gateway, and \
+             summarise traffic per key."
 )]
 struct Cli {
     #[command(flatten)]
@@ -191,6 +193,28 @@ enum Cmd {
         /// Print JSON: the key's tier and quota, and the window's count (null without a quota).
         #[arg(long)]
         json: bool,
+    },
+    /// Requests per key over a recent window: accepted, refused, faults, refusals by code, and
+    /// latency. Reads the local gateway's log (`make dev`), or Analytics Engine with --remote
+    /// ($CLOUDFLARE_ACCOUNT_ID, $CLOUDFLARE_API_TOKEN with Account Analytics Read).
+    Stats {
+        /// Only requests of this consumer.
+        #[arg(long, value_name = "ID")]
+        consumer: Option<String>,
+        /// The window: requests newer than this (15m, 24h, 7d).
+        #[arg(long, value_name = "DURATION", default_value = stats::DEFAULT_SINCE)]
+        since: String,
+        /// Print JSON: the same rows and total, with every decision code.
+        #[arg(long)]
+        json: bool,
+        /// The gateway log to read when local (default: target/dev/gateway.log, which
+        /// `make dev` appends to).
+        #[arg(long, value_name = "PATH")]
+        log_file: Option<PathBuf>,
+        /// The Analytics Engine dataset when remote (default: the ANALYTICS binding's dataset in
+        /// the wrangler config, for --env).
+        #[arg(long, value_name = "NAME")]
+        dataset: Option<String>,
     },
     /// Print the KV key name (hex SHA-256) of a key ('-' reads the key from stdin).
     Hash {
@@ -473,6 +497,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
+        Cmd::Stats {
+            consumer,
+            since,
+            json,
+            log_file,
+            dataset,
+        } => run_stats(&target, consumer, &since, json, log_file, dataset)?,
         Cmd::Hash { key } => {
             let raw = key_arg(&key)?;
             match KeyRef::parse(&raw)? {
@@ -483,6 +514,95 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `keygate stats`: the summary from the local log, or from Analytics Engine with `--remote`.
+fn run_stats(
+    target: &Target,
+    consumer: Option<String>,
+    since: &str,
+    json: bool,
+    log_file: Option<PathBuf>,
+    dataset: Option<String>,
+) -> Result<(), String> {
+    if let Some(c) = &consumer {
+        check_consumer_id(c)?;
+    }
+    let query = Query {
+        since_secs: stats::parse_since(since)?,
+        since_label: since.trim().to_owned(),
+        consumer,
+    };
+    let (summary, source) = if target.remote {
+        if log_file.is_some() {
+            return Err("--log-file names the local log; it cannot be used with --remote".into());
+        }
+        let creds = remote::credentials(|name| std::env::var(name).ok())?;
+        let dataset = match dataset {
+            Some(d) => {
+                remote::check_dataset(&d)?;
+                d
+            }
+            None => {
+                let config = target
+                    .config
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(remote::DEFAULT_CONFIG));
+                let text = std::fs::read_to_string(&config).map_err(|e| {
+                    format!(
+                        "could not read {} for the Analytics Engine dataset ({e}); pass \
+                         --config FILE or --dataset NAME",
+                        config.display()
+                    )
+                })?;
+                remote::dataset_from_config(&text, target.env.as_deref(), &config)?
+            }
+        };
+        let summary = remote::fetch(&creds, &dataset, &query)?;
+        (summary, Source::Remote(dataset))
+    } else {
+        if dataset.is_some() {
+            return Err("--dataset names an Analytics Engine dataset; use it with --remote".into());
+        }
+        let path = log_file.unwrap_or_else(|| PathBuf::from(local::DEFAULT_LOG_FILE));
+        let (summary, malformed) = local::read(&path, &query, now_nanos())?;
+        if malformed > 0 {
+            eprintln!(
+                "keygate: skipped {malformed} {} line(s) without the expected fields",
+                keygate_core::telemetry::LOG_EVENT
+            );
+        }
+        (summary, Source::Local(path.display().to_string()))
+    };
+    if json {
+        println!("{}", stats::render_json(&summary, &query, &source));
+        return Ok(());
+    }
+    print!("{}", stats::render_table(&summary));
+    eprintln!(
+        "keygate: {} request(s){} in the last {} from {}{}.",
+        summary.total.requests,
+        query
+            .consumer
+            .as_ref()
+            .map(|c| format!(" of consumer {c}"))
+            .unwrap_or_default(),
+        query.since_label,
+        source.describe(),
+        match source {
+            Source::Remote(_) => "; counts and latencies weighted by each row's _sample_interval",
+            Source::Local(_) => "",
+        }
+    );
+    Ok(())
+}
+
+/// Now, in Unix nanoseconds.
+fn now_nanos() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -568,6 +688,38 @@ mod tests {
             };
             assert!(o.build(0).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn stats_defaults_to_the_last_24h_and_takes_its_flags_and_the_global_ones() {
+        let cli = parse(&["stats"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Cmd::Stats { since, consumer: None, json: false, log_file: None, dataset: None }
+                if since == "24h"
+        ));
+        let cli = parse(&[
+            "stats",
+            "--remote",
+            "--env",
+            "staging",
+            "--since",
+            "7d",
+            "--consumer",
+            "acme",
+            "--json",
+            "--dataset",
+            "ds",
+        ])
+        .unwrap();
+        assert!(cli.target.remote);
+        assert_eq!(cli.target.env.as_deref(), Some("staging"));
+        assert!(matches!(
+            cli.command,
+            Cmd::Stats { since, consumer: Some(c), json: true, dataset: Some(d), .. }
+                if since == "7d" && c == "acme" && d == "ds"
+        ));
+        assert!(parse(&["stats", "--local", "--log-file", "/tmp/x.log"]).is_ok());
     }
 
     #[test]
