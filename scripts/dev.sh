@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8787}"
 ORIGIN_ADDR="127.0.0.1:8788"
+# `keygate stats` reads this by default (crates/cli/src/stats/local.rs, DEFAULT_LOG_FILE).
+GATEWAY_LOG="target/dev/gateway.log"
+mkdir -p "$(dirname "$GATEWAY_LOG")"
 
 # A random local secret, once. `.dev.vars` is git-ignored; `.dev.vars.example` shows the format.
 if [[ ! -f .dev.vars ]]; then
@@ -45,6 +48,9 @@ cat >&2 <<MSG
 
   Manage keys:  cargo run -q --bin keygate -- list     (see README, "The keygate CLI")
   Quota usage:  cargo run -q --bin keygate -- usage <id>   (reads ADMIN_TOKEN from .dev.vars)
+  Traffic:      cargo run -q --bin keygate -- stats        (reads $GATEWAY_LOG)
 
 MSG
-wrangler dev --port "$PORT" --ip 127.0.0.1
+# The gateway's output, its request lines included, also goes to $GATEWAY_LOG (appended across
+# runs) for `keygate stats`. Through the pipe wrangler sees no terminal, so it shows no hotkeys.
+wrangler dev --port "$PORT" --ip 127.0.0.1 2>&1 | tee -a "$GATEWAY_LOG"
