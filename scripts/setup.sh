@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what keygate needs, skipping anything already at the right version:
 # the wasm32 target, worker-build, wasm-bindgen-cli (the Cargo.lock version), npm packages, and
-# the CherryPy example's virtual environment.
+# two Python virtual environments (scripts/venv.sh): the CherryPy example's and the tools one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -44,3 +44,6 @@ done
 
 # The CherryPy example origin's virtual environment, target/venv-cherrypy (make test uses it).
 examples/origin-cherrypy/venv.sh
+# Tools that make test runs (actionlint for .github/workflows), pinned in
+# scripts/requirements-tools.txt, in target/venv-tools.
+scripts/venv.sh target/venv-tools scripts/requirements-tools.txt
