@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: formatting, lints on host and wasm32, native tests, the end-to-end suite against
-# wrangler dev, and a deploy dry run. Run through `make test`, which installs tools first.
+# `make test`: formatting, the workflow lint, `make deploy`'s refusals, lints on host and wasm32,
+# native tests, the end-to-end suite against wrangler dev, and deploy dry runs of every
+# wrangler.toml environment. Run through `make test`, which installs tools first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,54 @@ step() { echo; echo "==> $*"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+# actionlint from target/venv-tools (setup: scripts/requirements-tools.txt). It also runs
+# shellcheck on `run:` scripts when shellcheck is on PATH. Any finding fails the run.
+ACTIONLINT=target/venv-tools/bin/actionlint
+step "lint .github/workflows (actionlint $("$ACTIONLINT" --version | head -n1 | awk '{print $NF}'))"
+"$ACTIONLINT" -no-color
+# wrangler-action installs its wranglerVersion unless the same one is already in node_modules.
+wrangler_pin=$(sed -n 's/^ *"wrangler": "\([^"]*\)",\{0,1\}$/\1/p' package.json)
+for pin in $(sed -n 's/^ *wranglerVersion: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' .github/workflows/*.yml); do
+  [[ $pin == "$wrangler_pin" ]] || {
+    echo "a workflow pins wranglerVersion $pin; package.json has wrangler $wrangler_pin" >&2; exit 1; }
+done
+echo "no findings; every wranglerVersion is package.json's $wrangler_pin"
+
+# `make deploy` without ENV=staging|production stops while make reads the Makefile: its refusal
+# is the only output, and even `make -n` refuses, so no recipe (setup, build, wrangler) runs.
+# Should that ever break, the `wrangler` make finds (NODE_BIN first on its PATH) is a stand-in
+# that only fails, so this step can never deploy anything.
+step "make deploy refuses anything but ENV=staging|production"
+fake_bin=target/test-fake-bin
+mkdir -p "$fake_bin"
+printf '#!/bin/sh\necho "test.sh: make deploy ran wrangler $*" >&2\nexit 99\n' > "$fake_bin/wrangler"
+chmod +x "$fake_bin/wrangler"
+clean_make() {
+  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u ENV -u CLOUDFLARE_API_TOKEN \
+    make --no-print-directory NODE_BIN="$PWD/$fake_bin" "$@"
+}
+refuses() { # MAKE-ARGS…: make fails, and the refusal is all it prints
+  local out
+  if out=$(clean_make "$@" 2>&1); then
+    echo "make $* did not fail:"$'\n'"$out" >&2; exit 1
+  fi
+  if [[ $(wc -l <<<"$out") != 1 || $out != *"make deploy needs ENV=staging or ENV=production"* ]]; then
+    echo "make $*: expected the refusal alone, got:"$'\n'"$out" >&2; exit 1
+  fi
+}
+refuses deploy
+refuses deploy ENV=
+refuses deploy ENV=bogus
+refuses deploy "ENV=staging production"
+refuses -n deploy
+refuses -n deploy ENV=bogus
+for env in staging production; do
+  plan=$(clean_make -n deploy ENV=$env)
+  grep -qx "wrangler deploy --env $env" <<<"$plan" || {
+    echo "make -n deploy ENV=$env does not plan wrangler deploy --env $env:"$'\n'"$plan" >&2; exit 1; }
+done
+echo "refused: no ENV, ENV=, ENV=bogus, two environments (also under -n); staging and production plan wrangler deploy --env"
 
 step "cargo clippy (host, -D warnings)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -27,8 +76,22 @@ step "Python unit tests: examples/origin-cherrypy (target/venv-cherrypy)"
 step "cargo test (unit, native integration, end-to-end against wrangler dev)"
 cargo test --workspace 2>&1 | tee target/test-output.log
 
-step "wrangler deploy --dry-run"
-wrangler deploy --dry-run --outdir target/deploy-dry-run
+# Every environment bundles with its own bindings, and wrangler warns about none of them (a
+# non-inherited binding missing from an environment is only a warning to wrangler: here it fails).
+dry_run() { # NAME WRANGLER-ARGS…
+  local name=$1 out=target/deploy-dry-run/$1
+  shift
+  mkdir -p "$out"
+  wrangler deploy --dry-run "$@" --outdir "$out" 2>&1 | tee "$out.log"
+  if grep -q 'WARNING' "$out.log"; then
+    echo "wrangler warned about the $name configuration (above)" >&2; exit 1
+  fi
+}
+step "wrangler deploy --dry-run: top level (local dev), --env staging, --env production"
+rm -rf target/deploy-dry-run
+dry_run top-level --env ""
+dry_run staging --env staging
+dry_run production --env production
 
 wasm=crates/worker/build/index_bg.wasm
 echo
