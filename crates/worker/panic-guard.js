@@ -54,29 +54,29 @@ export function guard(Inner) {
         fail = resolve;
       });
       pending.add(fail);
-      let decision;
+      let failure;
       try {
         const answer = await Promise.race([new Inner(ctx, env).fetch(request), trapped]);
         if (answer !== TRAPPED) return answer;
-        decision = "panic";
+        failure = "the wasm handler panicked";
       } catch (error) {
         if (isTrap(error)) {
           // A trap thrown straight back to us: the instance is gone for the others too.
           failPending();
-          decision = "panic";
+          failure = "the wasm handler panicked";
         } else {
-          decision = `handler_threw_${error?.name ?? typeof error}`;
+          failure = `the wasm handler threw ${error?.name ?? typeof error}`;
         }
       } finally {
         pending.delete(fail);
       }
-      return problem(request, started, decision);
+      return problem(request, started, failure);
     },
   };
 }
 
 /** The 500 answer and its one log line. */
-function problem(request, started, decision) {
+function problem(request, started, failure) {
   const sent = request.headers.get("x-request-id");
   const requestId = sent !== null && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID();
   let path = "";
@@ -85,18 +85,27 @@ function problem(request, started, decision) {
   } catch {
     // Not a URL the runtime would hand us; the log line goes without a path.
   }
+  // The same fields as keygate_core::telemetry::RequestEvent::log_line, with the fixed code
+  // `internal_error`; what failed goes in `detail`.
+  const totalMs = Date.now() - started;
   console.error(
     JSON.stringify({
-      ts: new Date().toISOString(),
+      event: "keygate.request",
+      ts: new Date(started).toISOString(),
       request_id: requestId,
       method: request.method,
       path,
-      decision,
+      decision: "internal_error",
       key_id: null,
+      consumer_id: null,
       status: 500,
-      gateway_ms: Date.now() - started,
+      origin_status: null,
+      gateway_ms: totalMs,
+      origin_ms: null,
+      total_ms: totalMs,
+      colo: typeof request.cf?.colo === "string" ? request.cf.colo : null,
       cache: null,
-      detail: "the wasm handler failed; the instance is reset before the next request",
+      detail: `${failure}; the instance is reset before the next request`,
     }),
   );
   const body = JSON.stringify({

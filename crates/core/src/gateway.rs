@@ -15,7 +15,7 @@ use crate::scope;
 use crate::secret::{ApiKey, KeyHash};
 use crate::signing::{Signed, X_KEYGATE_SIGNATURE};
 use http::{header, HeaderMap, HeaderName, HeaderValue};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// A store of key records, addressed by key hash. The edge implements it over Workers KV;
@@ -41,7 +41,8 @@ impl<S: KeyStore> KeyLookup for S {
 
 /// A key store read through a [`KeyCache`] at `now_ms` (Unix milliseconds); `pause` is how a
 /// request waits for another's read of the same key. `outcome` records where the answer came
-/// from, for the request log.
+/// from and `found` the record it found (also for a key then refused as disabled, expired, out
+/// of scope or over a limit), for the request log.
 pub struct Cached<'a, S, P> {
     pub cache: &'a KeyCache,
     pub policy: CachePolicy,
@@ -49,6 +50,7 @@ pub struct Cached<'a, S, P> {
     pub pause: P,
     pub now_ms: u64,
     pub outcome: Cell<Option<CacheOutcome>>,
+    pub found: RefCell<Option<Rc<KeyRecord>>>,
 }
 
 impl<'a, S, P> Cached<'a, S, P> {
@@ -66,6 +68,7 @@ impl<'a, S, P> Cached<'a, S, P> {
             pause,
             now_ms,
             outcome: Cell::new(None),
+            found: RefCell::new(None),
         }
     }
 }
@@ -77,6 +80,9 @@ impl<S: KeyStore, P: Pause> KeyLookup for Cached<'_, S, P> {
             .lookup_traced(&self.policy, self.store, &self.pause, hash, self.now_ms)
             .await?;
         self.outcome.set(Some(outcome));
+        if let Lookup::Found(record) = &lookup {
+            *self.found.borrow_mut() = Some(record.clone());
+        }
         Ok(lookup)
     }
 }

@@ -1,4 +1,4 @@
-//! Fault injection for the end-to-end tests: compiled only with the `fault-injection` feature,
+//! Fault injection and observation hooks for the end-to-end tests: compiled only with the `fault-injection` feature,
 //! which no production build turns on (`make worker` builds without it).
 
 use http::HeaderMap;
@@ -15,4 +15,16 @@ pub fn inject(headers: &HeaderMap) {
     {
         panic!("fault injection: {FAULT_HEADER}: panic");
     }
+}
+
+/// Logs an Analytics Engine data point as written, for the end-to-end test of the analytics
+/// write: `wrangler dev`'s local dataset binding discards points and offers no way to read them.
+pub fn echo_data_point(point: &keygate_core::telemetry::DataPoint) {
+    let echo = serde_json::json!({
+        "event": "keygate.test.data_point",
+        "index": point.index,
+        "blobs": point.blobs,
+        "doubles": point.doubles,
+    });
+    worker::console_log!("{echo}");
 }

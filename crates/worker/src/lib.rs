@@ -9,6 +9,7 @@ use keygate_core::forward::{request_id, sanitise_response_headers, ClientContext
 use keygate_core::limits::{self, CounterState, QuotaCount, RateLimitFields, Window};
 use keygate_core::path::split_request_url;
 use keygate_core::problem::PROBLEM_CONTENT_TYPE;
+use keygate_core::telemetry::{RequestEvent, Timing};
 use keygate_core::{
     decide, Cached, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError, QuotaStore,
     RateLimiter, Refusal, RequestHead, StoreError, Verdict,
@@ -16,9 +17,9 @@ use keygate_core::{
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    durable_object, event, AbortController, Context, Date, Delay, DurableObject, Env, Fetch,
-    Headers, KvStore, Method, Request, RequestInit, RequestRedirect, Response, ResponseBody,
-    ResponseBuilder, SqlStorage, SqlStorageValue, State,
+    durable_object, event, AbortController, AnalyticsEngineDataPointBuilder, Context, Date, Delay,
+    DurableObject, Env, Fetch, Headers, KvStore, Method, Request, RequestInit, RequestRedirect,
+    Response, ResponseBody, ResponseBuilder, SqlStorage, SqlStorageValue, State,
 };
 
 /// The KV namespace binding that holds key records.
@@ -37,6 +38,9 @@ thread_local! {
     static KEY_CACHE: &'static KeyCache = Box::leak(Box::new(KeyCache::new()));
 }
 
+/// The optional Workers Analytics Engine dataset binding: one data point per request.
+const ANALYTICS_BINDING: &str = "ANALYTICS";
+
 /// The Durable Object namespace binding of the quota counters.
 const QUOTA_BINDING: &str = "QUOTAS";
 
@@ -52,8 +56,10 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    Ok(handle(req, &env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let (resp, rec) = handle(req, &env).await;
+    ctx.wait_until(async move { record(rec, &env) });
+    Ok(resp)
 }
 
 struct Kv(KvStore);
@@ -216,17 +222,78 @@ impl QuotaCounter {
     }
 }
 
-/// What one request log line records.
-struct LogCtx<'a> {
+/// What the request's log line and data point will say, filled in as the request goes.
+struct Trace<'a> {
     request_id: &'a str,
     method: &'a str,
     path: &'a str,
+    /// The query for the log line, only with `LOG_QUERY=true` (set once the config is read).
+    query: Option<&'a str>,
+    colo: Option<String>,
     started_ms: f64,
     /// Where the key lookup was answered from (`hit`, `shared`, `miss`, `off`), once known.
-    cache: std::cell::Cell<Option<&'static str>>,
+    cache: Option<&'static str>,
+    /// The consumer of the key record the lookup found, once known.
+    consumer_id: Option<String>,
+    /// Whether an accepted request gets a log line (`REQUEST_LOG`); refusals always do.
+    log_accepted: bool,
 }
 
-async fn handle(req: Request, env: &Env) -> Response {
+/// A finished request's record, written after the answer has gone (see [`record`]).
+struct Record {
+    event: RequestEvent,
+    started_ms: f64,
+    /// Faults go to `console.error`, so that Workers Logs files them as errors.
+    error: bool,
+    log: bool,
+}
+
+impl Trace<'_> {
+    fn finish(
+        &self,
+        decision: &'static str,
+        key_id: Option<&str>,
+        status: u16,
+        origin: Option<(Option<u16>, f64)>,
+        detail: Option<String>,
+    ) -> RequestEvent {
+        let total_ms = Date::now().as_millis() as f64 - self.started_ms;
+        RequestEvent {
+            request_id: self.request_id.to_owned(),
+            method: self.method.to_owned(),
+            path: self.path.to_owned(),
+            query: self
+                .query
+                .filter(|_| decision != "key_in_query")
+                .map(str::to_owned),
+            decision,
+            key_id: key_id.map(str::to_owned),
+            consumer_id: self.consumer_id.clone(),
+            status,
+            origin_status: origin.and_then(|(s, _)| s),
+            timing: Timing {
+                total_ms,
+                origin_ms: origin.map(|(_, ms)| ms),
+            },
+            colo: self.colo.clone(),
+            cache: self.cache,
+            detail,
+        }
+    }
+}
+
+/// The edge data centre, from `request.cf.colo`, when the runtime gives one. Read without
+/// `Cf::colo`, which panics when the field is absent.
+fn colo(req: &Request) -> Option<String> {
+    use worker::js_sys::Reflect;
+    let cf = Reflect::get(req.inner(), &"cf".into()).ok()?;
+    if cf.is_undefined() || cf.is_null() {
+        return None;
+    }
+    Reflect::get(&cf, &"colo".into()).ok()?.as_string()
+}
+
+async fn handle(req: Request, env: &Env) -> (Response, Record) {
     let started_ms = Date::now().as_millis() as f64;
     let headers = to_header_map(req.headers());
     let request_id = request_id(&headers, random_uuid);
@@ -235,37 +302,45 @@ async fn handle(req: Request, env: &Env) -> Response {
     let raw_url = req.inner().url();
     let url = split_request_url(&raw_url);
     let path = url.map(|u| u.path).unwrap_or_default();
-    let log = LogCtx {
+    let mut trace = Trace {
         request_id: &request_id,
         method: method.as_ref(),
         path,
+        query: None,
+        colo: colo(&req),
         started_ms,
-        cache: std::cell::Cell::new(None),
+        cache: None,
+        consumer_id: None,
+        log_accepted: true,
     };
 
     let loaded = load_config(env);
     let cfg = match &*loaded {
         Ok(c) => c,
-        Err(e) => return refuse(Refusal::Fault(Fault::Config(*e)), &log, None),
+        Err(e) => return refuse(Refusal::Fault(Fault::Config(*e)), &trace, None),
     };
+    trace.log_accepted = cfg.log_accepted;
+    if cfg.log_query {
+        trace.query = url.and_then(|u| u.query);
+    }
     let kv = match env.kv(KV_BINDING) {
         Ok(kv) => Kv(kv),
         Err(_) => {
             return refuse(
                 Refusal::Fault(Fault::Config(ConfigError::MissingKeyStore)),
-                &log,
+                &trace,
                 None,
             )
         }
     };
     let Some(url) = url else {
         let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
-        return refuse(Refusal::Denied(denial), &log, None);
+        return refuse(Refusal::Denied(denial), &trace, None);
     };
     if let Some(admin) = admin::route(cfg, method.as_ref(), url.path, url.query, &headers) {
         return match admin {
-            Ok(request) => serve_admin(request, env, &log).await,
-            Err(d) => refuse(Refusal::Denied(Denial::Admin(d)), &log, None),
+            Ok(request) => serve_admin(request, env, &trace).await,
+            Err(d) => refuse(Refusal::Denied(Denial::Admin(d)), &trace, None),
         };
     }
 
@@ -294,14 +369,21 @@ async fn handle(req: Request, env: &Env) -> Response {
         now_ms / 1000,
     )
     .await;
-    log.cache.set(keys.outcome.get().map(CacheOutcome::as_str));
+    trace.cache = keys.outcome.get().map(CacheOutcome::as_str);
+    // The record the lookup found, if any: its consumer is logged for a refusal too, and its
+    // id for a fault after the lookup (an unknown tier).
+    let found = keys.found.borrow().clone();
+    trace.consumer_id = found.as_ref().map(|r| r.consumer_id.clone());
     let accepted = match verdict {
         Ok(Verdict::Accept(a)) => a,
         Ok(Verdict::Deny(d)) => {
             let key_id = d.key_id().map(str::to_owned);
-            return refuse(Refusal::Denied(d), &log, key_id.as_deref());
+            return refuse(Refusal::Denied(d), &trace, key_id.as_deref());
         }
-        Err(f) => return refuse(Refusal::Fault(f), &log, None),
+        Err(f) => {
+            let key_id = found.as_ref().map(|r| r.id.as_str());
+            return refuse(Refusal::Fault(f), &trace, key_id);
+        }
     };
 
     // Test builds only: a panic after the key was accepted, before anything reaches the origin.
@@ -311,19 +393,26 @@ async fn handle(req: Request, env: &Env) -> Response {
     let key_id = accepted.caller.key_id().map(str::to_owned);
     let key_id = key_id.as_deref();
     match forward(req, &method, &accepted.target.url, &accepted.headers, cfg).await {
-        Ok(mut resp) => {
-            let decision = accepted.caller.decision();
-            if cfg.log_accepted {
-                worker::console_log!(
-                    "{}",
-                    log_line(&log, decision, key_id, resp.status_code(), None)
-                );
-            }
+        Ok((mut resp, origin_ms)) => {
+            let status = resp.status_code();
+            let event = trace.finish(
+                accepted.caller.decision(),
+                key_id,
+                status,
+                Some((Some(status), origin_ms)),
+                None,
+            );
             let _ = ensure_request_id(&mut resp, &request_id);
             set_rate_limit_fields(resp.headers_mut(), &accepted.rate_limit);
-            resp
+            let record = Record {
+                event,
+                started_ms,
+                error: false,
+                log: trace.log_accepted,
+            };
+            (resp, record)
         }
-        Err(fault) => refuse(Refusal::Fault(fault), &log, key_id),
+        Err(failed) => refuse_after_origin(failed, &trace, key_id),
     }
 }
 
@@ -345,7 +434,7 @@ fn set_rate_limit_fields(headers: &mut Headers, fields: &RateLimitFields) {
 }
 
 /// Answers an authenticated operator request.
-async fn serve_admin(request: AdminRequest, env: &Env, log: &LogCtx<'_>) -> Response {
+async fn serve_admin(request: AdminRequest, env: &Env, trace: &Trace<'_>) -> (Response, Record) {
     let AdminRequest::Usage {
         counter,
         window_start,
@@ -363,22 +452,28 @@ async fn serve_admin(request: AdminRequest, env: &Env, log: &LogCtx<'_>) -> Resp
         Ok(used) => used,
         Err(LimitError::MissingBinding) => {
             let fault = Fault::Config(ConfigError::MissingQuotaStore);
-            return refuse(Refusal::Fault(fault), log, None);
+            return refuse(Refusal::Fault(fault), trace, None);
         }
         Err(LimitError::Unavailable(m)) => {
-            return refuse(Refusal::Fault(Fault::QuotaStoreUnavailable(m)), log, None)
+            return refuse(Refusal::Fault(Fault::QuotaStoreUnavailable(m)), trace, None)
         }
     };
-    worker::console_log!("{}", log_line(log, "admin_usage", None, 200, None));
+    let record = Record {
+        event: trace.finish("admin_usage", None, 200, None, None),
+        started_ms: trace.started_ms,
+        error: false,
+        log: true,
+    };
     let body =
         serde_json::json!({ "counter": counter, "window_start": window_start, "used": used });
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     let _ = headers.set("cache-control", "no-store");
-    let _ = headers.set(X_REQUEST_ID.as_str(), log.request_id);
-    ResponseBuilder::new()
+    let _ = headers.set(X_REQUEST_ID.as_str(), trace.request_id);
+    let resp = ResponseBuilder::new()
         .with_headers(headers)
-        .body(ResponseBody::Body(body.to_string().into_bytes()))
+        .body(ResponseBody::Body(body.to_string().into_bytes()));
+    (resp, record)
 }
 
 thread_local! {
@@ -407,14 +502,23 @@ fn load_config(env: &Env) -> Rc<Result<Config, ConfigError>> {
     })
 }
 
+/// An origin call that ended without an answer: the fault, its operator-facing detail, and the
+/// milliseconds spent waiting.
+struct OriginFailure {
+    fault: Fault,
+    detail: Option<String>,
+    waited_ms: f64,
+}
+
 /// Sends the upstream request, racing the origin timeout, and filters the origin's answer.
+/// Also returns how long the origin took to answer, in milliseconds.
 async fn forward(
     req: Request,
     method: &Method,
     url: &str,
     headers: &HeaderMap,
     cfg: &Config,
-) -> Result<Response, Fault> {
+) -> Result<(Response, f64), OriginFailure> {
     let mut init = RequestInit::new();
     init.with_method(method.clone())
         .with_headers(to_worker_headers(headers, !carries_body(method)))
@@ -423,7 +527,14 @@ async fn forward(
         // The client's body stream is handed on as is: nothing is buffered in the worker.
         init.with_body(req.inner().body().map(Into::into));
     }
-    let upstream = Request::new_with_init(url, &init).map_err(|_| Fault::OriginUnreachable)?;
+    let sent_ms = Date::now().as_millis() as f64;
+    let failed = |fault, detail| OriginFailure {
+        fault,
+        detail,
+        waited_ms: Date::now().as_millis() as f64 - sent_ms,
+    };
+    let upstream =
+        Request::new_with_init(url, &init).map_err(|_| failed(Fault::OriginUnreachable, None))?;
 
     let controller = AbortController::default();
     let signal = controller.signal();
@@ -435,62 +546,113 @@ async fn forward(
     let resp = match select(sending, timeout).await {
         Either::Left((Ok(resp), _)) => resp,
         Either::Left((Err(e), _)) => {
-            worker::console_warn!(
-                "origin fetch failed: {}",
-                e.to_string().replace(cfg.secret.expose(), "<redacted>")
-            );
-            return Err(Fault::OriginUnreachable);
+            let detail = e.to_string().replace(cfg.secret.expose(), "<redacted>");
+            return Err(failed(Fault::OriginUnreachable, Some(detail)));
         }
         Either::Right(_) => {
             controller.abort();
-            return Err(Fault::OriginTimeout);
+            return Err(failed(Fault::OriginTimeout, None));
         }
     };
+    let origin_ms = Date::now().as_millis() as f64 - sent_ms;
 
     let status = resp.status_code();
     let mut out_headers = to_header_map(resp.headers());
     sanitise_response_headers(&mut out_headers, cfg);
     let (_, body) = resp.into_parts();
-    Ok(ResponseBuilder::new()
+    let resp = ResponseBuilder::new()
         .with_status(status)
         .with_headers(to_worker_headers(&out_headers, false))
-        .body(body))
+        .body(body);
+    Ok((resp, origin_ms))
 }
 
 fn carries_body(method: &Method) -> bool {
     !matches!(method, Method::Get | Method::Head)
 }
 
-/// Logs a refusal (faults at error level, with their operator-facing detail) and answers it.
-fn refuse(refusal: Refusal, log: &LogCtx<'_>, key_id: Option<&str>) -> Response {
+/// Answers a refusal that ended before the origin was called.
+fn refuse(refusal: Refusal, trace: &Trace<'_>, key_id: Option<&str>) -> (Response, Record) {
+    refuse_with(refusal, trace, key_id, None)
+}
+
+/// Answers an origin that failed or timed out.
+fn refuse_after_origin(
+    failed: OriginFailure,
+    trace: &Trace<'_>,
+    key_id: Option<&str>,
+) -> (Response, Record) {
+    let origin = Some((None, failed.waited_ms));
+    let mut answer = refuse_with(Refusal::Fault(failed.fault), trace, key_id, origin);
+    answer.1.event.detail = failed.detail;
+    answer
+}
+
+/// The problem answer and its record: faults at error level, with their operator-facing detail.
+fn refuse_with(
+    refusal: Refusal,
+    trace: &Trace<'_>,
+    key_id: Option<&str>,
+    origin: Option<(Option<u16>, f64)>,
+) -> (Response, Record) {
     let status = refusal.problem().status.as_u16();
-    let code = refusal.reason_code();
-    match &refusal {
-        Refusal::Fault(Fault::Config(e)) => {
-            worker::console_error!(
-                "{}",
-                log_line(log, code, key_id, status, Some(&e.to_string()))
-            )
-        }
+    let detail = match &refusal {
+        Refusal::Fault(Fault::Config(e)) => Some(e.to_string()),
         Refusal::Fault(
             Fault::StoreUnavailable(StoreError(msg))
             | Fault::RateLimiterUnavailable(msg)
             | Fault::QuotaStoreUnavailable(msg),
-        ) => worker::console_error!("{}", log_line(log, code, key_id, status, Some(msg))),
-        Refusal::Fault(_) => {
-            worker::console_error!("{}", log_line(log, code, key_id, status, None))
-        }
-        Refusal::Denied(_) => worker::console_log!("{}", log_line(log, code, key_id, status, None)),
-    }
-    problem_response(&refusal, log)
+        ) => Some(msg.clone()),
+        Refusal::Fault(_) | Refusal::Denied(_) => None,
+    };
+    let event = trace.finish(refusal.reason_code(), key_id, status, origin, detail);
+    let record = Record {
+        event,
+        started_ms: trace.started_ms,
+        error: matches!(refusal, Refusal::Fault(_)),
+        log: true,
+    };
+    (problem_response(&refusal, trace.request_id), record)
 }
 
-fn problem_response(refusal: &Refusal, log: &LogCtx<'_>) -> Response {
+/// Writes a finished request's log line (unless `REQUEST_LOG` skips it) and its Analytics
+/// Engine data point (when the `ANALYTICS` binding exists). It runs under `wait_until`, after the
+/// answer has gone, so neither costs the client time.
+fn record(rec: Record, env: &Env) {
+    if rec.log {
+        let ts = worker::js_sys::Date::new(&rec.started_ms.into()).to_iso_string();
+        let line = rec.event.log_line(&String::from(ts));
+        if rec.error {
+            worker::console_error!("{line}");
+        } else {
+            worker::console_log!("{line}");
+        }
+    }
+    if let Ok(dataset) = env.analytics_engine(ANALYTICS_BINDING) {
+        let point = rec.event.data_point();
+        // Test builds only: the point is also logged, as wrangler dev keeps none.
+        #[cfg(feature = "fault-injection")]
+        fault::echo_data_point(&point);
+        let written = AnalyticsEngineDataPointBuilder::new()
+            .indexes([point.index.as_str()])
+            .blobs(point.blobs)
+            .doubles(point.doubles)
+            .write_to(&dataset);
+        if written.is_err() {
+            worker::console_error!(
+                "analytics: data point for request {} not written",
+                rec.event.request_id
+            );
+        }
+    }
+}
+
+fn problem_response(refusal: &Refusal, request_id: &str) -> Response {
     let problem = refusal.problem();
     let headers = Headers::new();
     let _ = headers.set("content-type", PROBLEM_CONTENT_TYPE);
     let _ = headers.set("cache-control", "no-store");
-    let _ = headers.set(X_REQUEST_ID.as_str(), log.request_id);
+    let _ = headers.set(X_REQUEST_ID.as_str(), request_id);
     if let Some(challenge) = &problem.www_authenticate {
         let _ = headers.set("www-authenticate", challenge);
     }
@@ -502,46 +664,7 @@ fn problem_response(refusal: &Refusal, log: &LogCtx<'_>) -> Response {
     ResponseBuilder::new()
         .with_status(problem.status.as_u16())
         .with_headers(headers)
-        .body(ResponseBody::Body(
-            problem.body(log.request_id).into_bytes(),
-        ))
-}
-
-/// One JSON line per request. It carries the key id (a hash prefix), never a key or full hash.
-fn log_line(
-    log: &LogCtx<'_>,
-    decision: &str,
-    key_id: Option<&str>,
-    status: u16,
-    detail: Option<&str>,
-) -> String {
-    /// The fields, serialised straight to a string: no intermediate JSON tree per request.
-    #[derive(serde::Serialize)]
-    struct Line<'a> {
-        ts: String,
-        request_id: &'a str,
-        method: &'a str,
-        path: &'a str,
-        decision: &'a str,
-        key_id: Option<&'a str>,
-        status: u16,
-        gateway_ms: f64,
-        cache: Option<&'a str>,
-        detail: Option<&'a str>,
-    }
-    serde_json::to_string(&Line {
-        ts: String::from(worker::js_sys::Date::new_0().to_iso_string()),
-        request_id: log.request_id,
-        method: log.method,
-        path: log.path,
-        decision,
-        key_id,
-        status,
-        gateway_ms: Date::now().as_millis() as f64 - log.started_ms,
-        cache: log.cache.get(),
-        detail,
-    })
-    .unwrap_or_default()
+        .body(ResponseBody::Body(problem.body(request_id).into_bytes()))
 }
 
 /// Reads runtime headers into an `http::HeaderMap`. Header bytes reach JS as Latin-1 code points;

@@ -461,6 +461,37 @@ impl Dev {
         std::fs::read_to_string(self.dir.join("wrangler.log")).unwrap_or_default()
     }
 
+    /// Every request log line (`keygate_core::telemetry::LOG_EVENT`) written so far, parsed.
+    pub fn request_logs(&self) -> Vec<serde_json::Value> {
+        self.logs()
+            .lines()
+            .filter_map(|l| {
+                // `console.error` lines come wrapped in wrangler's "✘ [ERROR]" and colour codes.
+                let json = l.get(l.find('{')?..=l.rfind('}')?)?;
+                let v: serde_json::Value = serde_json::from_str(json).ok()?;
+                (v["event"] == keygate_core::telemetry::LOG_EVENT).then_some(v)
+            })
+            .collect()
+    }
+
+    /// The request log line of the request with this id, waiting up to 10 s for it (the line is
+    /// written after the answer, under `wait_until`). Panics unless there is exactly one.
+    pub fn request_log(&self, request_id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut lines: Vec<_> = self
+                .request_logs()
+                .into_iter()
+                .filter(|v| v["request_id"] == request_id)
+                .collect();
+            match lines.len() {
+                1 => return lines.remove(0),
+                0 if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                n => panic!("{n} request log lines for {request_id} in '{}'", self.name),
+            }
+        }
+    }
+
     /// Runs the `keygate` CLI against this instance's local KV.
     pub fn keygate(&self, args: &[&str]) -> Output {
         self.keygate_with(args, None, &[])
@@ -895,6 +926,11 @@ pub fn avoid_window_edge(period: u64, margin: u64) {
     if left < margin {
         std::thread::sleep(Duration::from_secs(left + 1));
     }
+}
+
+/// A key's public id: the first characters of its SHA-256 hash, as logs and the CLI show it.
+pub fn key_id(key: &str) -> String {
+    keygate_core::ApiKey::new(key).hash().id().to_owned()
 }
 
 /// A unique marker for a test's request paths.

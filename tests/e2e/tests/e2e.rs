@@ -1129,10 +1129,6 @@ fn expiring_key(c: &Ctx) {
 
 // ---- key lifecycle (issue 3) ----
 
-fn key_id(key: &str) -> String {
-    keygate_core::ApiKey::new(key).hash().id().to_owned()
-}
-
 fn cli_ok(dev: &Dev, args: &[&str]) -> String {
     let out = dev.keygate(args);
     assert!(
@@ -1768,16 +1764,10 @@ fn unlimited_tier(c: &Ctx) {
 
 /// The `cache` field of the log line of the request with this id.
 fn cache_outcome(dev: &Dev, request_id: &str) -> String {
-    let needle = format!("\"request_id\":\"{request_id}\"");
-    assert!(dev.log_contains(&needle), "no log line for {request_id}");
-    let logs = dev.logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains(&needle))
-        .expect("log line");
-    let start = line.find('{').expect("json");
-    let v: serde_json::Value = serde_json::from_str(&line[start..]).expect("log line is JSON");
-    v["cache"].as_str().unwrap_or("none").to_owned()
+    dev.request_log(request_id)["cache"]
+        .as_str()
+        .unwrap_or("none")
+        .to_owned()
 }
 
 fn get_with_id(dev: &Dev, path: &str, key: &str, request_id: &str) -> Resp {

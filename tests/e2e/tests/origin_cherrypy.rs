@@ -199,10 +199,7 @@ impl Pair {
     }
 
     fn key_id(&self) -> String {
-        keygate_core::ApiKey::new(self.key.as_str())
-            .hash()
-            .id()
-            .to_owned()
+        key_id(&self.key)
     }
 }
 
