@@ -391,6 +391,21 @@ impl Source {
 /// The same data as [`render_table`], as pretty JSON: the window, the filter, the source, one
 /// object per key (`key_id` and `consumer_id` are `null` when absent), and the total.
 pub fn render_json(stats: &Stats, query: &Query, source: &Source) -> String {
+    /// Fields in reading order: the question, where the answer came from, the answer.
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        since: &'a str,
+        since_secs: u64,
+        consumer: Option<&'a str>,
+        source: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        log_file: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dataset: Option<&'a str>,
+        keys: &'a [Row],
+        total: Total<'a>,
+    }
+    /// A [`Row`] without the key and consumer.
     #[derive(Serialize)]
     struct Total<'a> {
         requests: u64,
@@ -403,18 +418,18 @@ pub fn render_json(stats: &Stats, query: &Query, source: &Source) -> String {
     }
     let t = &stats.total;
     let (kind, log_file, dataset) = match source {
-        Source::Local(p) => ("local", Some(p), None),
-        Source::Remote(d) => ("remote", None, Some(d)),
+        Source::Local(path) => ("local", Some(path.as_str()), None),
+        Source::Remote(name) => ("remote", None, Some(name.as_str())),
     };
-    let doc = serde_json::json!({
-        "since": query.since_label,
-        "since_secs": query.since_secs,
-        "consumer": query.consumer,
-        "source": kind,
-        "log_file": log_file,
-        "dataset": dataset,
-        "keys": stats.rows,
-        "total": Total {
+    let doc = Doc {
+        since: &query.since_label,
+        since_secs: query.since_secs,
+        consumer: query.consumer.as_deref(),
+        source: kind,
+        log_file,
+        dataset,
+        keys: &stats.rows,
+        total: Total {
             requests: t.requests,
             accepted: t.accepted,
             refused: t.refused,
@@ -423,10 +438,8 @@ pub fn render_json(stats: &Stats, query: &Query, source: &Source) -> String {
             decisions: &t.decisions,
             latency_ms: t.latency_ms,
         },
-    });
-    let mut map = doc.as_object().cloned().unwrap_or_default();
-    map.retain(|k, v| !((k == "log_file" || k == "dataset") && v.is_null()));
-    serde_json::to_string_pretty(&map).unwrap_or_default()
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -69,22 +69,20 @@ fn is_loopback(url: &Url) -> bool {
 /// variables are all named at once; the token is never echoed.
 pub fn credentials(var: impl Fn(&str) -> Option<String>) -> Result<Credentials, String> {
     let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-    let account = get(ACCOUNT_ENV);
-    let token = get(TOKEN_ENV);
-    let missing: Vec<&str> = [(ACCOUNT_ENV, &account), (TOKEN_ENV, &token)]
-        .iter()
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "--remote reads Analytics Engine through the Cloudflare API: set {} (an API token \
-             with the Account Analytics Read permission, and the account's id, as for wrangler)",
-            missing.join(" and ")
-        ));
-    }
-    let (Some(account_id), Some(token)) = (account, token) else {
-        unreachable!("both were checked above");
+    let (account_id, token) = match (get(ACCOUNT_ENV), get(TOKEN_ENV)) {
+        (Some(a), Some(t)) => (a, t),
+        (account, _) => {
+            let missing = match account {
+                None if get(TOKEN_ENV).is_none() => format!("{ACCOUNT_ENV} and {TOKEN_ENV}"),
+                None => ACCOUNT_ENV.to_owned(),
+                Some(_) => TOKEN_ENV.to_owned(),
+            };
+            return Err(format!(
+                "--remote reads Analytics Engine through the Cloudflare API: set {missing} (an \
+                 API token with the Account Analytics Read permission, and the account's id, as \
+                 for wrangler)"
+            ));
+        }
     };
     let account_id = account_id.trim().to_owned();
     if account_id.len() > 64 || !account_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
