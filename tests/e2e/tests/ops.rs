@@ -524,6 +524,100 @@ fn each_request_writes_one_data_point_matching_its_log_line(c: &Ctx) {
     assert_eq!(data_point(dev, &in_query)["blobs"][2], "key_in_query");
 }
 
+fn stats_local_summarises_the_real_log(c: &Ctx) {
+    let dev = &c.main;
+    let consumer = "stats-e2e";
+    let scoped = dev.create_key(&[
+        "--name",
+        "stats-scoped",
+        "--consumer",
+        consumer,
+        "--scopes",
+        "GET /ok/*",
+    ]);
+    let plain = dev.create_key(&["--name", "stats-plain", "--consumer", consumer]);
+    let disabled = dev.create_key(&["--name", "stats-disabled", "--consumer", consumer]);
+    let out = dev.keygate(&["disable", &key_id(&disabled)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = marker("stats");
+    let mut ids = Vec::new();
+    let mut send_n = |key: &str, path: &str, n: usize, status: u16| {
+        let auth = bearer(key);
+        for _ in 0..n {
+            let (r, id) = call(dev, "GET", path, &[("authorization", &auth)]);
+            assert_eq!(r.status, status, "{path}");
+            ids.push(id);
+        }
+    };
+    send_n(&scoped, &format!("/ok/{m}"), 4, 200);
+    send_n(&scoped, &format!("/no/{m}"), 2, 403);
+    send_n(&plain, &format!("/{m}/plain"), 3, 200);
+    send_n(&disabled, &format!("/{m}/disabled"), 2, 401);
+    // The lines are written after the answers: wait for every one.
+    for id in &ids {
+        dev.request_log(id);
+    }
+
+    let log = dev.dir.join("wrangler.log");
+    let log = log.to_str().expect("utf-8 path");
+    let stats = |extra: &[&str]| {
+        let mut args = vec!["stats", "--local", "--log-file", log, "--since", "1h"];
+        args.extend_from_slice(extra);
+        let out = dev.keygate(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "keygate stats {extra:?}: {stderr}");
+        assert_no_secrets("keygate stats output", &format!("{stdout}{stderr}"));
+        stdout
+    };
+    let json: Value = serde_json::from_str(&stats(&["--consumer", consumer, "--json"]))
+        .expect("stats --json is JSON");
+    let keys = json["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 3, "only this consumer's three keys: {json}");
+    let row = |key: &str| {
+        let id = key_id(key);
+        keys.iter()
+            .find(|r| r["key_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no row for {id}: {json}"))
+            .clone()
+    };
+    let check = |key: &str, requests: u64, accepted: u64, refused: u64, decisions: Value| {
+        let r = row(key);
+        assert_eq!(r["consumer_id"], consumer, "{r}");
+        assert_eq!(r["requests"], requests, "{r}");
+        assert_eq!(r["accepted"], accepted, "{r}");
+        assert_eq!(r["refused"], refused, "{r}");
+        assert_eq!(r["faults"], 0, "{r}");
+        assert_eq!(r["decisions"], decisions, "{r}");
+        let p50 = r["latency_ms"]["p50"].as_f64().expect("p50");
+        let p99 = r["latency_ms"]["p99"].as_f64().expect("p99");
+        assert!(0.0 <= p50 && p50 <= p99, "{r}");
+    };
+    check(
+        &scoped,
+        6,
+        4,
+        2,
+        serde_json::json!({"accepted": 4, "out_of_scope": 2}),
+    );
+    check(&plain, 3, 3, 0, serde_json::json!({"accepted": 3}));
+    check(&disabled, 2, 0, 2, serde_json::json!({"disabled": 2}));
+    assert_eq!(json["total"]["requests"], 11, "{json}");
+    assert_eq!(json["total"]["accepted"], 7, "{json}");
+
+    // The table shows the same rows; printed for the record.
+    let table = stats(&["--consumer", consumer]);
+    for key in [&scoped, &plain, &disabled] {
+        assert!(table.contains(&key_id(key)), "{table}");
+    }
+    assert!(table.contains("out_of_scope 2"), "{table}");
+    eprintln!("keygate stats --local --consumer {consumer}:\n{table}");
+}
+
 /// The echoed data point of request `id` (the test build logs each one it writes).
 fn data_point(dev: &Dev, id: &str) -> Value {
     let needle = format!("\"{id}\"");
@@ -557,6 +651,10 @@ fn main() {
         (
             "ops::faults_without_a_dataset_binding_are_logged_with_their_detail",
             faults_without_a_dataset_binding_are_logged_with_their_detail,
+        ),
+        (
+            "ops::stats_local_summarises_the_real_log",
+            stats_local_summarises_the_real_log,
         ),
         (
             "ops::each_request_writes_one_data_point_matching_its_log_line",
