@@ -32,10 +32,11 @@ struct Cli {
 
 #[derive(Args)]
 struct TargetArgs {
-    /// Use the local KV store of `wrangler dev` (the default).
+    /// Use the local gateway (the default): the KV store of `wrangler dev`, and for `stats` the
+    /// log `make dev` writes.
     #[arg(long, global = true, conflicts_with = "remote")]
     local: bool,
-    /// Use the deployed KV namespace.
+    /// Use the deployed gateway: its KV namespace, and for `stats` its Analytics Engine dataset.
     #[arg(long, global = true)]
     remote: bool,
     /// Local state directory, passed to wrangler (must match `wrangler dev --persist-to`).
