@@ -74,7 +74,7 @@ fn check_base_url(raw: &str) -> Result<String, String> {
 }
 
 /// True for `localhost`, `127.0.0.0/8` and `[::1]`.
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(a)) => a.is_loopback(),
@@ -286,20 +286,25 @@ pub fn fetch_used(
         .map_err(|e| redact(&e, token))
 }
 
-/// Sends the request; returns the status and body of whatever answer came back.
-fn get(base: &str, url: &str, token: &str) -> Result<(u16, String), String> {
-    let loopback = Url::parse(base).is_ok_and(|u| is_loopback(&u));
+/// The CLI's HTTP client for `base`: every status is an answer (not an error), no redirects are
+/// followed (a bearer token must not follow one), and `global` bounds the whole call. A loopback
+/// `base` bypasses any proxy from the environment, which has no business seeing a local call.
+pub(crate) fn http_agent(base: &str, global: Duration) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_global(Some(Duration::from_secs(30)))
+        .timeout_global(Some(global))
         .user_agent(concat!("keygate-cli/", env!("CARGO_PKG_VERSION")));
-    if loopback {
-        // A proxy from the environment has no business seeing a local admin call.
+    if Url::parse(base).is_ok_and(|u| is_loopback(&u)) {
         config = config.proxy(None);
     }
-    let agent: ureq::Agent = config.build().into();
+    config.build().into()
+}
+
+/// Sends the request; returns the status and body of whatever answer came back.
+fn get(base: &str, url: &str, token: &str) -> Result<(u16, String), String> {
+    let agent = http_agent(base, Duration::from_secs(30));
     let mut answer = agent
         .get(url)
         .header("Authorization", &format!("Bearer {token}"))

@@ -7,6 +7,7 @@
 //! `Debug` does not show it, and is scrubbed from every error before it is returned.
 
 use super::{is_traffic, DecisionCount, Latency, Query, Stats};
+use crate::admin::{http_agent, is_loopback};
 use keygate_core::telemetry::{columns, DecisionKind, DECISIONS};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -52,16 +53,6 @@ impl Credentials {
             "{}/accounts/{}/analytics_engine/sql",
             self.base, self.account_id
         )
-    }
-}
-
-/// True for `localhost`, `127.0.0.0/8` and `[::1]`.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
     }
 }
 
@@ -438,17 +429,7 @@ fn redact(msg: &str, token: &Token) -> String {
 
 /// POSTs one query; the answer's rows, or an error without the token.
 pub fn run_sql(creds: &Credentials, sql: &str) -> Result<Vec<Map<String, Value>>, String> {
-    let loopback = Url::parse(&creds.base).is_ok_and(|u| is_loopback(&u));
-    let mut config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_global(Some(Duration::from_secs(60)))
-        .user_agent(concat!("keygate-cli/", env!("CARGO_PKG_VERSION")));
-    if loopback {
-        config = config.proxy(None);
-    }
-    let agent: ureq::Agent = config.build().into();
+    let agent = http_agent(&creds.base, Duration::from_secs(60));
     let url = creds.sql_url();
     let mut answer = agent
         .post(&url)
