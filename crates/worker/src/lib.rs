@@ -17,9 +17,10 @@ use keygate_core::{
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    durable_object, event, AbortController, AnalyticsEngineDataPointBuilder, Context, Date, Delay,
-    DurableObject, Env, Fetch, Headers, KvStore, Method, Request, RequestInit, RequestRedirect,
-    Response, ResponseBody, ResponseBuilder, SqlStorage, SqlStorageValue, State,
+    durable_object, event, AbortController, AnalyticsEngineDataPointBuilder,
+    AnalyticsEngineDataset, Context, Date, Delay, DurableObject, Env, Fetch, Headers, KvStore,
+    Method, Request, RequestInit, RequestRedirect, Response, ResponseBody, ResponseBuilder,
+    SqlStorage, SqlStorageValue, State,
 };
 
 /// The KV namespace binding that holds key records.
@@ -58,7 +59,11 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let (resp, rec) = handle(req, &env).await;
-    ctx.wait_until(async move { record(rec, &env) });
+    let dataset = env.analytics_engine(ANALYTICS_BINDING).ok();
+    // Nothing to write (an accepted request under `REQUEST_LOG=refusals`, no dataset): no task.
+    if rec.log || dataset.is_some() {
+        ctx.wait_until(async move { record(rec, dataset) });
+    }
     Ok(resp)
 }
 
@@ -618,7 +623,7 @@ fn refuse_with(
 /// Writes a finished request's log line (unless `REQUEST_LOG` skips it) and its Analytics
 /// Engine data point (when the `ANALYTICS` binding exists). It runs under `wait_until`, after the
 /// answer has gone, so neither costs the client time.
-fn record(rec: Record, env: &Env) {
+fn record(rec: Record, dataset: Option<AnalyticsEngineDataset>) {
     if rec.log {
         let ts = worker::js_sys::Date::new(&rec.started_ms.into()).to_iso_string();
         let line = rec.event.log_line(&String::from(ts));
@@ -628,7 +633,7 @@ fn record(rec: Record, env: &Env) {
             worker::console_log!("{line}");
         }
     }
-    if let Ok(dataset) = env.analytics_engine(ANALYTICS_BINDING) {
+    if let Some(dataset) = dataset {
         let point = rec.event.data_point();
         // Test builds only: the point is also logged, as wrangler dev keeps none.
         #[cfg(feature = "fault-injection")]
