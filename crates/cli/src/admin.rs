@@ -311,13 +311,23 @@ fn get(base: &str, url: &str, token: &str) -> Result<(u16, String), String> {
         .header("Accept", "application/json, application/problem+json")
         .call()
         .map_err(|e| format!("{UNREACHABLE} at {base}: {e}"))?;
+    read_answer(&mut answer, MAX_BODY)
+        .map_err(|(status, e)| format!("could not read the gateway's answer ({status}): {e}"))
+}
+
+/// An answer's status and its body as text, at most `limit` bytes; on failure, the status and
+/// the read error.
+pub(crate) fn read_answer(
+    answer: &mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> Result<(u16, String), (u16, ureq::Error)> {
     let status = answer.status().as_u16();
     let body = answer
         .body_mut()
         .with_config()
-        .limit(MAX_BODY)
+        .limit(limit)
         .read_to_string()
-        .map_err(|e| format!("could not read the gateway's answer ({status}): {e}"))?;
+        .map_err(|e| (status, e))?;
     Ok((status, body))
 }
 

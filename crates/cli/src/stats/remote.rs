@@ -7,7 +7,7 @@
 //! `Debug` does not show it, and is scrubbed from every error before it is returned.
 
 use super::{is_traffic, DecisionCount, Latency, Query, Stats};
-use crate::admin::{http_agent, is_loopback};
+use crate::admin::{http_agent, is_loopback, read_answer};
 use keygate_core::telemetry::{columns, DecisionKind, DECISIONS};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -443,18 +443,12 @@ pub fn run_sql(creds: &Credentials, sql: &str) -> Result<Vec<Map<String, Value>>
                 &creds.token,
             )
         })?;
-    let status = answer.status().as_u16();
-    let body = answer
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY)
-        .read_to_string()
-        .map_err(|e| {
-            redact(
-                &format!("could not read the Analytics Engine answer ({status}): {e}"),
-                &creds.token,
-            )
-        })?;
+    let (status, body) = read_answer(&mut answer, MAX_BODY).map_err(|(status, e)| {
+        redact(
+            &format!("could not read the Analytics Engine answer ({status}): {e}"),
+            &creds.token,
+        )
+    })?;
     if status != 200 {
         return Err(error_message(status, &body, creds));
     }
