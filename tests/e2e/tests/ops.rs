@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const SECRET: &str = "ops-shared-secret-0123456789abcdef";
+const ADMIN_TOKEN: &str = "ops-admin-token-fedcba9876543210";
 /// The `ANALYTICS` dataset binding, as `wrangler.toml` declares it.
 const ANALYTICS_TOML: &str =
     "[[analytics_engine_datasets]]\nbinding = \"ANALYTICS\"\ndataset = \"keygate_e2e\"\n";
@@ -20,9 +21,11 @@ const ONE_PER_MINUTE_TOML: &str =
 const ORIGIN_TIMEOUT_MS: u64 = 1500;
 
 struct Ctx {
-    /// The production build with the dataset bound, a 1/min tier and a short origin timeout.
+    /// The production build with the dataset bound, a 1/min tier, a short origin timeout, CORS
+    /// preflights and the operator endpoint.
     main: Dev,
-    /// The test build (echoes each data point) with the dataset bound and `LOG_QUERY=true`.
+    /// The test build (echoes each data point) with the dataset bound, `LOG_QUERY=true` and
+    /// anonymous access.
     echo: Dev,
     /// No dataset binding; KV reads fail; anonymous calls go to a closed port.
     bare: Dev,
@@ -40,6 +43,7 @@ fn start() -> Ctx {
         "the test build is missing: run `make worker-faults` (`make test` does)"
     );
     remember_secret(SECRET);
+    remember_secret(ADMIN_TOKEN);
     let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
     let closed = ClosedPort::new();
     let o = format!("http://{}", origin.addr());
@@ -55,6 +59,8 @@ fn start() -> Ctx {
                     ("SHARED_SECRET", SECRET),
                     ("ORIGIN_TIMEOUT_MS", timeout.as_str()),
                     ("RATE_LIMIT_TIERS", "one=RL_ONE:1/60"),
+                    ("CORS_PREFLIGHT", "true"),
+                    ("ADMIN_TOKEN", ADMIN_TOKEN),
                 ],
                 Setup {
                     extra_toml: &main_toml,
@@ -69,6 +75,7 @@ fn start() -> Ctx {
                     ("ORIGIN_URL", o.as_str()),
                     ("SHARED_SECRET", SECRET),
                     ("LOG_QUERY", "true"),
+                    ("ALLOW_ANONYMOUS", "true"),
                 ],
                 Setup {
                     main: Some(&entry),
@@ -398,6 +405,63 @@ fn every_decision_has_one_line_with_its_fields(c: &Ctx) {
         check_line(dev, &rid, &path, &r, &want);
     }
 
+    // A stored record that does not decode: the key id is logged, the record gave no consumer.
+    let corrupt = "ops-corrupt-record-key-0123456789";
+    remember_key(corrupt);
+    dev.kv_put_raw(
+        keygate_core::ApiKey::new(corrupt).hash().as_kv_key(),
+        "{not json",
+    );
+    let corrupt_id = key_id(corrupt);
+    let corrupt_auth = bearer(corrupt);
+    let path = format!("/{m}/corrupt");
+    let (r, rid) = call(dev, "GET", &path, &[("authorization", &corrupt_auth)]);
+    let want = Want {
+        key_id: Some(&corrupt_id),
+        ..keyless("corrupt_record", 401)
+    };
+    check_line(dev, &rid, &path, &r, &want);
+
+    // A CORS preflight passes without a key, and the origin's answer is logged.
+    let path = format!("/{m}/preflight");
+    let (r, rid) = call(
+        dev,
+        "OPTIONS",
+        &path,
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+        ],
+    );
+    let want = Want {
+        origin_status: Some(r.status),
+        origin_called: true,
+        ..keyless("accepted_preflight", r.status)
+    };
+    assert!(
+        r.status < 500,
+        "the origin answered the preflight: {}",
+        r.status
+    );
+    check_line(dev, &rid, &path, &r, &want);
+
+    // The operator endpoint: refused without its token, refused with a bad query, answered.
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let usage = format!("/__keygate/usage?counter=key:{id}&window_start=0");
+    for (path, auth, decision, status) in [
+        (usage.as_str(), auth.as_str(), "admin_unauthorized", 401),
+        (
+            "/__keygate/usage?nonsense=1",
+            admin.as_str(),
+            "admin_bad_request",
+            400,
+        ),
+        (usage.as_str(), admin.as_str(), "admin_usage", 200),
+    ] {
+        let (r, rid) = call(dev, "GET", path, &[("authorization", auth)]);
+        check_line(dev, &rid, path, &r, &keyless(decision, status));
+    }
+
     // The origin too slow: the time spent waiting for it is the origin's share.
     let path = format!("/{m}/__test/slow?ms=4000");
     let (r, rid) = call(dev, "GET", &path, &with_key);
@@ -477,8 +541,11 @@ fn each_request_writes_one_data_point_matching_its_log_line(c: &Ctx) {
     let accepted_path = format!("/{m}/items?limit=10&cursor=abc");
     let (r, accepted) = call(dev, "GET", &accepted_path, &[("authorization", &auth)]);
     assert_eq!(r.status, 200);
-    let (r, refused) = call(dev, "GET", &format!("/{m}/x"), &[]);
-    assert_eq!(r.status, 401);
+    let (r, anonymous) = call(dev, "GET", &format!("/{m}/x"), &[]);
+    assert_eq!(
+        r.status, 200,
+        "ALLOW_ANONYMOUS forwards a request without a key"
+    );
     let (r, in_query) = call(dev, "GET", &format!("/{m}/y?access_token=abc"), &[]);
     assert_eq!(r.status, 400);
 
@@ -508,12 +575,17 @@ fn each_request_writes_one_data_point_matching_its_log_line(c: &Ctx) {
     assert_eq!(d(3), line["gateway_ms"].as_f64().unwrap());
     assert_eq!(d(4), line["origin_ms"].as_f64().unwrap());
 
-    let point = data_point(dev, &refused);
+    let point = data_point(dev, &anonymous);
     assert_eq!(point["index"], "-", "{point}");
-    assert_eq!(point["blobs"][0], "");
-    assert_eq!(point["blobs"][2], "missing_credential");
-    assert_eq!(point["doubles"][0], 401.0);
-    assert_eq!(point["doubles"][1], 0.0, "no origin status");
+    assert_eq!(point["blobs"][0], "", "no key id");
+    assert_eq!(point["blobs"][1], "", "no consumer");
+    assert_eq!(point["blobs"][2], "accepted_anonymous");
+    assert_eq!(point["doubles"][0], 200.0);
+    assert_eq!(point["doubles"][1], 200.0);
+    assert_eq!(
+        dev.request_log(&anonymous)["decision"],
+        "accepted_anonymous"
+    );
 
     let line = dev.request_log(&in_query);
     assert_eq!(line["decision"], "key_in_query");
@@ -521,7 +593,10 @@ fn each_request_writes_one_data_point_matching_its_log_line(c: &Ctx) {
         line.get("query").is_none(),
         "a query carrying a key is never logged: {line}"
     );
-    assert_eq!(data_point(dev, &in_query)["blobs"][2], "key_in_query");
+    let point = data_point(dev, &in_query);
+    assert_eq!(point["blobs"][2], "key_in_query");
+    assert_eq!(point["doubles"][0], 400.0);
+    assert_eq!(point["doubles"][1], 0.0, "no origin status");
 }
 
 fn stats_local_summarises_the_real_log(c: &Ctx) {
