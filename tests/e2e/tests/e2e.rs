@@ -1715,6 +1715,20 @@ fn quota_fault(_c: &Ctx) {
         .header("retry-after")
         .is_some_and(|v| v.parse::<u32>().is_ok()));
     assert!(origin.received().is_empty(), "fails closed, never open");
+    // The operator's log line names the key, its consumer and what failed.
+    assert!(dev.log_contains("\"decision\":\"quota_store_unavailable\""));
+    let line = dev
+        .request_logs()
+        .into_iter()
+        .find(|v| v["decision"] == "quota_store_unavailable")
+        .expect("the fault's request line");
+    assert_eq!(line["key_id"], key_id(&with_quota).as_str(), "{line}");
+    assert_eq!(line["consumer_id"], "default", "{line}");
+    assert_eq!(line["status"], 503, "{line}");
+    assert!(
+        line["origin_status"].is_null() && line["detail"].is_string(),
+        "{line}"
+    );
     let plain = dev.create_key(&["--name", "plain"]);
     assert_eq!(get(&dev.url("/plain"), Some(&plain)).status, 200);
     assert_eq!(origin.received().len(), 1);
