@@ -140,21 +140,31 @@ impl Wrangler {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Runs a read, retried twice (after 0.3 s and 0.9 s) when the KV API answers 5xx: remote KV
-    /// and wrangler's local store both do now and then under load. Writes are never retried, so
-    /// nothing is applied twice behind the user's back.
-    fn run_read(&self, args: &[&str]) -> Result<String, String> {
-        let mut delay = std::time::Duration::from_millis(300);
-        let mut attempt = 1;
-        loop {
-            match self.run(args) {
-                Err(e) if attempt < 3 && is_server_error(&e) => {
-                    std::thread::sleep(delay);
-                    delay *= 3;
-                    attempt += 1;
-                }
-                result => return result,
+    /// Runs a KV call, retried twice (after 0.3 s and 0.9 s) when the KV API answers 5xx: remote
+    /// KV and wrangler's local store both do now and then under load or concurrent use. Every
+    /// call keygate makes is idempotent, so a retry cannot apply anything twice: a put writes the
+    /// same value, metadata and absolute expiration again, and deleting a gone key succeeds.
+    fn run_retrying(&self, args: &[&str]) -> Result<String, String> {
+        retrying(|| self.run(args), std::thread::sleep)
+    }
+}
+
+/// Calls `call` up to three times while it fails with a server error, sleeping 0.3 s, then
+/// 0.9 s, between tries; any other outcome is returned at once.
+fn retrying(
+    mut call: impl FnMut() -> Result<String, String>,
+    mut sleep: impl FnMut(std::time::Duration),
+) -> Result<String, String> {
+    let mut delay = std::time::Duration::from_millis(300);
+    let mut attempt = 1;
+    loop {
+        match call() {
+            Err(e) if attempt < 3 && is_server_error(&e) => {
+                sleep(delay);
+                delay *= 3;
+                attempt += 1;
             }
+            result => return result,
         }
     }
 }
@@ -183,7 +193,7 @@ impl KvBackend for Wrangler {
         if let Some(e) = &exp {
             args.extend(["--expiration", e]);
         }
-        self.run(&args).map(|_| ())
+        self.run_retrying(&args).map(|_| ())
     }
 
     fn get(&self, name: &str) -> Result<Option<String>, String> {
@@ -191,18 +201,18 @@ impl KvBackend for Wrangler {
         if !self.list(name)?.iter().any(|l| l.name == name) {
             return Ok(None);
         }
-        self.run_read(&["get", name, "--text"])
+        self.run_retrying(&["get", name, "--text"])
             .map(|s| Some(s.trim_end_matches('\n').to_owned()))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, String> {
-        let out = self.run_read(&["list", "--prefix", prefix])?;
+        let out = self.run_retrying(&["list", "--prefix", prefix])?;
         serde_json::from_str(&out)
             .map_err(|e| format!("unexpected output from wrangler kv key list: {e}"))
     }
 
     fn delete(&self, name: &str) -> Result<(), String> {
-        self.run(&["delete", name]).map(|_| ())
+        self.run_retrying(&["delete", name]).map(|_| ())
     }
 }
 
@@ -289,7 +299,54 @@ impl KvBackend for MemoryKv {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_server_error, strip_ansi};
+    use super::{is_server_error, retrying, strip_ansi};
+    use std::time::Duration;
+
+    /// Runs `retrying` over scripted answers; returns its result, the calls made and the sleeps.
+    fn run_script(
+        answers: &[Result<&str, &str>],
+    ) -> (Result<String, String>, usize, Vec<Duration>) {
+        let mut calls = 0;
+        let mut slept = Vec::new();
+        let result = retrying(
+            || {
+                calls += 1;
+                answers[calls - 1].map(str::to_owned).map_err(str::to_owned)
+            },
+            |d| slept.push(d),
+        );
+        (result, calls, slept)
+    }
+
+    #[test]
+    fn a_kv_call_answered_5xx_is_tried_again_after_a_growing_pause() {
+        let put_500 = "wrangler kv key put failed: KV PUT failed: 500 Internal Server Error";
+        let (result, calls, slept) = run_script(&[Err(put_500), Err(put_500), Ok("done")]);
+        assert_eq!(result, Ok("done".to_owned()));
+        assert_eq!(calls, 3);
+        assert_eq!(
+            slept,
+            [Duration::from_millis(300), Duration::from_millis(900)]
+        );
+    }
+
+    #[test]
+    fn a_kv_call_gives_up_with_the_last_error_after_three_tries() {
+        let (result, calls, slept) = run_script(&[
+            Err("KV PUT failed: 500 a"),
+            Err("KV PUT failed: 502 b"),
+            Err("KV PUT failed: 503 c"),
+        ]);
+        assert_eq!(result, Err("KV PUT failed: 503 c".to_owned()));
+        assert_eq!((calls, slept.len()), (3, 2));
+    }
+
+    #[test]
+    fn a_kv_call_refused_4xx_is_not_tried_again() {
+        let (result, calls, slept) = run_script(&[Err("KV PUT failed: 400 bad"), Ok("never")]);
+        assert_eq!(result, Err("KV PUT failed: 400 bad".to_owned()));
+        assert_eq!((calls, slept.len()), (1, 0));
+    }
 
     #[test]
     fn only_5xx_kv_answers_count_as_server_errors() {

@@ -559,24 +559,35 @@ impl Dev {
         self.wrangler_kv(&["bulk", "put", file.to_str().expect("utf-8 path")]);
     }
 
-    /// Runs `wrangler kv …` against this instance's local KV and insists it succeeds.
+    /// Runs `wrangler kv …` against this instance's local KV and insists it succeeds. Like the
+    /// CLI, it tries a call answered 5xx twice more: wrangler's local store gives one now and
+    /// then when another process writes at the same moment, and these writes are idempotent.
     fn wrangler_kv(&self, args: &[&str]) {
-        let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
-            .arg("kv")
-            .args(args)
-            .args(["--binding", "API_KEYS", "--local", "--config"])
-            .arg(self.config())
-            .arg("--persist-to")
-            .arg(self.state())
-            .env("PATH", node_path())
-            .env("WRANGLER_SEND_METRICS", "false")
-            .output()
-            .expect("run wrangler kv");
-        assert!(
-            out.status.success(),
-            "wrangler kv {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
+                .arg("kv")
+                .args(args)
+                .args(["--binding", "API_KEYS", "--local", "--config"])
+                .arg(self.config())
+                .arg("--persist-to")
+                .arg(self.state())
+                .env("PATH", node_path())
+                .env("WRANGLER_SEND_METRICS", "false")
+                .output()
+                .expect("run wrangler kv");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let server_error = stderr.contains(" failed: 5") || stderr.contains("internal error");
+            if out.status.success() || !server_error || tries == 3 {
+                assert!(
+                    out.status.success(),
+                    "wrangler kv {args:?} failed after {tries} tries: {stderr}"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300 * tries));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
