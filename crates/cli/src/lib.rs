@@ -2,6 +2,7 @@
 //! tested against an in-memory namespace; `main.rs` only parses arguments and prints.
 
 pub mod admin;
+mod ansi;
 pub mod stats;
 pub mod store;
 

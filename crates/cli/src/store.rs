@@ -216,21 +216,10 @@ impl KvBackend for Wrangler {
     }
 }
 
+/// A wrangler error line without its colour codes and its `✘ [ERROR]` marker.
 fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out.trim_start_matches(['✘', ' '])
+    crate::ansi::strip(s)
+        .trim_start_matches(['✘', ' '])
         .trim_start_matches("[ERROR]")
         .trim()
         .to_owned()

@@ -45,33 +45,9 @@ struct Raw {
     gateway_ms: f64,
 }
 
-/// Removes ANSI escape sequences (`ESC [ … final byte`, and a lone `ESC x`), which a terminal
-/// logger may put around or inside a line.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
-            continue;
-        }
-        if chars.next_if_eq(&'[').is_some() {
-            // Parameters and intermediates, up to and including the final byte (@ to ~).
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        } else {
-            chars.next();
-        }
-    }
-    out
-}
-
 /// Reads one line of the log.
 pub fn parse_line(line: &str) -> Line {
-    let clean = strip_ansi(line);
+    let clean = crate::ansi::strip(line);
     let Some(start) = clean.find('{') else {
         return Line::Other;
     };
