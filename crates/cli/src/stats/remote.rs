@@ -302,23 +302,19 @@ fn text(row: &Map<String, Value>, name: &str) -> Result<String, String> {
 
 /// A count: a JSON number, or a string holding one (ClickHouse quotes 64-bit integers).
 fn count(row: &Map<String, Value>, name: &str) -> Result<u64, String> {
-    let bad = || format!("the Analytics Engine column {name} is not a count");
+    // A float written for a whole count (`3.0`, `"3e2"`), within u64.
+    let whole = |f: f64| (f.fract() == 0.0 && (0.0..1.8e19).contains(&f)).then_some(f as u64);
     let v = match row.get(name) {
-        Some(Value::Number(n)) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
-                .map(|f| f as u64)
-        }),
-        Some(Value::String(s)) => s.trim().parse::<u64>().ok().or_else(|| {
-            s.trim()
-                .parse::<f64>()
+        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().and_then(whole)),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            s.parse::<u64>()
                 .ok()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
-                .map(|f| f as u64)
-        }),
+                .or_else(|| s.parse::<f64>().ok().and_then(whole))
+        }
         _ => None,
     };
-    v.ok_or_else(bad)
+    v.ok_or_else(|| format!("the Analytics Engine column {name} is not a count"))
 }
 
 /// A latency: a number, a string holding one, or null / NaN (no value).
@@ -427,9 +423,12 @@ fn redact(msg: &str, token: &Token) -> String {
     }
 }
 
-/// POSTs one query; the answer's rows, or an error without the token.
-pub fn run_sql(creds: &Credentials, sql: &str) -> Result<Vec<Map<String, Value>>, String> {
-    let agent = http_agent(&creds.base, Duration::from_secs(60));
+/// POSTs one query with `agent`; the answer's rows, or an error without the token.
+pub fn run_sql(
+    agent: &ureq::Agent,
+    creds: &Credentials,
+    sql: &str,
+) -> Result<Vec<Map<String, Value>>, String> {
     let url = creds.sql_url();
     let mut answer = agent
         .post(&url)
@@ -456,12 +455,13 @@ pub fn run_sql(creds: &Credentials, sql: &str) -> Result<Vec<Map<String, Value>>
 }
 
 /// The summary from Analytics Engine: three queries (counts per key and decision, latency per
-/// key, latency over all).
+/// key, latency over all), sent through one client so that they can share a connection.
 pub fn fetch(creds: &Credentials, dataset: &str, q: &Query) -> Result<Stats, String> {
     check_dataset(dataset)?;
-    let counts = parse_counts(&run_sql(creds, &counts_sql(dataset, q))?)?;
-    let per_key = parse_key_latency(&run_sql(creds, &latency_sql(dataset, q, true))?)?;
-    let total = match run_sql(creds, &latency_sql(dataset, q, false))?.first() {
+    let agent = http_agent(&creds.base, Duration::from_secs(60));
+    let counts = parse_counts(&run_sql(&agent, creds, &counts_sql(dataset, q))?)?;
+    let per_key = parse_key_latency(&run_sql(&agent, creds, &latency_sql(dataset, q, true))?)?;
+    let total = match run_sql(&agent, creds, &latency_sql(dataset, q, false))?.first() {
         Some(row) => parse_latency(row)?,
         None => Latency::default(),
     };
