@@ -539,11 +539,9 @@ fn run_stats(
             return Err("--log-file names the local log; it cannot be used with --remote".into());
         }
         let creds = remote::credentials(|name| std::env::var(name).ok())?;
+        // `remote::fetch` checks the name before any call, wherever it came from.
         let dataset = match dataset {
-            Some(d) => {
-                remote::check_dataset(&d)?;
-                d
-            }
+            Some(d) => d,
             None => {
                 let config = target
                     .config

@@ -554,6 +554,25 @@ fn remote_dataset_flag_overrides_the_config_and_json_carries_it() {
 }
 
 #[test]
+fn remote_dataset_flag_that_is_not_a_plain_name_is_refused_before_any_query() {
+    let dir = TempDir::new("baddataset");
+    let stub = Stub::start(analytics_engine);
+    let out = run_remote(
+        &dir.0,
+        &["stats", "--remote", "--dataset", "ds WHERE 1=1 --"],
+        &cloudflare_env(&stub.base),
+    );
+    let seen = stub.finish();
+    assert!(!out.status.success());
+    assert!(seen.is_empty(), "a query was sent: {:?}", seen.len());
+    let err = stderr(&out);
+    assert!(
+        err.contains("the dataset name 'ds WHERE 1=1 --' must be 1 to 128 characters"),
+        "{err}"
+    );
+}
+
+#[test]
 fn remote_without_credentials_names_the_missing_variables() {
     let dir = TempDir::new("nocreds");
     dir.write("wrangler.toml", WRANGLER_TOML);
