@@ -1,5 +1,6 @@
-//! Fault injection and observation hooks for the end-to-end tests: compiled only with the `fault-injection` feature,
-//! which no production build turns on (`make worker` builds without it).
+//! Fault injection and observation hooks for the end-to-end tests: compiled only with the
+//! `fault-injection` feature, which no production build turns on (`make worker` builds without
+//! it).
 
 use http::HeaderMap;
 
