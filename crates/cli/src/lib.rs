@@ -1399,13 +1399,13 @@ mod tests {
         let feb = jan + 31 * 86_400;
         assert_eq!(
             *fake.calls.borrow(),
-            vec![(format!("key:{}", rec.id), jan)],
+            vec![(format!("key:month:{}", rec.id), jan)],
             "the gateway is asked about this key's counter in this window"
         );
         assert_eq!(
             u.usage,
             Some(QuotaUsage {
-                counter: format!("key:{}", rec.id),
+                counter: format!("key:month:{}", rec.id),
                 used: 42,
                 limit: 10_000,
                 remaining: 9_958,
@@ -1451,7 +1451,7 @@ mod tests {
         let u = usage(&kv, &KeyRef::Id(rec.id), &fake, NOW + 59).unwrap();
         assert_eq!(
             *fake.calls.borrow(),
-            vec![("consumer:acme".to_owned(), NOW)]
+            vec![("consumer:hour:acme".to_owned(), NOW)]
         );
         let w = u.usage.unwrap();
         assert_eq!((w.remaining, w.reset_in_secs), (100, 3_600 - 59));

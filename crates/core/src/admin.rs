@@ -31,6 +31,10 @@ pub enum AdminDenial {
 
 /// Routes a request: `None` when it is not an operator request (no `ADMIN_TOKEN`, or a path
 /// outside [`ADMIN_PREFIX`]), so it goes through the normal key checks.
+///
+/// `path` is the normalised path that would be forwarded ([`crate::path::join`]), so `//` and
+/// dot segments cannot hide the prefix. It is also compared decoded and in any letter case
+/// (`/%5F_KEYGATE/usage`), so no spelling of the operator paths reaches the origin.
 pub fn route(
     cfg: &Config,
     method: &str,
@@ -39,7 +43,10 @@ pub fn route(
     headers: &HeaderMap,
 ) -> Option<Result<AdminRequest, AdminDenial>> {
     let token = cfg.admin_token.as_ref()?;
-    let rest = path.strip_prefix(ADMIN_PREFIX)?;
+    let canonical = operator_spelling(path);
+    let rest = canonical
+        .strip_prefix(ADMIN_PREFIX)
+        .or_else(|| (canonical == ADMIN_PREFIX.trim_end_matches('/')).then_some(""))?;
     let presented = parse_authorization(
         headers
             .get_all(http::header::AUTHORIZATION)
@@ -55,6 +62,12 @@ pub fn route(
         "usage" => usage_query(query.unwrap_or("")),
         _ => Err(AdminDenial::NotFound),
     })
+}
+
+/// `path` decoded (every round an origin might apply) and in lower case, for matching only.
+fn operator_spelling(path: &str) -> String {
+    let decoded = crate::integrity::decode_repeatedly(path.as_bytes());
+    String::from_utf8_lossy(&decoded).to_ascii_lowercase()
 }
 
 fn usage_query(query: &str) -> Result<AdminRequest, AdminDenial> {
@@ -81,17 +94,27 @@ fn usage_query(query: &str) -> Result<AdminRequest, AdminDenial> {
     })
 }
 
-/// `key:<12 hex>` or `consumer:<id>`, as [`crate::limits::Quota::counter`] builds them.
+/// `key:<period>:<12 hex>` or `consumer:<period>:<id>`, as [`crate::limits::Quota::counter`]
+/// builds them.
 pub fn is_counter_name(s: &str) -> bool {
     if s.len() > MAX_COUNTER_LEN || !is_header_safe(s) || s.contains(' ') {
         return false;
     }
-    match s.split_once(':') {
-        Some(("key", id)) => {
+    let Some((kind, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let Some((period, id)) = rest.split_once(':') else {
+        return false;
+    };
+    if crate::limits::QuotaPeriod::parse(period).is_none() {
+        return false;
+    }
+    match kind {
+        "key" => {
             id.len() == crate::secret::KEY_ID_LEN
                 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         }
-        Some(("consumer", id)) => !id.is_empty(),
+        "consumer" => !id.is_empty(),
         _ => false,
     }
 }
@@ -123,7 +146,7 @@ mod tests {
         h
     }
 
-    const Q: &str = "counter=key%3A0123456789ab&window_start=1764547200";
+    const Q: &str = "counter=key%3Aday%3A0123456789ab&window_start=1764547200";
 
     #[test]
     fn without_admin_token_the_prefix_is_an_ordinary_path() {
@@ -141,7 +164,7 @@ mod tests {
         assert_eq!(
             ok,
             Some(Ok(AdminRequest::Usage {
-                counter: "key:0123456789ab".into(),
+                counter: "key:day:0123456789ab".into(),
                 window_start: 1_764_547_200
             }))
         );
@@ -171,20 +194,64 @@ mod tests {
     }
 
     #[test]
+    fn operator_paths_are_recognised_in_every_spelling_of_the_normalised_path() {
+        // Found in review: `//__keygate/usage` and `/%5F_keygate/usage` were forwarded. The
+        // gateway routes on the normalised path, so `//` and dot segments are already gone here.
+        let c = cfg(Some(TOKEN));
+        for p in [
+            "/__keygate/usage",
+            "/%5F_keygate/usage",
+            "/%5f%5fkeygate/usage",
+            "/__KEYGATE/usage",
+            "/__keygate/%75sage",
+            "/%255F_keygate/usage",
+        ] {
+            assert!(
+                matches!(
+                    route(&c, "GET", p, Some(Q), &bearer(TOKEN)),
+                    Some(Ok(AdminRequest::Usage { .. }))
+                ),
+                "{p}"
+            );
+            assert_eq!(
+                route(&c, "GET", p, Some(Q), &HeaderMap::new()),
+                Some(Err(AdminDenial::Unauthorized)),
+                "{p}"
+            );
+        }
+        for p in ["/__keygate", "/__Keygate/", "/__keygate/other"] {
+            assert!(
+                route(&c, "GET", p, None, &HeaderMap::new()).is_some(),
+                "{p}"
+            );
+        }
+        for p in [
+            "/v1/__keygate/usage",
+            "/__keygates/usage",
+            "/_keygate/usage",
+        ] {
+            assert_eq!(route(&c, "GET", p, None, &bearer(TOKEN)), None, "{p}");
+        }
+    }
+
+    #[test]
     fn usage_query_is_strict() {
         let c = cfg(Some(TOKEN));
         for q in [
             "",
-            "counter=key%3A0123456789ab",
+            "counter=key%3Aday%3A0123456789ab",
             "window_start=1",
-            "counter=key%3A0123456789ab&window_start=x",
-            "counter=key%3A0123456789AB&window_start=1",
-            "counter=key%3Aabc&window_start=1",
-            "counter=user%3Aacme&window_start=1",
-            "counter=consumer%3A&window_start=1",
-            "counter=consumer%3Aa%0Ab&window_start=1",
-            "counter=key%3A0123456789ab&window_start=1&extra=1",
-            "counter=key%3A0123456789ab&counter=key%3A0123456789ab&window_start=1",
+            "counter=key%3Aday%3A0123456789ab&window_start=x",
+            "counter=key%3Aday%3A0123456789AB&window_start=1",
+            "counter=key%3Aday%3Aabc&window_start=1",
+            "counter=key%3A0123456789ab&window_start=1",
+            "counter=key%3Aweek%3A0123456789ab&window_start=1",
+            "counter=user%3Aday%3Aacme&window_start=1",
+            "counter=consumer%3Aday%3A&window_start=1",
+            "counter=consumer%3Aacme&window_start=1",
+            "counter=consumer%3Aday%3Aa%0Ab&window_start=1",
+            "counter=key%3Aday%3A0123456789ab&window_start=1&extra=1",
+            "counter=key%3Aday%3A0123456789ab&counter=key%3Aday%3A0123456789ab&window_start=1",
         ] {
             assert_eq!(
                 route(&c, "GET", "/__keygate/usage", Some(q), &bearer(TOKEN)),
@@ -197,7 +264,7 @@ mod tests {
                 &c,
                 "GET",
                 "/__keygate/usage",
-                Some("counter=consumer%3Aacme-corp&window_start=0"),
+                Some("counter=consumer%3A3600s%3Aacme%3Acorp&window_start=0"),
                 &bearer(TOKEN)
             ),
             Some(Ok(_))

@@ -184,6 +184,9 @@ pub struct Config {
     pub allow_anonymous: bool,
     /// `CORS_PREFLIGHT`: `OPTIONS` with `Access-Control-Request-Method` passes without a key.
     pub cors_preflight: bool,
+    /// `METHOD_OVERRIDE`: method-override headers and `_method` parameters are forwarded, and
+    /// scopes must admit the tunnelled method as well as the sent one. Off: they are refused.
+    pub method_override: bool,
     /// `KEY_SOURCES` includes `x-api-key`: the `X-API-Key` header is read as well.
     pub api_key_header: bool,
     /// `CONSUMER_META_HEADERS`: metadata keys sent as `X-Consumer-<key>`.
@@ -226,6 +229,7 @@ impl Config {
         };
         let allow_anonymous = flag("ALLOW_ANONYMOUS")?;
         let cors_preflight = flag("CORS_PREFLIGHT")?;
+        let method_override = flag("METHOD_OVERRIDE")?;
         let log_query = flag("LOG_QUERY")?;
         let api_key_header = match lookup("KEY_SOURCES") {
             None => false,
@@ -292,6 +296,7 @@ impl Config {
             origin_timeout,
             allow_anonymous,
             cors_preflight,
+            method_override,
             api_key_header,
             consumer_meta,
         })

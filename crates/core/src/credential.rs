@@ -1,5 +1,6 @@
 //! Strict parsing of the `Authorization: Bearer` credential (RFC 6750 §2.1).
 
+use crate::integrity::{canonical_param_name, url_part_holds_key};
 use crate::secret::ApiKey;
 
 /// Longest token accepted, in bytes. Anything longer is malformed, never looked up.
@@ -14,6 +15,9 @@ pub enum Malformed {
     WrongScheme,
     /// `Bearer` with no token after it.
     EmptyToken,
+    /// An `Authorization` or `X-API-Key` field that is empty or blank: a credential that is
+    /// malformed, never the absence of one.
+    Blank,
     /// A character outside the RFC 6750 `b64token` grammar, or bad separators.
     BadCharacters,
     /// A token over [`MAX_TOKEN_LEN`] bytes.
@@ -22,6 +26,8 @@ pub enum Malformed {
     ConflictingSources,
     /// The query string carries an API key; it is never a key source.
     KeyInQuery,
+    /// The request path carries an API key.
+    KeyInPath,
 }
 
 impl Malformed {
@@ -31,6 +37,7 @@ impl Malformed {
             Malformed::MultipleHeaders => "more than one Authorization header was sent",
             Malformed::WrongScheme => "the Authorization scheme must be Bearer",
             Malformed::EmptyToken => "the Bearer token is empty",
+            Malformed::Blank => "the credential header is empty",
             Malformed::BadCharacters => {
                 "the Bearer token contains characters outside the RFC 6750 b64token syntax"
             }
@@ -40,6 +47,9 @@ impl Malformed {
             }
             Malformed::KeyInQuery => {
                 "API keys are not accepted in the query string; send 'Authorization: Bearer <key>'"
+            }
+            Malformed::KeyInPath => {
+                "API keys are not accepted in the request path; send 'Authorization: Bearer <key>'"
             }
         }
     }
@@ -60,6 +70,9 @@ where
 /// surrounding optional whitespace (RFC 9110 OWS) ignored.
 pub fn parse_bearer(value: &[u8]) -> Result<ApiKey, Malformed> {
     let value = trim_ows(value);
+    if value.is_empty() {
+        return Err(Malformed::Blank);
+    }
     const SCHEME: &[u8] = b"bearer";
     let scheme_len = value
         .iter()
@@ -100,7 +113,7 @@ where
     };
     let token = trim_ows(value);
     if token.is_empty() {
-        return Err(Malformed::EmptyToken);
+        return Err(Malformed::Blank);
     }
     token_key(token).map(Some)
 }
@@ -134,18 +147,16 @@ fn token_key(token: &[u8]) -> Result<ApiKey, Malformed> {
     Ok(ApiKey::new(token))
 }
 
-/// Query parameter names that conventionally carry credentials (RFC 6750 §2.3 and common use).
-const QUERY_KEY_NAMES: &[&str] = &["access_token", "api_key", "apikey", "api-key", "x-api-key"];
+/// Query parameter names that conventionally carry credentials (RFC 6750 §2.3 and common use),
+/// in the canonical form of [`canonical_param_name`].
+const QUERY_KEY_NAMES: &[&str] = &["access_token", "api_key", "apikey", "x_api_key"];
 
-/// True when the query string carries a credential: a conventional name, or a value with our prefix.
+/// True when the query string carries a credential: a conventional name in any spelling, or
+/// anything that decodes to a string of the key format (see [`url_part_holds_key`]).
 pub fn query_carries_key(query: &str) -> bool {
-    query.split('&').any(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = name.to_ascii_lowercase();
-        QUERY_KEY_NAMES.contains(&name.as_str())
-            || value.starts_with(crate::keyformat::PREFIX)
-            || value.to_ascii_lowercase().starts_with("kg%5f")
-    })
+    url_part_holds_key(query)
+        || form_urlencoded::parse(query.as_bytes())
+            .any(|(name, _)| QUERY_KEY_NAMES.contains(&canonical_param_name(&name).as_str()))
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
@@ -219,7 +230,21 @@ mod tests {
     fn empty_token_is_reported_as_empty() {
         assert_eq!(parse("Bearer"), Err(Malformed::EmptyToken));
         assert_eq!(parse("Bearer    "), Err(Malformed::EmptyToken));
-        assert_eq!(parse(""), Err(Malformed::WrongScheme));
+    }
+
+    #[test]
+    fn a_blank_authorization_or_key_header_is_malformed_not_absent() {
+        for v in ["", " ", "\t", "  \t "] {
+            assert_eq!(parse(v), Err(Malformed::Blank), "{v:?}");
+            assert_eq!(
+                parse_authorization([v.as_bytes()]).map(|_| ()),
+                Err(Malformed::Blank)
+            );
+            assert_eq!(
+                parse_api_key_header([v.as_bytes()]).map(|_| ()),
+                Err(Malformed::Blank)
+            );
+        }
     }
 
     #[test]
@@ -271,23 +296,38 @@ mod tests {
         };
         assert_eq!(one(" kg_abc "), Ok(Some("kg_abc".into())));
         assert_eq!(one("Bearer kg_abc"), Err(Malformed::BadCharacters));
-        assert_eq!(one(""), Err(Malformed::EmptyToken));
+        assert_eq!(one(""), Err(Malformed::Blank));
         assert_eq!(one("a,b"), Err(Malformed::MultipleHeaders));
         assert!(matches!(parse_api_key_header(std::iter::empty()), Ok(None)));
     }
 
     #[test]
     fn keys_in_the_query_string_are_detected() {
+        const KEY: &str = "kg_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg_00AbCd";
         for q in [
-            "access_token=abc",
-            "a=1&API_KEY=x",
-            "apikey",
-            "k=kg_abc",
-            "k=KG%5Fabc",
+            "access_token=abc".to_owned(),
+            "a=1&API_KEY=x".into(),
+            "apikey".into(),
+            "api-key=1".into(),
+            "X-Api-Key=1".into(),
+            "%61pi_key=1".into(),
+            format!("k={KEY}"),
+            KEY.to_owned(),
+            format!("x=1,{KEY}"),
+            format!("k=KG%5F{}", &KEY[3..]),
+            format!("k=%6B%67%5F{}", &KEY[3..]),
         ] {
-            assert!(query_carries_key(q), "{q}");
+            assert!(query_carries_key(&q), "{q}");
         }
-        for q in ["a=1", "key_id=3", "token_type=bearer", "q=kg"] {
+        // Found in review: only values starting with `kg_` were caught.
+        // A value that only starts like a key is data (kg_per_m2), not a key.
+        for q in [
+            "a=1",
+            "key_id=3",
+            "token_type=bearer",
+            "q=kg",
+            "unit=kg_per_m2",
+        ] {
             assert!(!query_carries_key(q), "{q}");
         }
     }

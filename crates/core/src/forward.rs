@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::gateway::Caller;
+use crate::integrity::{canonical_header_name, classify_header, NameClass};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use std::borrow::Cow;
 
 pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
 pub const X_CONSUMER_NAME: HeaderName = HeaderName::from_static("x-consumer-name");
@@ -27,22 +27,20 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Client headers that the gateway always drops: credentials, the default secret header,
-/// identity and forwarding headers it sets itself, and client-IP claims.
+/// Client headers that the gateway always drops because it owns them: the credential, the
+/// default secret header, and the ids it sets itself.
 const DROPPED_FROM_CLIENT: &[&str] = &[
     "authorization",
     "host",
     "x-shared-secret",
     "x-key-id",
     "x-request-id",
-    "forwarded",
-    "x-real-ip",
-    "cf-connecting-ip",
 ];
 
-/// Prefixes of client headers the gateway always drops: the identity headers it owns, every
-/// `X-Forwarded-*` claim (a client is never a trusted proxy), and `Proxy-*` (meant for a proxy).
-const DROPPED_PREFIXES: &[&str] = &["x-consumer-", "x-keygate-", "x-forwarded-", "proxy-"];
+/// Prefixes of client headers the gateway always drops: its own `X-Keygate-*`, and `Proxy-*`
+/// (meant for a proxy). Identity, client-address and rewrite claims are in
+/// [`crate::integrity`]'s tables.
+const DROPPED_PREFIXES: &[&str] = &["x-keygate-", "proxy-"];
 
 /// True for a header the gateway manages on the upstream request, so it may not be reconfigured
 /// as the shared-secret header.
@@ -50,6 +48,7 @@ pub fn is_reserved_request_header(name: &HeaderName) -> bool {
     let n = name.as_str();
     (n != "x-shared-secret" && DROPPED_FROM_CLIENT.contains(&n))
         || DROPPED_PREFIXES.iter().any(|p| n.starts_with(p))
+        || classify_header(&canonical_header_name(n)).is_some()
         || HOP_BY_HOP.contains(&n)
         || n.starts_with("content-")
         || n == "cookie"
@@ -67,6 +66,11 @@ pub struct ClientContext<'a> {
 }
 
 /// Builds the upstream request headers from the client's headers: strip, then set.
+///
+/// Stripped: hop-by-hop fields and those `Connection` names, the credential and the gateway's
+/// own fields, every URL-rewrite and identity name of [`crate::integrity`], and method
+/// overrides unless `METHOD_OVERRIDE` is on (the pipeline refuses them before this runs; this is
+/// the second line).
 pub fn upstream_headers(
     incoming: &HeaderMap,
     cfg: &Config,
@@ -78,14 +82,16 @@ pub fn upstream_headers(
     for (name, value) in incoming {
         // CGI, WSGI and Rack origins read `_` in a field name as `-` (`X_Consumer_Id` lands on
         // HTTP_X_CONSUMER_ID), so a name is judged in that form too.
-        let dashed = match name.as_str() {
-            n if n.contains('_') => Cow::Owned(n.replace('_', "-")),
-            n => Cow::Borrowed(n),
-        };
+        let dashed = canonical_header_name(name.as_str());
         let n = &*dashed;
         let drop = HOP_BY_HOP.contains(&n)
             || DROPPED_FROM_CLIENT.contains(&n)
             || DROPPED_PREFIXES.iter().any(|p| n.starts_with(p))
+            || match classify_header(n) {
+                Some(NameClass::MethodOverride) => !cfg.method_override,
+                Some(NameClass::Rewrite | NameClass::Identity) => true,
+                None => false,
+            }
             || n == cfg.secret_header.as_str()
             || (cfg.api_key_header && n == "x-api-key")
             || connection_listed

@@ -2,11 +2,14 @@
 //! Then the limits phase: tier rate limit, then quota. Denials are values (`Verdict::Deny`);
 //! infrastructure faults are errors (`Fault`), and every fault fails closed.
 
-use crate::admin::AdminDenial;
+use crate::admin::{self, AdminDenial, AdminRequest};
 use crate::cache::{self, CacheOutcome, CachePolicy, KeyCache, Lookup, Pause};
 use crate::config::{Config, ConfigError};
 use crate::credential::{parse_api_key_header, parse_authorization, query_carries_key, Malformed};
 use crate::forward::{upstream_headers, ClientContext};
+use crate::integrity::{
+    declares_body, is_forwarded_method, tunnelled_method, url_part_holds_key, OverrideError,
+};
 use crate::keyformat::{classify, KeyShape};
 use crate::limits::{QuotaCount, RateLimitFields, Tier, Window, QUOTA_POLICY};
 use crate::path::{join, PathError, UpstreamTarget};
@@ -134,6 +137,13 @@ pub enum InvalidKey {
 /// A refusal decided by policy: an expected outcome, not a fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
+    /// A method keygate does not forward (see [`crate::integrity::FORWARDED_METHODS`]), sent or
+    /// tunnelled.
+    MethodNotAllowed,
+    /// A method override that is not enabled, not one method, conflicting, or on a preflight.
+    MethodOverride(OverrideError),
+    /// A CORS preflight that declares a body.
+    PreflightWithBody,
     MissingCredential,
     Malformed(Malformed),
     BadPath(PathError),
@@ -174,7 +184,10 @@ impl Denial {
             | Denial::OutOfScope { key_id, .. }
             | Denial::RateLimited { key_id, .. }
             | Denial::QuotaExhausted { key_id, .. } => Some(key_id.as_str()),
-            Denial::MissingCredential
+            Denial::MethodNotAllowed
+            | Denial::MethodOverride(_)
+            | Denial::PreflightWithBody
+            | Denial::MissingCredential
             | Denial::Malformed(_)
             | Denial::BadPath(_)
             | Denial::Admin(_) => None,
@@ -227,7 +240,7 @@ impl std::fmt::Debug for KeyIdBuf {
 /// The request line and headers as the edge received them.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
-    /// Upper-case method as received.
+    /// The method exactly as received: what scopes are checked against and what is forwarded.
     pub method: &'a str,
     pub path: &'a str,
     pub query: Option<&'a str>,
@@ -286,26 +299,55 @@ pub struct Accepted {
 pub enum Verdict {
     Accept(Box<Accepted>),
     Deny(Denial),
+    /// An authenticated request to the operator endpoint: the edge answers it, nothing is
+    /// forwarded.
+    Operator(AdminRequest),
 }
 
 /// Decides one request. `now` is Unix seconds. The store is read at most once, and only for a
 /// well-formed credential, with a valid checksum when it carries our prefix, on a well-formed path.
+///
+/// The checks, in order: the method; keys in the URL; the path (normalised once, and used both
+/// for operator routing and for forwarding); the operator endpoint; the credential; method
+/// overrides; CORS preflights; anonymous access; the key's record, state and scopes.
 pub async fn authorize<K: KeyLookup>(
     cfg: &Config,
     head: &RequestHead<'_>,
     keys: &K,
     now: u64,
 ) -> Result<Verdict, Fault> {
+    let deny = |d| Ok(Verdict::Deny(d));
+    if !is_forwarded_method(head.method) {
+        return deny(Denial::MethodNotAllowed);
+    }
     if head.query.is_some_and(query_carries_key) {
-        return Ok(Verdict::Deny(Denial::Malformed(Malformed::KeyInQuery)));
+        return deny(Denial::Malformed(Malformed::KeyInQuery));
+    }
+    if url_part_holds_key(head.path) {
+        return deny(Denial::Malformed(Malformed::KeyInPath));
+    }
+    let target = match join(&cfg.origin, head.path, head.query) {
+        Ok(t) => t,
+        Err(e) => return deny(Denial::BadPath(e)),
+    };
+    if let Some(operator) = admin::route(cfg, head.method, &target.path, head.query, head.headers) {
+        return Ok(match operator {
+            Ok(request) => Verdict::Operator(request),
+            Err(d) => Verdict::Deny(Denial::Admin(d)),
+        });
     }
     let key = match credential(cfg, head.headers) {
         Ok(key) => key,
-        Err(m) => return Ok(Verdict::Deny(Denial::Malformed(m))),
+        Err(m) => return deny(Denial::Malformed(m)),
     };
-    let target = match join(&cfg.origin, head.path, head.query) {
-        Ok(t) => t,
-        Err(e) => return Ok(Verdict::Deny(Denial::BadPath(e))),
+    let tunnelled = match tunnelled_method(head.headers, head.query) {
+        Ok(None) => None,
+        Ok(Some(_)) | Err(_) if !cfg.method_override => {
+            return deny(Denial::MethodOverride(OverrideError::NotEnabled))
+        }
+        Ok(Some(m)) if is_forwarded_method(&m) => Some(m),
+        Ok(Some(_)) => return deny(Denial::MethodNotAllowed),
+        Err(e) => return deny(Denial::MethodOverride(e)),
     };
     // Takes the target by value: exactly one branch forwards, so the URL is never copied.
     let forward = |caller: Caller, target: UpstreamTarget| {
@@ -332,13 +374,20 @@ pub async fn authorize<K: KeyLookup>(
         })))
     };
     if cfg.cors_preflight && is_preflight(head) {
+        // A real preflight has no body, and no key whose scopes could cover a tunnelled method.
+        if declares_body(head.headers) {
+            return deny(Denial::PreflightWithBody);
+        }
+        if tunnelled.is_some() {
+            return deny(Denial::MethodOverride(OverrideError::OnPreflight));
+        }
         return forward(Caller::Preflight, target);
     }
     let Some(key) = key else {
         return if cfg.allow_anonymous {
             forward(Caller::Anonymous, target)
         } else {
-            Ok(Verdict::Deny(Denial::MissingCredential))
+            deny(Denial::MissingCredential)
         };
     };
 
@@ -346,23 +395,28 @@ pub async fn authorize<K: KeyLookup>(
     let hash = key.hash();
     drop(key);
     let key_id = KeyIdBuf::from_hash(&hash);
-    let deny = |reason| Ok(Verdict::Deny(Denial::InvalidKey { reason, key_id }));
+    let invalid = |reason| Ok(Verdict::Deny(Denial::InvalidKey { reason, key_id }));
     if shape == KeyShape::BadChecksum {
-        return deny(InvalidKey::BadChecksum);
+        return invalid(InvalidKey::BadChecksum);
     }
 
     let record = match keys.lookup(&hash).await {
         Ok(Lookup::Found(r)) => r,
-        Ok(Lookup::Refused(reason)) => return deny(reason),
+        Ok(Lookup::Refused(reason)) => return invalid(reason),
         Err(e) => return Err(Fault::StoreUnavailable(e)),
     };
     match record.state(now) {
         KeyState::Active => {}
-        KeyState::Disabled => return deny(InvalidKey::Disabled),
-        KeyState::Expired => return deny(InvalidKey::Expired),
+        KeyState::Disabled => return invalid(InvalidKey::Disabled),
+        KeyState::Expired => return invalid(InvalidKey::Expired),
     }
     let scopes = record.parsed_scopes();
-    if !scope::admits(&scopes, head.method, &target.path) {
+    // With METHOD_OVERRIDE on, the origin may run the tunnelled method: both must be in scope.
+    let admitted = scope::admits(&scopes, head.method, &target.path)
+        && tunnelled
+            .as_deref()
+            .is_none_or(|m| scope::admits(&scopes, m, &target.path));
+    if !admitted {
         let tokens: Vec<String> = scopes.iter().map(scope::Scope::token).collect();
         return Ok(Verdict::Deny(Denial::OutOfScope {
             key_id,
@@ -384,7 +438,7 @@ pub async fn decide<K: KeyLookup, L: RateLimiter, Q: QuotaStore>(
 ) -> Result<Verdict, Fault> {
     let mut accepted = match authorize(cfg, head, store, now).await? {
         Verdict::Accept(a) => a,
-        deny @ Verdict::Deny(_) => return Ok(deny),
+        other @ (Verdict::Deny(_) | Verdict::Operator(_)) => return Ok(other),
     };
     if let Caller::Key(record) = &accepted.caller {
         match enforce_limits(cfg, record, limiter, quotas, now).await? {

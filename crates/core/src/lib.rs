@@ -11,6 +11,7 @@ pub mod config;
 pub mod credential;
 pub mod forward;
 pub mod gateway;
+pub mod integrity;
 pub mod keyformat;
 pub mod limits;
 pub mod path;

@@ -321,11 +321,15 @@ fn is_key_scope(s: &QuotaScope) -> bool {
 pub const MAX_QUOTA_LIMIT: u64 = 1 << 40;
 
 impl Quota {
-    /// The Durable Object name that counts this quota: `key:<id>` or `consumer:<consumer id>`.
+    /// The Durable Object name that counts this quota: `key:<period>:<id>` or
+    /// `consumer:<period>:<consumer id>`. The period is part of the name, so quotas of different
+    /// periods never share a count: two keys of one consumer with `3/hour` and `3/day` are
+    /// counted apart (one window would otherwise reset the other), and a new period starts a new
+    /// count. A new limit with the same period keeps the count.
     pub fn counter(&self, key_id: &str, consumer_id: &str) -> String {
         match self.per {
-            QuotaScope::Key => format!("key:{key_id}"),
-            QuotaScope::Consumer => format!("consumer:{consumer_id}"),
+            QuotaScope::Key => format!("key:{}:{key_id}", self.period),
+            QuotaScope::Consumer => format!("consumer:{}:{consumer_id}", self.period),
         }
     }
 }
@@ -630,14 +634,14 @@ mod tests {
     fn quota_record_field_round_trips_and_defaults_to_per_key() {
         let q: Quota = serde_json::from_str(r#"{"limit":10000,"period":"month"}"#).unwrap();
         assert_eq!(q.per, QuotaScope::Key);
-        assert_eq!(q.counter("abc", "acme"), "key:abc");
+        assert_eq!(q.counter("abc", "acme"), "key:month:abc");
         assert_eq!(
             serde_json::to_string(&q).unwrap(),
             r#"{"limit":10000,"period":"month"}"#
         );
         let q: Quota =
             serde_json::from_str(r#"{"limit":5,"period":"30s","per":"consumer"}"#).unwrap();
-        assert_eq!(q.counter("abc", "acme"), "consumer:acme");
+        assert_eq!(q.counter("abc", "acme"), "consumer:30s:acme");
         assert!(serde_json::from_str::<Quota>(r#"{"limit":5,"period":"week"}"#).is_err());
     }
 

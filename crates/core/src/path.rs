@@ -2,6 +2,7 @@
 //! can change the scheme, host or port, or climb above the origin's base path.
 
 use crate::config::Origin;
+use crate::integrity::{decode_repeatedly, fold_lookalikes};
 
 /// Longest request path accepted, in bytes.
 pub const MAX_PATH_LEN: usize = 8 * 1024;
@@ -20,6 +21,10 @@ pub enum PathError {
     /// it is a dot segment (Tomcat and other Java servers treat it as one), so a scope checked
     /// here could be bypassed there.
     DotSegmentParameters,
+    /// A segment that only decodes to `.` or `..` after more than one round of percent-decoding
+    /// (`%252e%252e`) or through a lookalike (overlong UTF-8 `%c0%ae`, full-width `%EF%BC%8E`):
+    /// keygate does not resolve it, and an origin that decodes it would.
+    EncodedDotSegment,
     /// Longer than [`MAX_PATH_LEN`].
     TooLong,
     /// The joined URL would not stay on the origin (defence in depth; never expected).
@@ -38,6 +43,9 @@ impl PathError {
             }
             PathError::DotSegmentParameters => {
                 "the request path has a '.' or '..' segment with ';' parameters"
+            }
+            PathError::EncodedDotSegment => {
+                "the request path has a '.' or '..' segment in an encoding that origins read differently"
             }
             PathError::TooLong => "the request path is too long",
             PathError::EscapesOrigin => "the request path cannot be forwarded",
@@ -77,11 +85,8 @@ pub fn join(origin: &Origin, path: &str, query: Option<&str>) -> Result<Upstream
     check_escapes(path, |b| {
         b.is_ascii_graphic() && !matches!(b, b'\\' | b'?' | b'#')
     })?;
-    if path.split('/').any(|seg| {
-        seg.split_once(';')
-            .is_some_and(|(head, _)| dot_kind(head).is_some())
-    }) {
-        return Err(PathError::DotSegmentParameters);
+    for seg in path.split('/') {
+        check_segment(seg)?;
     }
     // The query passes unchanged: encoded separators are ordinary data there.
     if query.is_some_and(|q| !q.bytes().all(|b| b.is_ascii_graphic() && b != b'#')) {
@@ -132,6 +137,34 @@ fn check_escapes(s: &str, allowed: impl Fn(u8) -> bool) -> Result<(), PathError>
         }
     }
     Ok(())
+}
+
+/// Refuses a segment that an origin could read as a dot segment, or as holding a separator,
+/// where keygate does not: `..;x` with `;` in any encoding, and `.`/`..`, `/`, `\\` or NUL reached
+/// only through repeated decoding or a lookalike.
+fn check_segment(seg: &str) -> Result<(), PathError> {
+    if !seg.contains(['%', ';']) {
+        return Ok(());
+    }
+    let decoded = decode_repeatedly(seg.as_bytes());
+    let folded = fold_lookalikes(&decoded);
+    if folded.iter().any(|b| matches!(b, b'/' | b'\\' | 0)) {
+        return Err(PathError::EncodedSeparator);
+    }
+    let (head, params) = match folded.iter().position(|&b| b == b';') {
+        Some(i) => (&folded[..i], true),
+        None => (&folded[..], false),
+    };
+    if head != b"." && head != b".." {
+        return Ok(());
+    }
+    if params {
+        Err(PathError::DotSegmentParameters)
+    } else if dot_kind(seg).is_none() {
+        Err(PathError::EncodedDotSegment)
+    } else {
+        Ok(())
+    }
 }
 
 /// Resolves dot segments (RFC 3986 §5.2.4, with `%2e` counted as `.` as the URL standard does),
@@ -355,6 +388,56 @@ mod tests {
         }
         // A parameter on an ordinary segment, and dots inside a longer name, are paths.
         assert!(url("http://o", "/a;v=1/..b;x/c").is_ok());
+    }
+
+    #[test]
+    fn dot_segment_parameters_are_refused_in_every_encoding_of_dot_and_semicolon() {
+        // Found in review: `..%3b` and `%2e%2e%3B` passed, and reached the origin as `..;`.
+        for p in [
+            "/reports/..%3b/admin",
+            "/reports/%2e%2e%3B/admin",
+            "/reports/.%3bx/admin",
+            "/reports/%2E%2e%253b/admin",
+            "/reports/%252e%252e;/admin",
+            "/reports/%c0%ae%c0%ae;/admin",
+            "/reports/%EF%BC%8E%EF%BC%8E%EF%BC%9B/admin",
+            "/reports/..%C0%BB/admin",
+        ] {
+            assert_eq!(
+                url("http://o", p),
+                Err(PathError::DotSegmentParameters),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn dot_segments_reached_only_by_repeated_decoding_or_lookalikes_are_refused() {
+        for p in [
+            "/reports/%252e%252e/admin",
+            "/reports/%25252e/admin",
+            "/reports/%c0%ae%c0%ae/admin",
+            "/reports/%e0%80%ae%e0%80%ae/admin",
+            "/reports/%EF%BC%8E%EF%BC%8E/admin",
+        ] {
+            assert_eq!(url("http://o", p), Err(PathError::EncodedDotSegment), "{p}");
+        }
+        // Separators reached the same ways are refused as separators.
+        for p in [
+            "/a/%252f/b",
+            "/a/%c0%af/b",
+            "/a/%EF%BC%8F/b",
+            "/a/%255c/b",
+            "/a/%2500/b",
+        ] {
+            assert_eq!(url("http://o", p), Err(PathError::EncodedSeparator), "{p}");
+        }
+        // What keygate resolves itself, and names that only contain dots, still pass.
+        assert_eq!(
+            url("http://o/api", "/x/%2e%2e/y").unwrap(),
+            "http://o/api/y"
+        );
+        assert!(url("http://o", "/a/%2e%2e.txt/b;v=1/%25/c").is_ok());
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Problem {
     pub rate_limit: RateLimitFields,
     /// The policy that refused the request (a tier name, or `quota`), as a body member.
     pub policy: Option<String>,
+    /// The `Allow` field of a 405.
+    pub allow: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -68,8 +70,12 @@ impl Refusal {
     /// The reason code for logs: finer than what the client sees.
     pub fn reason_code(&self) -> &'static str {
         match self {
+            Refusal::Denied(Denial::MethodNotAllowed) => "method_not_allowed",
+            Refusal::Denied(Denial::MethodOverride(_)) => "method_override",
+            Refusal::Denied(Denial::PreflightWithBody) => "preflight_with_body",
             Refusal::Denied(Denial::MissingCredential) => "missing_credential",
             Refusal::Denied(Denial::Malformed(Malformed::KeyInQuery)) => "key_in_query",
+            Refusal::Denied(Denial::Malformed(Malformed::KeyInPath)) => "key_in_path",
             Refusal::Denied(Denial::Malformed(_)) => "malformed_credential",
             Refusal::Denied(Denial::BadPath(_)) => "bad_path",
             Refusal::Denied(Denial::OutOfScope { .. }) => "out_of_scope",
@@ -111,6 +117,7 @@ impl Refusal {
             retry_after: None,
             rate_limit: RateLimitFields::default(),
             policy: None,
+            allow: None,
         };
         let unavailable = |code, title| Problem {
             retry_after: Some(STORE_RETRY_AFTER_SECS),
@@ -122,6 +129,27 @@ impl Refusal {
             )
         };
         match self {
+            Refusal::Denied(Denial::MethodNotAllowed) => Problem {
+                allow: Some(crate::integrity::ALLOW),
+                ..p(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "Method not allowed",
+                    "The gateway forwards GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS only.",
+                )
+            },
+            Refusal::Denied(Denial::MethodOverride(e)) => p(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Method override not allowed",
+                e.description(),
+            ),
+            Refusal::Denied(Denial::PreflightWithBody) => p(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Preflight with a body",
+                "A CORS preflight (OPTIONS with Access-Control-Request-Method) never has a body.",
+            ),
             Refusal::Denied(Denial::MissingCredential) => Problem {
                 www_authenticate: Some(bearer(None)),
                 ..p(
@@ -147,6 +175,7 @@ impl Refusal {
                     | PathError::InvalidCharacters
                     | PathError::EncodedSeparator
                     | PathError::DotSegmentParameters
+                    | PathError::EncodedDotSegment
                     | PathError::EscapesOrigin => StatusCode::BAD_REQUEST,
                 };
                 p(

@@ -37,6 +37,21 @@ pub const DECISIONS: &[(&str, DecisionKind, &str)] = &[
         "a CORS preflight, with CORS_PREFLIGHT; forwarded",
     ),
     (
+        "method_not_allowed",
+        DecisionKind::Refused,
+        "a method keygate does not forward, sent or tunnelled: TRACE, CONNECT, WebDAV, ... (405)",
+    ),
+    (
+        "method_override",
+        DecisionKind::Refused,
+        "a method-override header or _method parameter that is off, not one method, conflicting, or on a preflight (400)",
+    ),
+    (
+        "preflight_with_body",
+        DecisionKind::Refused,
+        "a CORS preflight that declares a body, with CORS_PREFLIGHT (400)",
+    ),
+    (
         "missing_credential",
         DecisionKind::Refused,
         "no API key (401)",
@@ -49,7 +64,12 @@ pub const DECISIONS: &[(&str, DecisionKind, &str)] = &[
     (
         "key_in_query",
         DecisionKind::Refused,
-        "a key in the query string (400)",
+        "a key in the query string, in any encoding (400)",
+    ),
+    (
+        "key_in_path",
+        DecisionKind::Refused,
+        "a key in the request path, in any encoding; the path is not logged (400)",
     ),
     (
         "bad_path",
@@ -182,6 +202,24 @@ pub mod columns {
 pub const NO_KEY_INDEX: &str = "-";
 /// The longest path a data point keeps, in bytes: blobs share a per-point size budget.
 pub const MAX_PATH_BLOB: usize = 256;
+
+/// What a log line and data point carry instead of a request path that held a key.
+pub const REDACTED_PATH: &str = "<redacted: the path held a key>";
+
+/// The path and query that a request's log line and data point may carry for `decision`. `query`
+/// is the query string when `LOG_QUERY` is on. A path or a query that was refused for holding a
+/// key is never written.
+pub fn loggable_target<'a>(
+    decision: &str,
+    path: &'a str,
+    query: Option<&'a str>,
+) -> (&'a str, Option<&'a str>) {
+    match decision {
+        "key_in_path" => (REDACTED_PATH, None),
+        "key_in_query" => (path, None),
+        _ => (path, query),
+    }
+}
 
 /// How long a request took, in milliseconds, measured at the edge.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -482,6 +520,18 @@ mod tests {
         assert!(p.blobs[4].len() <= MAX_PATH_BLOB);
         assert!(p.blobs[4].len() >= MAX_PATH_BLOB - 1);
         assert!(e.path.starts_with(&p.blobs[4]));
+    }
+
+    #[test]
+    fn a_path_or_query_that_held_a_key_is_never_logged() {
+        let q = Some("k=kg_x");
+        assert_eq!(loggable_target("key_in_query", "/p", q), ("/p", None));
+        assert_eq!(
+            loggable_target("key_in_path", "/kg_x", q),
+            (REDACTED_PATH, None)
+        );
+        assert_eq!(loggable_target("accepted", "/p", q), ("/p", q));
+        assert_eq!(loggable_target("accepted", "/p", None), ("/p", None));
     }
 
     #[test]

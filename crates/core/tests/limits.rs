@@ -327,7 +327,65 @@ fn per_consumer_quota_is_shared_by_the_consumers_keys() {
         .map(|k| matches!(run(&tiered(), &s, &l, &q, k, NOW), Ok(Verdict::Accept(_))))
         .collect();
     assert_eq!(admitted, [true, true, false]);
-    assert!(q.counters.borrow().contains_key("consumer:shared-co"));
+    assert!(q.counters.borrow().contains_key("consumer:day:shared-co"));
+}
+
+#[test]
+fn per_consumer_quotas_of_different_periods_count_apart_and_stay_exact() {
+    // Found in review: `3/hour` and `3/day` on two keys of one consumer shared one counter, each
+    // reset the other's window, and 20 alternating requests were all accepted.
+    let mut hourly = record("k_hour", "mixed-co");
+    hourly.quota = quota(3, "hour", QuotaScope::Consumer);
+    let mut daily = record("k_day", "mixed-co");
+    daily.quota = quota(3, "day", QuotaScope::Consumer);
+    let s = store(&[("k_hour", hourly), ("k_day", daily)]);
+    let (l, q) = (limiter(), FakeQuotas::default());
+    let mut admitted = HashMap::<&str, u32>::new();
+    for i in 0..20 {
+        let k = if i % 2 == 0 { "k_hour" } else { "k_day" };
+        if matches!(
+            run(&tiered(), &s, &l, &q, k, NOW + i),
+            Ok(Verdict::Accept(_))
+        ) {
+            *admitted.entry(k).or_default() += 1;
+        }
+    }
+    assert_eq!(admitted, HashMap::from([("k_hour", 3), ("k_day", 3)]));
+    let mut names: Vec<String> = q.counters.borrow().keys().cloned().collect();
+    names.sort();
+    assert_eq!(names, ["consumer:day:mixed-co", "consumer:hour:mixed-co"]);
+}
+
+#[test]
+fn a_new_limit_keeps_the_count_and_a_new_period_starts_a_count_of_its_own() {
+    // What `keygate set-quota` does to the count: the record's quota changes, the counter
+    // follows the period.
+    let (l, q) = (limiter(), FakeQuotas::default());
+    let with = |limit: u64, period: &str| {
+        let mut r = record("k_sq", "acme");
+        r.quota = quota(limit, period, QuotaScope::Key);
+        store(&[("k_sq", r)])
+    };
+    let used = |s: &Store, n: u64| -> u64 {
+        (0..n)
+            .filter(|i| {
+                matches!(
+                    run(&tiered(), s, &l, &q, "k_sq", NOW + i),
+                    Ok(Verdict::Accept(_))
+                )
+            })
+            .count() as u64
+    };
+    // 5/day: 4 of 4 admitted.
+    assert_eq!(used(&with(5, "day"), 4), 4);
+    // 6/day keeps the 4 already counted today: 2 more.
+    assert_eq!(used(&with(6, "day"), 5), 2);
+    // 3/day, lower than what is spent: refused at once, and the count is kept.
+    assert_eq!(used(&with(3, "day"), 2), 0);
+    // 3/hour is a new period: a count of its own, from zero.
+    assert_eq!(used(&with(3, "hour"), 5), 3);
+    // Back to 7/day in the same day: the day's count of 6 is still there: 1 more.
+    assert_eq!(used(&with(7, "day"), 3), 1);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use keygate_core::admin::AdminDenial;
 use keygate_core::credential::Malformed;
 use keygate_core::gateway::KeyIdBuf;
+use keygate_core::integrity::OverrideError;
 use keygate_core::path::PathError;
 use keygate_core::record::CorruptRecord;
 use keygate_core::telemetry::{decision_kind, DecisionKind, DECISIONS};
@@ -14,9 +15,12 @@ use keygate_core::{ConfigError, Denial, Fault, InvalidKey, Refusal, StoreError};
 fn every_refusal() -> Vec<Refusal> {
     let key_id = KeyIdBuf::from_id("0123456789ab");
     let mut all = vec![
+        Refusal::Denied(Denial::MethodNotAllowed),
+        Refusal::Denied(Denial::PreflightWithBody),
         Refusal::Denied(Denial::MissingCredential),
         Refusal::Denied(Denial::BadPath(PathError::EscapesOrigin)),
         Refusal::Denied(Denial::BadPath(PathError::TooLong)),
+        Refusal::Denied(Denial::BadPath(PathError::EncodedDotSegment)),
         Refusal::Denied(Denial::OutOfScope {
             key_id,
             scopes: "GET:/a".into(),
@@ -44,12 +48,22 @@ fn every_refusal() -> Vec<Refusal> {
         Malformed::MultipleHeaders,
         Malformed::WrongScheme,
         Malformed::EmptyToken,
+        Malformed::Blank,
         Malformed::BadCharacters,
         Malformed::TooLong,
         Malformed::ConflictingSources,
         Malformed::KeyInQuery,
+        Malformed::KeyInPath,
     ] {
         all.push(Refusal::Denied(Denial::Malformed(m)));
+    }
+    for e in [
+        OverrideError::NotEnabled,
+        OverrideError::BadValue,
+        OverrideError::Conflicting,
+        OverrideError::OnPreflight,
+    ] {
+        all.push(Refusal::Denied(Denial::MethodOverride(e)));
     }
     for reason in [
         InvalidKey::BadChecksum,

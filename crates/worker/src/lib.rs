@@ -3,13 +3,13 @@
 
 use futures_util::future::{select, Either};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use keygate_core::admin::{self, AdminRequest};
+use keygate_core::admin::AdminRequest;
 use keygate_core::cache::{CacheOutcome, KeyCache, Pause, COALESCE_POLL_MS};
 use keygate_core::forward::{request_id, sanitise_response_headers, ClientContext, X_REQUEST_ID};
 use keygate_core::limits::{self, CounterState, QuotaCount, RateLimitFields, Window};
 use keygate_core::path::split_request_url;
 use keygate_core::problem::PROBLEM_CONTENT_TYPE;
-use keygate_core::telemetry::{RequestEvent, Timing};
+use keygate_core::telemetry::{loggable_target, RequestEvent, Timing};
 use keygate_core::{
     decide, Cached, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError, QuotaStore,
     RateLimiter, Refusal, RequestHead, StoreError, Verdict,
@@ -17,10 +17,10 @@ use keygate_core::{
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    durable_object, event, AbortController, AnalyticsEngineDataPointBuilder,
+    durable_object, event, web_sys, AbortController, AnalyticsEngineDataPointBuilder,
     AnalyticsEngineDataset, Context, Date, Delay, DurableObject, Env, Fetch, Headers, KvStore,
-    Method, Request, RequestInit, RequestRedirect, Response, ResponseBody, ResponseBuilder,
-    SqlStorage, SqlStorageValue, State,
+    Request, RequestInit, RequestRedirect, Response, ResponseBody, ResponseBuilder, SqlStorage,
+    SqlStorageValue, State,
 };
 
 /// The KV namespace binding that holds key records.
@@ -263,14 +263,12 @@ impl Trace<'_> {
         detail: Option<String>,
     ) -> RequestEvent {
         let total_ms = Date::now().as_millis() as f64 - self.started_ms;
+        let (path, query) = loggable_target(decision, self.path, self.query);
         RequestEvent {
             request_id: self.request_id.to_owned(),
             method: self.method.to_owned(),
-            path: self.path.to_owned(),
-            query: self
-                .query
-                .filter(|_| decision != "key_in_query")
-                .map(str::to_owned),
+            path: path.to_owned(),
+            query: query.map(str::to_owned),
             decision,
             key_id: key_id.map(str::to_owned),
             consumer_id: self.consumer_id.clone(),
@@ -302,14 +300,17 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
     let started_ms = Date::now().as_millis() as f64;
     let headers = to_header_map(req.headers());
     let request_id = request_id(&headers, random_uuid);
-    let method = req.method();
+    // The method exactly as received. (`Request::method` maps any method workers-rs has no
+    // variant for, such as PROPFIND, to GET: scopes would be checked, and the request sent, as
+    // a GET.)
+    let method = req.inner().method();
     // The runtime's own serialisation of the URL (WHATWG): no second URL parser in the wasm.
     let raw_url = req.inner().url();
     let url = split_request_url(&raw_url);
     let path = url.map(|u| u.path).unwrap_or_default();
     let mut trace = Trace {
         request_id: &request_id,
-        method: method.as_ref(),
+        method: &method,
         path,
         query: None,
         colo: colo(&req),
@@ -342,18 +343,12 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
         let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
         return refuse(Refusal::Denied(denial), &trace, None);
     };
-    if let Some(admin) = admin::route(cfg, method.as_ref(), url.path, url.query, &headers) {
-        return match admin {
-            Ok(request) => serve_admin(request, env, &trace).await,
-            Err(d) => refuse(Refusal::Denied(Denial::Admin(d)), &trace, None),
-        };
-    }
 
     let client_ip = headers
         .get("cf-connecting-ip")
         .and_then(|v| v.to_str().ok());
     let head = RequestHead {
-        method: method.as_ref(),
+        method: &method,
         path: url.path,
         query: url.query,
         headers: &headers,
@@ -381,6 +376,7 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
     trace.consumer_id = found.as_ref().map(|r| r.consumer_id.clone());
     let accepted = match verdict {
         Ok(Verdict::Accept(a)) => a,
+        Ok(Verdict::Operator(request)) => return serve_admin(request, env, &trace).await,
         Ok(Verdict::Deny(d)) => {
             let key_id = d.key_id().map(str::to_owned);
             return refuse(Refusal::Denied(d), &trace, key_id.as_deref());
@@ -397,7 +393,20 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
 
     let key_id = accepted.caller.key_id().map(str::to_owned);
     let key_id = key_id.as_deref();
-    match forward(req, &method, &accepted.target.url, &accepted.headers, cfg).await {
+    // A preflight is forwarded without a body (one that declares a body was refused), and
+    // `fetch` cannot send one with GET or HEAD.
+    let with_body = !matches!(method.as_str(), "GET" | "HEAD")
+        && !matches!(accepted.caller, keygate_core::gateway::Caller::Preflight);
+    match forward(
+        req,
+        &method,
+        with_body,
+        &accepted.target,
+        &accepted.headers,
+        cfg,
+    )
+    .await
+    {
         Ok((mut resp, origin_ms)) => {
             let status = resp.status_code();
             let event = trace.finish(
@@ -515,31 +524,37 @@ struct OriginFailure {
     waited_ms: f64,
 }
 
-/// Sends the upstream request, racing the origin timeout, and filters the origin's answer.
-/// Also returns how long the origin took to answer, in milliseconds.
+/// Sends the upstream request with `method` exactly as received, racing the origin timeout, and
+/// filters the origin's answer. Also returns how long the origin took to answer, in
+/// milliseconds.
 async fn forward(
     req: Request,
-    method: &Method,
-    url: &str,
+    method: &str,
+    with_body: bool,
+    target: &keygate_core::path::UpstreamTarget,
     headers: &HeaderMap,
     cfg: &Config,
 ) -> Result<(Response, f64), OriginFailure> {
     let mut init = RequestInit::new();
-    init.with_method(method.clone())
-        .with_headers(to_worker_headers(headers, !carries_body(method)))
+    init.with_headers(to_worker_headers(headers, !with_body))
         .with_redirect(RequestRedirect::Manual);
-    if carries_body(method) {
+    if with_body {
         // The client's body stream is handed on as is: nothing is buffered in the worker.
         init.with_body(req.inner().body().map(Into::into));
     }
+    // workers-rs's `RequestInit` takes its `Method` enum, which has no variant for every method;
+    // the runtime's own init takes the string.
+    let js_init = web_sys::RequestInit::from(&init);
+    js_init.set_method(method);
     let sent_ms = Date::now().as_millis() as f64;
     let failed = |fault, detail| OriginFailure {
         fault,
         detail,
         waited_ms: Date::now().as_millis() as f64 - sent_ms,
     };
-    let upstream =
-        Request::new_with_init(url, &init).map_err(|_| failed(Fault::OriginUnreachable, None))?;
+    let upstream = web_sys::Request::new_with_str_and_init(&target.url, &js_init)
+        .map(Request::from)
+        .map_err(|_| failed(Fault::OriginUnreachable, None))?;
 
     let controller = AbortController::default();
     let signal = controller.signal();
@@ -570,10 +585,6 @@ async fn forward(
         .with_headers(to_worker_headers(&out_headers, false))
         .body(body);
     Ok((resp, origin_ms))
-}
-
-fn carries_body(method: &Method) -> bool {
-    !matches!(method, Method::Get | Method::Head)
 }
 
 /// Answers a refusal that ended before the origin was called.
@@ -664,6 +675,9 @@ fn problem_response(refusal: &Refusal, request_id: &str) -> Response {
     if let Some(secs) = problem.retry_after {
         let _ = headers.set("retry-after", &secs.to_string());
     }
+    if let Some(allow) = problem.allow {
+        let _ = headers.set("allow", allow);
+    }
     let mut headers = headers;
     set_rate_limit_fields(&mut headers, &problem.rate_limit);
     ResponseBuilder::new()
@@ -702,7 +716,7 @@ fn to_header_map(headers: &Headers) -> HeaderMap {
 }
 
 /// Writes headers for the runtime; `drop_body_headers` leaves out `Content-Length` for a request
-/// whose body is not forwarded (GET and HEAD).
+/// whose body is not forwarded (GET, HEAD and preflights).
 fn to_worker_headers(map: &HeaderMap, drop_body_headers: bool) -> Headers {
     let headers = Headers::new();
     for (name, value) in map {
