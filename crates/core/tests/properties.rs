@@ -1,5 +1,6 @@
 //! Property tests of the core's input handling: the credential parser, the origin URL join, the
-//! upstream header filter, the key-record decoder, scope matching and the key format.
+//! upstream header filter, the key-record decoder, scope matching, the key format, and request
+//! integrity (the method the origin runs, override and identity names, keys in the query).
 //!
 //! Every property runs `PROPTEST_CASES` cases (default [`DEFAULT_CASES`], a few seconds for the
 //! whole file under `cargo test`); `make fuzz` runs the same properties with many more. Each one
@@ -13,12 +14,18 @@ use keygate_core::credential::{
     MAX_TOKEN_LEN,
 };
 use keygate_core::forward::{upstream_headers, ClientContext};
-use keygate_core::gateway::Caller;
+use keygate_core::gateway::{Caller, Denial};
+use keygate_core::integrity::{
+    Honoured, FORWARDED_METHODS, IDENTITY_HEADERS, METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_PARAMS,
+    REWRITE_HEADERS,
+};
 use keygate_core::keyformat::{self, KeyShape, BASE62, KEY_LEN, PREFIX, RANDOM_LEN};
 use keygate_core::path::{join, split_request_url, UpstreamTarget};
 use keygate_core::record::{KeyRecord, MAX_RECORD_LEN};
 use keygate_core::scope::Scope;
-use keygate_core::{ApiKey, Config, KeyHash};
+use keygate_core::{
+    authorize, ApiKey, Config, KeyHash, KeyStore, RequestHead, StoreError, Verdict,
+};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{
@@ -717,10 +724,65 @@ fn is_hop_by_hop(name: &str) -> bool {
     ) || name.starts_with("proxy-")
 }
 
-/// A header name from the list or a random token, in random letter case.
+/// Every entry of the integrity tables, each with its table's class.
+fn table_entries() -> Vec<(Honoured, &'static str)> {
+    let tagged = |t: &'static [Honoured], class| t.iter().map(move |h| (*h, class));
+    tagged(METHOD_OVERRIDE_HEADERS, "override")
+        .chain(tagged(REWRITE_HEADERS, "rewrite"))
+        .chain(tagged(IDENTITY_HEADERS, "identity"))
+        .collect()
+}
+
+/// A name from the integrity tables as a client may spell it: a family gets a random member, and
+/// each `-` becomes `-`, `_` or `.` at random (the letter case is randomised by [`header_name`]).
+fn table_header_name() -> BoxedStrategy<String> {
+    (select(table_entries()), "[a-z0-9-]{0,6}", any::<u32>())
+        .prop_map(|((h, _), tail, seps)| {
+            let name = if h.prefix {
+                format!("{}{tail}", h.name)
+            } else {
+                h.name.to_owned()
+            };
+            name.chars()
+                .enumerate()
+                .map(|(i, c)| match (c, seps >> (i % 16 * 2) & 3) {
+                    ('-', 1) => '_',
+                    ('-', 2) => '.',
+                    (c, _) => c,
+                })
+                .collect()
+        })
+        .boxed()
+}
+
+/// How an origin reads a header name, restated here: lower case, `_` and `.` as `-`.
+fn origin_reading(name: &str) -> String {
+    name.to_ascii_lowercase()
+        .chars()
+        .map(|c| if c == '_' || c == '.' { '-' } else { c })
+        .collect()
+}
+
+/// The table class of a name as an origin reads it, if any.
+fn table_class(name: &str) -> Option<&'static str> {
+    let n = origin_reading(name);
+    table_entries()
+        .into_iter()
+        .find(|(h, _)| {
+            if h.prefix {
+                n.starts_with(h.name)
+            } else {
+                n == h.name
+            }
+        })
+        .map(|(_, class)| class)
+}
+
+/// A header name from the list, the integrity tables or a random token, in random letter case.
 fn header_name() -> BoxedStrategy<String> {
     let name = prop_oneof![
         4 => select(HEADER_NAMES).prop_map(str::to_owned),
+        2 => table_header_name(),
         1 => "[a-z0-9!#$%&'*+.^_`|~-]{1,12}",
     ];
     (name, any::<u32>())
@@ -771,6 +833,7 @@ struct HeaderCase {
     secret: String,
     api_key_source: bool,
     meta: bool,
+    method_override: bool,
     caller: u8,
     consumer_name: Option<String>,
     client_ip: Option<&'static str>,
@@ -793,6 +856,7 @@ fn header_case() -> impl Strategy<Value = HeaderCase> {
             "[!-~]{16,40}",
             any::<bool>(),
             any::<bool>(),
+            any::<bool>(),
             0u8..3,
         ),
         (
@@ -810,7 +874,7 @@ fn header_case() -> impl Strategy<Value = HeaderCase> {
     )
         .prop_map(
             |(
-                (secret_header, secret, api_key_source, meta, caller),
+                (secret_header, secret, api_key_source, meta, method_override, caller),
                 (consumer_name, client_ip, proto, request_id),
                 headers,
             )| HeaderCase {
@@ -818,6 +882,7 @@ fn header_case() -> impl Strategy<Value = HeaderCase> {
                 secret,
                 api_key_source,
                 meta,
+                method_override,
                 caller,
                 consumer_name,
                 client_ip,
@@ -845,6 +910,7 @@ impl HeaderCase {
                 .api_key_source
                 .then(|| "authorization,x-api-key".to_owned()),
             "CONSUMER_META_HEADERS" => self.meta.then(|| "plan,region".to_owned()),
+            "METHOD_OVERRIDE" => Some(self.method_override.to_string()),
             _ => None,
         })
         .expect("generated config is valid");
@@ -926,9 +992,16 @@ impl HeaderCase {
     }
 }
 
-/// Header names a client may not set: credentials, the default secret header, and the identity,
-/// forwarding and client-address headers (the gateway's to set or to leave out).
+/// Header names a client may not set: credentials, the default secret header, the identity,
+/// forwarding and client-address headers (the gateway's to set or to leave out), URL rewrites,
+/// and method overrides unless `METHOD_OVERRIDE` is on; in any spelling an origin reads alike.
 fn is_identity_or_credential(name: &str, cfg: &Config) -> bool {
+    match table_class(name) {
+        Some("override") if cfg.method_override => {}
+        Some(_) => return true,
+        None => {}
+    }
+    let name = &*origin_reading(name);
     name == cfg.secret_header.as_str()
         || (cfg.api_key_header && name == "x-api-key")
         || matches!(
@@ -990,6 +1063,37 @@ fn upstream_headers_carry_exactly_one_secret_and_no_client_credential_or_identit
 }
 
 #[test]
+fn the_sanitiser_never_forwards_an_override_rewrite_or_foreign_identity_name() {
+    let reached = Reached::new("sent a name from the integrity tables", 40);
+    let ran = check(header_case(), |case| {
+        let b = case.build();
+        let ours = case.ours(&b);
+        if case.headers.iter().any(|(n, _)| table_class(n).is_some()) {
+            reached.hit();
+        }
+        for (name, value) in &b.out {
+            let n = name.as_str();
+            match table_class(n) {
+                None => {}
+                Some("override") if case.method_override => {}
+                Some(class) => {
+                    // Only a header keygate sets itself, with its value.
+                    prop_assert_eq!(
+                        ours.get(n).map(Vec::as_slice),
+                        Some(value.as_bytes()),
+                        "{} name {} forwarded",
+                        class,
+                        n
+                    );
+                }
+            }
+        }
+        Ok(())
+    });
+    reached.at_least(ran);
+}
+
+#[test]
 fn upstream_headers_drop_hop_by_hop_and_connection_listed_fields_but_keep_ours() {
     check(header_case(), |case| {
         let b = case.build();
@@ -1025,7 +1129,8 @@ fn upstream_headers_pass_every_other_client_field_through_unchanged() {
             let n = name.as_str();
             if !is_identity_or_credential(n, &b.cfg)
                 && !is_hop_by_hop(n)
-                && !listed.iter().any(|l| l == n)
+                // `Connection: x-a` also names `x_a`, as the origin reads them alike.
+                && !listed.iter().any(|l| *l == n || *l == origin_reading(n))
                 && !ours.contains_key(n)
             {
                 want.entry(n.to_owned())
@@ -1607,4 +1712,351 @@ fn key_classifier_never_panics_and_only_generated_keys_are_valid() {
         Ok(())
     });
     reached.at_least(ran);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Request integrity (integrity.rs, through gateway::authorize)
+// ---------------------------------------------------------------------------------------------
+
+/// Every record in it is the one for [`PROP_KEY`]; reads are counted.
+struct OneKey {
+    json: String,
+    reads: Cell<u32>,
+}
+
+const PROP_KEY: &str = "ab_property_key";
+
+impl KeyStore for OneKey {
+    async fn get(&self, _: &KeyHash) -> Result<Option<String>, StoreError> {
+        self.reads.set(self.reads.get() + 1);
+        Ok(Some(self.json.clone()))
+    }
+}
+
+fn one_key(scopes: &[&str]) -> OneKey {
+    let record = KeyRecord {
+        v: 1,
+        id: ApiKey::new(PROP_KEY).hash().id().to_owned(),
+        name: "p".into(),
+        consumer_id: "acme".into(),
+        consumer_name: None,
+        created_at: 0,
+        expires_at: None,
+        disabled: false,
+        meta: Default::default(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        description: None,
+        tier: None,
+        quota: None,
+    };
+    OneKey {
+        json: record.to_json(),
+        reads: Cell::new(0),
+    }
+}
+
+fn run_authorize(
+    cfg: &Config,
+    store: &OneKey,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Verdict {
+    let head = RequestHead {
+        method,
+        path,
+        query,
+        headers,
+        client: ClientContext {
+            client_ip: None,
+            proto: "https",
+            request_id: "rid",
+        },
+    };
+    futures::executor::block_on(authorize(cfg, &head, store, 1_800_000_000))
+        .expect("the store never fails here")
+}
+
+/// Methods as a client may send them: real ones, extension ones, other letter cases, tokens.
+fn any_method() -> BoxedStrategy<String> {
+    const METHODS: &[&str] = &[
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+        "TRACE",
+        "TRACK",
+        "CONNECT",
+        "PROPFIND",
+        "PROPPATCH",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "LOCK",
+        "UNLOCK",
+        "REPORT",
+        "SEARCH",
+        "PURGE",
+        "QUERY",
+        "DEBUG",
+        "M-SEARCH",
+    ];
+    prop_oneof![
+        5 => select(FORWARDED_METHODS).prop_map(str::to_owned),
+        4 => select(METHODS).prop_map(str::to_owned),
+        2 => (select(METHODS), any::<u32>()).prop_map(|(m, lower)| {
+            m.chars()
+                .enumerate()
+                .map(|(i, c)| if lower >> (i % 32) & 1 == 1 { c.to_ascii_lowercase() } else { c })
+                .collect()
+        }),
+        1 => "[A-Za-z-]{1,10}",
+    ]
+    .boxed()
+}
+
+#[derive(Debug, Clone)]
+struct MethodCase {
+    method: String,
+    /// Override headers (name from the table, in some spelling) and `_method`-style parameters.
+    override_headers: Vec<(String, String)>,
+    override_params: Vec<(String, String)>,
+    tunnelling: bool,
+    scopes: Vec<&'static str>,
+}
+
+fn method_case() -> impl Strategy<Value = MethodCase> {
+    let header = (
+        select(METHOD_OVERRIDE_HEADERS),
+        select(&["-", "_", "."]),
+        any::<bool>(),
+        any_method(),
+    )
+        .prop_map(|(h, sep, upper, value)| {
+            let name = h.name.replace('-', sep);
+            let name = if upper {
+                name.to_ascii_uppercase()
+            } else {
+                name
+            };
+            (name, value)
+        });
+    let param = (
+        select(METHOD_OVERRIDE_PARAMS),
+        select(&["", "%5F", "."]),
+        any::<bool>(),
+        any_method(),
+    )
+        .prop_map(|(p, lead, upper, value)| {
+            let name = match p.name.strip_prefix('_') {
+                Some(rest) if !lead.is_empty() => format!("{lead}{rest}"),
+                _ => p.name.to_owned(),
+            };
+            let name = if upper {
+                name.to_ascii_uppercase()
+            } else {
+                name
+            };
+            (name, value)
+        });
+    let scopes = prop::collection::vec(
+        select(&[
+            "GET /v1/*",
+            "POST /v1/*",
+            "DELETE /v1/*",
+            "PUT /**",
+            "* /v1/items",
+            "PATCH /v2/*",
+            "* /**",
+        ]),
+        0..3,
+    );
+    // Most cases carry no override, so that enough of them are accepted to check.
+    let headers = prop_oneof![
+        3 => Just(Vec::new()),
+        2 => prop::collection::vec(header, 1..3),
+    ];
+    let params = prop_oneof![
+        3 => Just(Vec::new()),
+        1 => prop::collection::vec(param, 1..2),
+    ];
+    (any_method(), headers, params, any::<bool>(), scopes).prop_map(
+        |(method, override_headers, override_params, tunnelling, scopes)| MethodCase {
+            method,
+            override_headers,
+            override_params,
+            tunnelling,
+            scopes,
+        },
+    )
+}
+
+/// The documented scope rule, restated: `METHOD /pattern` with `*` one segment, `**` any.
+fn scope_admits(scopes: &[&str], method: &str, path: &str) -> bool {
+    scopes.is_empty()
+        || scopes.iter().any(|s| {
+            let (m, pattern) = s.split_once(' ').expect("scope");
+            let pat: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+            let segs: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+            (m == "*" || m == method) && glob_reference(&pat, &segs)
+        })
+}
+
+#[test]
+fn the_forwarded_method_is_the_received_one_and_every_method_the_origin_may_run_is_in_scope() {
+    let reached = Reached::new("were accepted", 10);
+    let ran = check(method_case(), |case| {
+        let cfg = Config::from_lookup(|k| match k {
+            "ORIGIN_URL" => Some("https://api.example".into()),
+            "SHARED_SECRET" => Some("origin-secret-0123456789".into()),
+            "METHOD_OVERRIDE" => Some(case.tunnelling.to_string()),
+            _ => None,
+        })
+        .expect("config");
+        let store = one_key(&case.scopes);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {PROP_KEY}")).expect("value"),
+        );
+        for (n, v) in &case.override_headers {
+            headers.append(
+                HeaderName::from_bytes(n.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        let query: String = case
+            .override_params
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let query = (!query.is_empty()).then_some(query.as_str());
+        let path = "/v1/items";
+        let verdict = run_authorize(&cfg, &store, &case.method, path, query, &headers);
+        // Every method the origin could be made to run: the sent one, and each override's
+        // value as frameworks read it (trimmed, upper-cased).
+        let tunnelled: Vec<String> = case
+            .override_headers
+            .iter()
+            .chain(&case.override_params)
+            .map(|(_, v)| v.trim().to_ascii_uppercase())
+            .collect();
+        if let Verdict::Accept(a) = &verdict {
+            reached.hit();
+            // keygate forwards `head.method` unchanged (the edge sends exactly it), so what
+            // the origin receives is what was checked, and it is a forwarded method.
+            prop_assert!(
+                FORWARDED_METHODS.contains(&case.method.as_str()),
+                "{} accepted",
+                case.method
+            );
+            prop_assert!(
+                scope_admits(&case.scopes, &case.method, path),
+                "{} outside {:?}",
+                case.method,
+                case.scopes
+            );
+            if !tunnelled.is_empty() {
+                prop_assert!(
+                    case.tunnelling,
+                    "an override was accepted with tunnelling off"
+                );
+                for m in &tunnelled {
+                    prop_assert!(FORWARDED_METHODS.contains(&m.as_str()), "tunnelled {}", m);
+                    prop_assert!(
+                        scope_admits(&case.scopes, m, path),
+                        "tunnelled {} outside {:?}",
+                        m,
+                        case.scopes
+                    );
+                }
+            }
+            for (name, _) in &case.override_headers {
+                prop_assert_eq!(
+                    a.headers.contains_key(name.to_ascii_lowercase().as_str()),
+                    case.tunnelling,
+                    "{}",
+                    name
+                );
+            }
+        } else if !FORWARDED_METHODS.contains(&case.method.as_str()) {
+            prop_assert!(
+                matches!(verdict, Verdict::Deny(Denial::MethodNotAllowed)),
+                "{:?}",
+                verdict
+            );
+            prop_assert_eq!(store.reads.get(), 0);
+        }
+        Ok(())
+    });
+    reached.at_least(ran);
+}
+
+/// A key hidden in a query: in a name or a value, after other text, with some of its characters
+/// percent-encoded once, twice or three times, and its prefix in any letter case.
+fn query_with_key() -> impl Strategy<Value = String> {
+    (
+        random_part(),
+        any::<bool>(),
+        any::<u64>(),
+        0u8..4,
+        select(&["", "a=1&", "x=1,", "q=prefix", "k="]),
+        select(&["", "&b=2", ",tail", "=v"]),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(random, checksum, encode_mask, rounds, before, after, upper)| {
+                let key = keyformat::assemble(&random);
+                let key = if checksum { key } else { key[..46].to_owned() };
+                let key = if upper {
+                    key.replacen("kg_", "KG_", 1)
+                } else {
+                    key
+                };
+                let mut encoded = String::new();
+                for (i, c) in key.chars().enumerate() {
+                    if encode_mask >> (i % 64) & 1 == 1 && rounds > 0 {
+                        let mut piece = format!("%{:02X}", c as u32);
+                        for _ in 1..rounds {
+                            piece = piece.replace('%', "%25");
+                        }
+                        encoded.push_str(&piece);
+                    } else {
+                        encoded.push(c);
+                    }
+                }
+                format!("{before}{encoded}{after}")
+            },
+        )
+}
+
+#[test]
+fn no_query_holding_a_key_is_forwarded_and_the_store_is_never_read() {
+    let cfg = Config::from_lookup(|k| match k {
+        "ORIGIN_URL" => Some("https://api.example".into()),
+        "SHARED_SECRET" => Some("origin-secret-0123456789".into()),
+        "ALLOW_ANONYMOUS" => Some("true".into()),
+        _ => None,
+    })
+    .expect("config");
+    check(query_with_key(), |query| {
+        let store = one_key(&[]);
+        let verdict = run_authorize(&cfg, &store, "GET", "/v1", Some(&query), &HeaderMap::new());
+        prop_assert!(
+            matches!(
+                verdict,
+                Verdict::Deny(Denial::Malformed(Malformed::KeyInQuery))
+            ),
+            "{}: {:?}",
+            query,
+            verdict
+        );
+        prop_assert_eq!(store.reads.get(), 0);
+        Ok(())
+    });
 }

@@ -1,0 +1,527 @@
+//! Request integrity through the whole pipeline, against in-memory key stores (one that counts
+//! reads, one that fails): the method the origin will run, overrides, rewrite and identity names,
+//! preflights, keys in the URL, operator routing and encoded dot segments. Each refusal happens
+//! before the store is read.
+
+mod common;
+
+use common::record;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use keygate_core::admin::AdminRequest;
+use keygate_core::credential::Malformed;
+use keygate_core::forward::ClientContext;
+use keygate_core::integrity::{
+    OverrideError, FORWARDED_METHODS, IDENTITY_HEADERS, METHOD_OVERRIDE_HEADERS,
+    METHOD_OVERRIDE_PARAMS, REWRITE_HEADERS,
+};
+use keygate_core::path::PathError;
+use keygate_core::{
+    authorize, Accepted, ApiKey, Config, Denial, Fault, KeyHash, KeyRecord, KeyStore, Refusal,
+    RequestHead, StoreError, Verdict,
+};
+use std::cell::Cell;
+use std::collections::HashMap;
+
+const SECRET: &str = "origin-secret-0123456789";
+const ADMIN: &str = "admin-token-0123456789ab";
+const NOW: u64 = 1_800_000_000;
+const KEY: &str = "kg_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg_00AbCd";
+/// Keys of the store: an unscoped one and scoped ones.
+const OPEN: &str = "ab_open";
+const GET_V1: &str = "ab_get_v1";
+const POST_V1: &str = "ab_post_v1";
+const POST_DELETE_V1: &str = "ab_post_delete_v1";
+
+#[derive(Default)]
+struct Store {
+    records: HashMap<String, String>,
+    reads: Cell<u32>,
+    fail: bool,
+}
+
+impl KeyStore for Store {
+    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail {
+            return Err(StoreError("KV GET failed: 503".into()));
+        }
+        Ok(self.records.get(hash.as_kv_key()).cloned())
+    }
+}
+
+fn scoped(key: &str, scopes: &[&str]) -> KeyRecord {
+    KeyRecord {
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        ..record(key, "acme")
+    }
+}
+
+fn store() -> Store {
+    let records = [
+        scoped(OPEN, &[]),
+        scoped(GET_V1, &["GET /v1/*"]),
+        scoped(POST_V1, &["POST /v1/*"]),
+        scoped(POST_DELETE_V1, &["POST /v1/*", "DELETE /v1/*"]),
+    ];
+    let keys = [OPEN, GET_V1, POST_V1, POST_DELETE_V1];
+    Store {
+        records: keys
+            .iter()
+            .zip(records)
+            .map(|(k, r)| (ApiKey::new(*k).hash().as_kv_key().to_owned(), r.to_json()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn cfg(vars: &[(&str, &str)]) -> Config {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| match k {
+        "ORIGIN_URL" => Some("https://api.example/base".into()),
+        "SHARED_SECRET" => Some(SECRET.into()),
+        _ => vars.get(k).cloned(),
+    })
+    .unwrap()
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
+}
+
+fn with_key(key: &str, pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = headers(pairs);
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
+    );
+    h
+}
+
+struct Req<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: HeaderMap,
+}
+
+fn req<'a>(method: &'a str, path: &'a str, query: Option<&'a str>, headers: HeaderMap) -> Req<'a> {
+    Req {
+        method,
+        path,
+        query,
+        headers,
+    }
+}
+
+fn run(cfg: &Config, store: &Store, r: &Req<'_>) -> Result<Verdict, Fault> {
+    let head = RequestHead {
+        method: r.method,
+        path: r.path,
+        query: r.query,
+        headers: &r.headers,
+        client: ClientContext {
+            client_ip: Some("198.51.100.7"),
+            proto: "https",
+            request_id: "rid",
+        },
+    };
+    pollster::block_on(authorize(cfg, &head, store, NOW))
+}
+
+fn denied(cfg: &Config, store: &Store, r: &Req<'_>) -> Denial {
+    match run(cfg, store, r) {
+        Ok(Verdict::Deny(d)) => d,
+        other => panic!(
+            "{} {} {:?}: expected a denial, got {other:?}",
+            r.method, r.path, r.query
+        ),
+    }
+}
+
+fn accepted(cfg: &Config, store: &Store, r: &Req<'_>) -> Box<Accepted> {
+    match run(cfg, store, r) {
+        Ok(Verdict::Accept(a)) => a,
+        other => panic!(
+            "{} {} {:?}: expected acceptance, got {other:?}",
+            r.method, r.path, r.query
+        ),
+    }
+}
+
+/// `name` in upper case with `-` written as `_`, as a CGI-minded client would send it.
+fn shouted(name: &str) -> String {
+    name.to_ascii_uppercase().replace('-', "_")
+}
+
+/// A concrete header name for a table entry: a family gets a member.
+fn member(name: &str, prefix: bool) -> String {
+    if prefix {
+        format!("{name}probe")
+    } else {
+        name.to_owned()
+    }
+}
+
+#[test]
+fn methods_outside_the_forwarded_set_get_405_with_allow_before_any_read() {
+    let (c, s) = (cfg(&[]), store());
+    for m in [
+        "TRACE", "TRACK", "CONNECT", "PROPFIND", "MKCOL", "COPY", "MOVE", "PURGE", "QUERY", "get",
+        "patch",
+    ] {
+        let d = denied(&c, &s, &req(m, "/v1/items", None, with_key(OPEN, &[])));
+        assert_eq!(d, Denial::MethodNotAllowed, "{m}");
+        let p = Refusal::Denied(d).problem();
+        assert_eq!(p.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            p.allow,
+            Some("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+        );
+    }
+    // Even without a key, and even when the store is down: the method is checked first.
+    let down = Store {
+        fail: true,
+        ..store()
+    };
+    let d = denied(&c, &down, &req("TRACE", "/", None, HeaderMap::new()));
+    assert_eq!(d, Denial::MethodNotAllowed);
+    assert_eq!(s.reads.get() + down.reads.get(), 0);
+}
+
+#[test]
+fn every_forwarded_method_is_checked_against_scopes_as_itself() {
+    let (c, s) = (cfg(&[]), store());
+    for m in FORWARDED_METHODS {
+        let r = req(m, "/v1/items", None, with_key(GET_V1, &[]));
+        match (*m, run(&c, &s, &r)) {
+            ("GET", Ok(Verdict::Accept(_))) => {}
+            (_, Ok(Verdict::Deny(Denial::OutOfScope { .. }))) if *m != "GET" => {}
+            (m, other) => panic!("{m}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_override_in_any_header_spelling_is_refused_when_tunnelling_is_off() {
+    // Found in review: a key scoped to GET /v1/* sent X-HTTP-Method-Override: DELETE and got 200.
+    let (c, s) = (cfg(&[]), store());
+    for h in METHOD_OVERRIDE_HEADERS {
+        for name in [h.name.to_owned(), shouted(h.name), h.name.replace('-', ".")] {
+            let r = req(
+                "GET",
+                "/v1/items",
+                None,
+                with_key(GET_V1, &[(&name, "DELETE")]),
+            );
+            assert_eq!(
+                denied(&c, &s, &r),
+                Denial::MethodOverride(OverrideError::NotEnabled),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(s.reads.get(), 0);
+}
+
+#[test]
+fn an_override_in_any_query_spelling_is_refused_when_tunnelling_is_off() {
+    // Found in review: POST /v1/items?_method=DELETE was forwarded as it was.
+    let (c, s) = (cfg(&[]), store());
+    for p in METHOD_OVERRIDE_PARAMS {
+        for query in [
+            format!("{}=DELETE", p.name),
+            format!("a=1&{}=delete", p.name.to_ascii_uppercase()),
+            format!("{}=DELETE", p.name.replace('_', "%5F")),
+            format!("{}=DELETE", p.name.replace('_', "-")),
+            format!("{}=", p.name),
+        ] {
+            let r = req("POST", "/v1/items", Some(&query), with_key(POST_V1, &[]));
+            assert_eq!(
+                denied(&c, &s, &r),
+                Denial::MethodOverride(OverrideError::NotEnabled),
+                "{query}"
+            );
+        }
+    }
+    // PHP reads `.method` and `+_method` (a space) as `_method`.
+    for query in [
+        ".method=DELETE",
+        "+_method=DELETE",
+        "%20_method=DELETE",
+        "[method=DELETE",
+    ] {
+        let r = req("POST", "/v1/items", Some(query), with_key(POST_V1, &[]));
+        assert!(
+            matches!(denied(&c, &s, &r), Denial::MethodOverride(_)),
+            "{query}"
+        );
+    }
+    assert_eq!(s.reads.get(), 0);
+}
+
+#[test]
+fn with_tunnelling_on_scopes_must_admit_the_tunnelled_method_too() {
+    let (c, s) = (cfg(&[("METHOD_OVERRIDE", "true")]), store());
+    let tunnel = |key: &str, how: &str| match how {
+        "header" => req(
+            "POST",
+            "/v1/items",
+            None,
+            with_key(key, &[("X-HTTP-Method-Override", "DELETE")]),
+        ),
+        _ => req(
+            "POST",
+            "/v1/items",
+            Some("_method=delete"),
+            with_key(key, &[]),
+        ),
+    };
+    for how in ["header", "query"] {
+        // POST /v1/* only: the origin would run DELETE, which the key may not.
+        assert!(matches!(
+            denied(&c, &s, &tunnel(POST_V1, how)),
+            Denial::OutOfScope { .. }
+        ));
+        // POST and DELETE: forwarded, with the override for the origin to honour.
+        let a = accepted(&c, &s, &tunnel(POST_DELETE_V1, how));
+        if how == "header" {
+            assert_eq!(a.headers.get("x-http-method-override").unwrap(), "DELETE");
+        }
+        assert!(accepted(&c, &s, &tunnel(OPEN, how))
+            .target
+            .url
+            .contains("/v1/items"));
+    }
+    // The sent method must be in scope as well: GET /v1/* cannot tunnel into a GET via POST.
+    let r = req(
+        "POST",
+        "/v1/items",
+        None,
+        with_key(GET_V1, &[("X-HTTP-Method", "GET")]),
+    );
+    assert!(matches!(denied(&c, &s, &r), Denial::OutOfScope { .. }));
+}
+
+#[test]
+fn with_tunnelling_on_a_bad_conflicting_or_unforwarded_override_is_refused() {
+    let (c, s) = (cfg(&[("METHOD_OVERRIDE", "true")]), store());
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, Denial);
+    let cases: [Case; 5] = [
+        (
+            &[("x-http-method-override", "TRACE")],
+            None,
+            Denial::MethodNotAllowed,
+        ),
+        (&[], Some("_method=PROPFIND"), Denial::MethodNotAllowed),
+        (
+            &[("x-http-method-override", "DELETE, GET")],
+            None,
+            Denial::MethodOverride(OverrideError::BadValue),
+        ),
+        (
+            &[
+                ("x-http-method-override", "DELETE"),
+                ("x-http-method", "PUT"),
+            ],
+            None,
+            Denial::MethodOverride(OverrideError::Conflicting),
+        ),
+        (
+            &[("x-http-method-override", "DELETE")],
+            Some("_method=PATCH"),
+            Denial::MethodOverride(OverrideError::Conflicting),
+        ),
+    ];
+    for (h, q, want) in cases {
+        let r = req("POST", "/v1/items", q, with_key(OPEN, h));
+        assert_eq!(denied(&c, &s, &r), want, "{h:?} {q:?}");
+    }
+    assert_eq!(s.reads.get(), 0);
+}
+
+#[test]
+fn rewrite_and_foreign_identity_names_never_reach_the_origin_in_any_spelling() {
+    let (c, s) = (cfg(&[]), store());
+    let mut sent = Vec::new();
+    for h in REWRITE_HEADERS.iter().chain(IDENTITY_HEADERS) {
+        let name = member(h.name, h.prefix);
+        sent.push(name.clone());
+        sent.push(shouted(&name));
+    }
+    let pairs: Vec<(&str, &str)> = sent.iter().map(|n| (n.as_str(), "evil")).collect();
+    let a = accepted(
+        &c,
+        &s,
+        &req("GET", "/v1/items", None, with_key(OPEN, &pairs)),
+    );
+    for (name, value) in &a.headers {
+        assert_ne!(value, "evil", "{name} reached the origin");
+    }
+    // What keygate sets itself is there, once.
+    for ours in [
+        "x-consumer-id",
+        "x-key-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+    ] {
+        assert_eq!(a.headers.get_all(ours).iter().count(), 1, "{ours}");
+    }
+}
+
+#[test]
+fn preflights_with_a_body_or_an_override_are_refused_and_others_pass_without_a_key() {
+    let (c, s) = (cfg(&[("CORS_PREFLIGHT", "true")]), store());
+    let preflight = |extra: &[(&str, &str)], q: Option<&'static str>| {
+        let mut h = headers(&[("access-control-request-method", "DELETE")]);
+        for (k, v) in extra {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        req("OPTIONS", "/admin/users", q, h)
+    };
+    // Found in review: a forged preflight delivered a JSON body to the origin without a key.
+    for extra in [
+        &[("content-length", "15")][..],
+        &[("transfer-encoding", "chunked")][..],
+    ] {
+        assert_eq!(
+            denied(&c, &s, &preflight(extra, None)),
+            Denial::PreflightWithBody
+        );
+    }
+    assert_eq!(
+        denied(
+            &c,
+            &s,
+            &preflight(&[("x-http-method-override", "DELETE")], None)
+        ),
+        Denial::MethodOverride(OverrideError::NotEnabled)
+    );
+    let on = cfg(&[("CORS_PREFLIGHT", "true"), ("METHOD_OVERRIDE", "true")]);
+    assert_eq!(
+        denied(&on, &s, &preflight(&[], Some("_method=DELETE"))),
+        Denial::MethodOverride(OverrideError::OnPreflight)
+    );
+    let a = accepted(&c, &s, &preflight(&[("content-length", "0")], None));
+    assert!(a.headers.get("x-consumer-id").is_none());
+    assert_eq!(s.reads.get(), 0);
+}
+
+#[test]
+fn a_key_anywhere_in_the_url_is_refused_before_any_read() {
+    // Found in review: `?kg_…`, `?x=1,kg_…` and a percent-encoded prefix were forwarded.
+    let (c, s) = (cfg(&[("ALLOW_ANONYMOUS", "true")]), store());
+    let tail = &KEY[3..];
+    for q in [
+        KEY.to_owned(),
+        format!("x=1,{KEY}"),
+        format!("%6B%67%5F{tail}=1"),
+        format!("k=kg%255F{tail}"),
+        format!("k={}", &KEY[..46]),
+    ] {
+        let r = req("GET", "/v1/items", Some(&q), HeaderMap::new());
+        assert_eq!(
+            denied(&c, &s, &r),
+            Denial::Malformed(Malformed::KeyInQuery),
+            "{q}"
+        );
+    }
+    for p in [format!("/v1/{KEY}"), format!("/v1/x%6Bg_{tail}")] {
+        let r = req("GET", &p, None, with_key(OPEN, &[]));
+        let d = denied(&c, &s, &r);
+        assert_eq!(d, Denial::Malformed(Malformed::KeyInPath), "{p}");
+        assert_eq!(Refusal::Denied(d).reason_code(), "key_in_path");
+    }
+    assert_eq!(s.reads.get(), 0);
+}
+
+#[test]
+fn a_blank_authorization_is_malformed_even_with_anonymous_access() {
+    let (c, s) = (cfg(&[("ALLOW_ANONYMOUS", "true")]), store());
+    for v in ["", "   "] {
+        let r = req("GET", "/v1/items", None, headers(&[("authorization", v)]));
+        assert_eq!(denied(&c, &s, &r), Denial::Malformed(Malformed::Blank));
+    }
+    let c = cfg(&[
+        ("ALLOW_ANONYMOUS", "true"),
+        ("KEY_SOURCES", "authorization,x-api-key"),
+    ]);
+    let r = req("GET", "/v1/items", None, headers(&[("x-api-key", " ")]));
+    assert_eq!(denied(&c, &s, &r), Denial::Malformed(Malformed::Blank));
+}
+
+#[test]
+fn operator_paths_are_routed_on_the_normalised_path_in_any_spelling() {
+    // Found in review: `//__keygate/usage` and `/%5F_keygate/usage` reached the origin.
+    let (c, s) = (cfg(&[("ADMIN_TOKEN", ADMIN)]), store());
+    let q = Some("counter=key%3Aday%3A0123456789ab&window_start=0");
+    for p in [
+        "/__keygate/usage",
+        "//__keygate/usage",
+        "/x/../__keygate/usage",
+        "/%5F_keygate/usage",
+        "/__KEYGATE/usage",
+    ] {
+        let r = req("GET", p, q, with_key(ADMIN, &[]));
+        assert!(
+            matches!(
+                run(&c, &s, &r),
+                Ok(Verdict::Operator(AdminRequest::Usage { .. }))
+            ),
+            "{p}"
+        );
+        // A stranger with an API key gets the operator's 401, and nothing is forwarded.
+        let r = req("GET", p, q, with_key(OPEN, &[]));
+        assert!(matches!(denied(&c, &s, &r), Denial::Admin(_)), "{p}");
+    }
+    assert_eq!(s.reads.get(), 0);
+    // Without ADMIN_TOKEN the prefix is an ordinary path.
+    let a = accepted(
+        &cfg(&[]),
+        &s,
+        &req("GET", "//__keygate/usage", q, with_key(OPEN, &[])),
+    );
+    assert!(a
+        .target
+        .url
+        .starts_with("https://api.example/base/__keygate/usage?"));
+}
+
+#[test]
+fn encoded_semicolons_and_dots_cannot_make_a_dot_segment_pass_a_scope() {
+    // Found in review: `/reports/..%3b/admin` passed `* /reports/**` and reached the origin as
+    // `/reports/..;/admin`.
+    let mut st = store();
+    let reports = scoped("ab_reports", &["* /reports/**"]);
+    st.records.insert(
+        ApiKey::new("ab_reports").hash().as_kv_key().to_owned(),
+        reports.to_json(),
+    );
+    let c = cfg(&[]);
+    for (p, want) in [
+        ("/reports/..%3b/admin", PathError::DotSegmentParameters),
+        ("/reports/%2e%2e%3B/admin", PathError::DotSegmentParameters),
+        (
+            "/reports/%252e%252e%253b/admin",
+            PathError::DotSegmentParameters,
+        ),
+        ("/reports/%252e%252e/admin", PathError::EncodedDotSegment),
+        ("/reports/%c0%ae%c0%ae/admin", PathError::EncodedDotSegment),
+    ] {
+        let r = req("GET", p, None, with_key("ab_reports", &[]));
+        assert_eq!(denied(&c, &st, &r), Denial::BadPath(want), "{p}");
+    }
+    assert_eq!(st.reads.get(), 0);
+}
