@@ -73,12 +73,9 @@ pub const METHOD_OVERRIDE_HEADERS: &[Honoured] = &[
     ),
     exact(
         "x-http-method",
-        "ASP.NET Web API and OData, Express method-override setups",
+        "ASP.NET Web API and OData, Express method-override set-ups",
     ),
-    exact(
-        "x-method-override",
-        "Express method-override setups, IBM and others",
-    ),
+    exact("x-method-override", "Express method-override set-ups"),
 ];
 
 /// Query parameters that tell a framework to run another method (on a POST, mostly).
@@ -108,13 +105,16 @@ pub const REWRITE_HEADERS: &[Honoured] = &[
         "x-rewrite-",
         "IIS ISAPI_Rewrite, Symfony and Zend (X-Rewrite-URL)",
     ),
-    exact("x-host", "frameworks that read a host override"),
+    exact(
+        "x-host",
+        "PHP, Ruby and Node applications that prefer it to Host",
+    ),
     exact(
         "x-http-host-override",
-        "frameworks that read a host override",
+        "host-override set-ups (web cache poisoning research)",
     ),
     exact("x-scheme", "ingress-nginx, Flask and Django proxy set-ups"),
-    exact("x-url-scheme", "Werkzeug ProxyFix-style set-ups"),
+    exact("x-url-scheme", "WSGI and PHP applications behind proxies"),
     exact("front-end-https", "Microsoft (OWA, IIS ARR)"),
     family(
         "x-arr-",
@@ -212,6 +212,7 @@ pub const IDENTITY_HEADERS: &[Honoured] = &[
     exact("x-real-ip", "nginx real_ip, many frameworks"),
     exact("true-client-ip", "Akamai, Cloudflare Enterprise"),
     exact("x-client-ip", "common proxies"),
+    exact("x-originating-ip", "Microsoft Exchange and mail gateways"),
     exact("x-cluster-client-ip", "Rackspace and other load balancers"),
     exact("client-ip", "common proxies"),
     exact("fastly-client-ip", "Fastly"),

@@ -232,7 +232,7 @@ impl Refusal {
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
                     "Bad operator query",
-                    "Expected counter=key:<id>|consumer:<id> and window_start=<unix seconds>.",
+                    "Expected counter=key:<period>:<id>|consumer:<period>:<id> and window_start=<unix seconds>.",
                 ),
             },
             Refusal::Denied(Denial::RateLimited {

@@ -525,3 +525,62 @@ fn encoded_semicolons_and_dots_cannot_make_a_dot_segment_pass_a_scope() {
     }
     assert_eq!(st.reads.get(), 0);
 }
+
+#[test]
+fn readme_lists_exactly_the_integrity_tables_and_the_forwarded_methods() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("### The name tables")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a 'The name tables' section");
+    let mut headers = Vec::new();
+    let mut params = Vec::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        let name = cells[0].trim_matches('`').to_owned();
+        match cells.len() {
+            3 => headers.push((name, cells[1].to_owned(), cells[2].to_owned())),
+            2 => params.push((name, cells[1].to_owned())),
+            n => panic!("a row of {n} cells: {row}"),
+        }
+    }
+    let shown = |name: &str, prefix: bool| {
+        if prefix {
+            format!("{name}*")
+        } else {
+            name.to_owned()
+        }
+    };
+    let mut want_headers = Vec::new();
+    for (class, table) in [
+        ("method override", METHOD_OVERRIDE_HEADERS),
+        ("rewrite", REWRITE_HEADERS),
+        ("identity", IDENTITY_HEADERS),
+    ] {
+        for h in table {
+            want_headers.push((shown(h.name, h.prefix), class.to_owned(), h.by.to_owned()));
+        }
+    }
+    let want_params: Vec<(String, String)> = METHOD_OVERRIDE_PARAMS
+        .iter()
+        .map(|p| (shown(p.name, p.prefix), p.by.to_owned()))
+        .collect();
+    assert_eq!(headers, want_headers, "README header table vs integrity.rs");
+    assert_eq!(
+        params, want_params,
+        "README parameter table vs integrity.rs"
+    );
+    let methods = FORWARDED_METHODS
+        .iter()
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>();
+    let listed = format!(
+        "**{}, {} and {}**",
+        methods[..methods.len() - 2].join(", "),
+        methods[methods.len() - 2],
+        methods[methods.len() - 1]
+    );
+    assert!(readme.contains(&listed), "README does not list {listed}");
+}

@@ -1736,7 +1736,7 @@ fn quota_fault(_c: &Ctx) {
 }
 
 fn admin_endpoint(c: &Ctx) {
-    let q = "/__keygate/usage?counter=key%3A0123456789ab&window_start=0";
+    let q = "/__keygate/usage?counter=key%3Aday%3A0123456789ab&window_start=0";
     let r = get(&c.limits.url(q), None);
     r.problem(401);
     assert!(r
@@ -1747,6 +1747,38 @@ fn admin_endpoint(c: &Ctx) {
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_eq!(ok.json()["used"], 0);
     get(&c.limits.url("/__keygate/keys"), Some(ADMIN_TOKEN)).problem(404);
+    // Found in review: other spellings of the operator path were forwarded. They are routed on
+    // the path keygate would forward, decoded and in any case: the operator answers, the origin
+    // never sees them, whatever key comes with them.
+    let key = c.limits.create_key(&["--name", "admin-spellings"]);
+    let m = marker("admin-spelling");
+    for path in [
+        "//__keygate/usage",
+        "/%5F_keygate/usage",
+        "/%5f%5Fkeygate/usage",
+        "/__KEYGATE/usage",
+    ] {
+        let with_key = get(&c.limits.url(&format!("{path}?{m}")), Some(&key));
+        assert_eq!(
+            with_key.problem(401)["type"],
+            "urn:keygate:problem:admin_unauthorized",
+            "{path}"
+        );
+        let spelled = q.replace("/__keygate/usage", path);
+        let ok = get(&c.limits.url(&spelled), Some(ADMIN_TOKEN));
+        assert_eq!(ok.status, 200, "{path}: {}", ok.text());
+    }
+    // Dot segments, sent raw (an HTTP client would resolve them first).
+    let dots = raw(
+        &c.limits.base,
+        format!(
+            "GET /{m}/../__keygate/usage HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Authorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    dots.problem(401);
+    assert!(c.origin.received_with(&m).is_empty());
     // Without ADMIN_TOKEN the prefix is an ordinary path behind the key check.
     let m = marker("admin");
     get(
