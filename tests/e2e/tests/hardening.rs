@@ -625,6 +625,199 @@ fn catalogue() -> Vec<Case> {
             ),
             Forwarded(|_, _, g| body_is(g, b"{\"a\":\"b\"}\r\n")),
         ),
+        // -- request integrity: what the origin would run differently from what was checked --
+        case(
+            "integrity::trace_gets_405_and_never_echoes_the_secret",
+            t(
+                "TRACE /{M} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            Refused(405, "method_not_allowed", Challenge::None),
+        ),
+        case(
+            "integrity::propfind_gets_405_instead_of_reaching_the_origin_as_get",
+            t(
+                "PROPFIND /{M} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\nDepth: infinity\r\n",
+                b"",
+            ),
+            Refused(405, "method_not_allowed", Challenge::None),
+        ),
+        case(
+            "integrity::mkcol_gets_405",
+            t(
+                "MKCOL /{M} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            Refused(405, "method_not_allowed", Challenge::None),
+        ),
+        case(
+            "integrity::move_with_a_destination_gets_405",
+            t(
+                "MOVE /{M} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n\
+                 Destination: /admin/{M}\r\n",
+                b"",
+            ),
+            Refused(405, "method_not_allowed", Challenge::None),
+        ),
+        case(
+            "integrity::purge_gets_405",
+            t(
+                "PURGE /{M} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            Refused(405, "method_not_allowed", Challenge::None),
+        ),
+        // The runtime answers methods it does not know (501) before keygate runs.
+        case(
+            "integrity::track_never_reaches_the_origin",
+            t(
+                "TRACK /{M} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            NeverForwarded,
+        ),
+        case(
+            "integrity::a_lower_case_method_never_reaches_the_origin",
+            t(
+                "delete /{M} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            NeverForwarded,
+        ),
+        case(
+            "integrity::method_override_header_is_invalid_request",
+            get_with("Authorization: Bearer {KEY}\r\nX-HTTP-Method-Override: DELETE\r\n"),
+            Refused(400, "invalid_request", Challenge::None),
+        ),
+        case(
+            "integrity::x_http_method_in_underscore_spelling_is_invalid_request",
+            get_with("Authorization: Bearer {KEY}\r\nX_HTTP_METHOD: DELETE\r\n"),
+            Refused(400, "invalid_request", Challenge::None),
+        ),
+        case(
+            "integrity::x_method_override_is_invalid_request",
+            get_with("Authorization: Bearer {KEY}\r\nx-method-override: PUT\r\n"),
+            Refused(400, "invalid_request", Challenge::None),
+        ),
+        case(
+            "integrity::method_parameter_in_the_query_of_a_post_is_invalid_request",
+            t(
+                "POST /{M}?_method=DELETE HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n\
+                 Content-Length: 0\r\n",
+                b"",
+            ),
+            Refused(400, "invalid_request", Challenge::None),
+        ),
+        case(
+            "integrity::encoded_method_parameter_is_invalid_request",
+            t(
+                "POST /{M}?a=1&%5F%4Dethod=DELETE HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n\
+                 Content-Length: 0\r\n",
+                b"",
+            ),
+            Refused(400, "invalid_request", Challenge::None),
+        ),
+        case(
+            "integrity::url_rewrite_headers_are_stripped",
+            get_with(
+                "Authorization: Bearer {KEY}\r\nX-Original-URL: /evil\r\nX-Rewrite-URL: /evil\r\n\
+                 X-Original-URI: /evil\r\nX_Original_Method: evil\r\n\
+                 X-Envoy-Original-Path: /evil\r\nX-Middleware-Subrequest: evil\r\n\
+                 X-Host: evil.example\r\nX-HTTP-Host-Override: evil.example\r\n\
+                 Front-End-Https: evil\r\nX-Scheme: evil\r\n",
+            ),
+            Forwarded(ok),
+        ),
+        case(
+            "integrity::identity_headers_of_other_gateways_and_proxies_are_stripped",
+            get_with(
+                "Authorization: Bearer {KEY}\r\nX-Authenticated-Userid: evil\r\n\
+                 X-Consumer-Username: evil\r\nX-Credential-Identifier: evil\r\n\
+                 X-Anonymous-Consumer: evil\r\nX-Auth-Request-User: evil\r\n\
+                 X-Auth-Request-Email: evil@example.com\r\nX-Forwarded-User: evil\r\n\
+                 Remote-User: evil\r\nX-Remote-User: evil\r\nX-WEBAUTH-USER: evil\r\n\
+                 Cf-Access-Authenticated-User-Email: evil@example.com\r\n\
+                 X-Goog-Authenticated-User-Email: evil@example.com\r\n\
+                 X-MS-CLIENT-PRINCIPAL-NAME: evil\r\nX-Amzn-Oidc-Identity: evil\r\n\
+                 X-SSL-Client-S-DN: CN=evil\r\nX-Client-Cert: evil\r\nX-User: evil\r\n",
+            ),
+            Forwarded(ok),
+        ),
+        case(
+            "integrity::client_address_claims_are_stripped",
+            get_with(
+                "Authorization: Bearer {KEY}\r\nTrue-Client-IP: evil\r\nX-Client-IP: evil\r\n\
+                 X-Cluster-Client-IP: evil\r\nClient-IP: evil\r\nFastly-Client-IP: evil\r\n\
+                 X_Real_IP: evil\r\nX.Originating.IP: evil\r\n",
+            ),
+            Forwarded(ok),
+        ),
+        case(
+            "integrity::encoded_semicolon_after_dot_dot_is_refused",
+            t(
+                "GET /{M}/reports/..%3b/admin HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            bad_path(),
+        ),
+        case(
+            "integrity::encoded_dots_and_semicolon_are_refused",
+            t(
+                "GET /{M}/reports/%2e%2e%3B/admin HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            bad_path(),
+        ),
+        case(
+            "integrity::double_encoded_dot_dot_is_refused",
+            t(
+                "GET /{M}/reports/%252e%252e/admin HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            bad_path(),
+        ),
+        case(
+            "integrity::overlong_utf8_dot_dot_is_refused",
+            t(
+                "GET /{M}/reports/%c0%ae%c0%ae/admin HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            bad_path(),
+        ),
+        case(
+            "integrity::a_key_as_a_query_parameter_name_is_invalid_request",
+            t(
+                "GET /{M}?{KEY} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            bad_request(),
+        ),
+        case(
+            "integrity::a_key_later_in_a_query_value_is_invalid_request",
+            t(
+                "GET /{M}?x=1,{KEY} HTTP/1.1\r\nAuthorization: Bearer {KEY}\r\n",
+                b"",
+            ),
+            bad_request(),
+        ),
+        case(
+            "integrity::a_key_with_an_encoded_prefix_in_the_query_is_invalid_request",
+            Box::new(|c: &Ctx, m: &str| {
+                let key = c.keys.get("good");
+                format!(
+                    "GET /{m}?k=%6B%67%5F{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                     Authorization: Bearer {key}\r\nConnection: close\r\n\r\n",
+                    &key[3..]
+                )
+                .into_bytes()
+            }),
+            bad_request(),
+        ),
+        case(
+            "integrity::an_empty_x_api_key_is_invalid_request",
+            get_with("X-API-Key: \r\n"),
+            bad_request(),
+        ),
         // -- records in KV --
         case(
             "record::corrupt_json_is_invalid_token",

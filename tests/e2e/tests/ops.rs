@@ -286,6 +286,25 @@ fn every_decision_has_one_line_with_its_fields(c: &Ctx) {
         let (r, rid) = call(dev, "GET", path, headers);
         check_line(dev, &rid, path, &r, want);
     }
+    // Request integrity refusals, also before any key is read: a method keygate does not
+    // forward, a method override, and a preflight with a body (CORS_PREFLIGHT is on here).
+    let path = format!("/{m}/t");
+    let (r, rid) = call(dev, "TRACE", &path, &with_key);
+    check_line(dev, &rid, &path, &r, &keyless("method_not_allowed", 405));
+    let path = format!("/{m}/o");
+    let overridden = [with_key[0], ("x-http-method-override", "DELETE")];
+    let (r, rid) = call(dev, "POST", &path, &overridden);
+    check_line(dev, &rid, &path, &r, &keyless("method_override", 400));
+    let path = format!("/{m}/p");
+    let rid = marker("ops-req");
+    let r = send(
+        client()
+            .request(reqwest::Method::OPTIONS, dev.url(&path))
+            .header("x-request-id", &rid)
+            .header("access-control-request-method", "DELETE")
+            .body("{}"),
+    );
+    check_line(dev, &rid, &path, &r, &keyless("preflight_with_body", 400));
 
     // A presented key that is not valid: the key id is logged, the client sees one 401.
     let bad_id = key_id(&bad_checksum);
