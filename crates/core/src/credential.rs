@@ -1,6 +1,6 @@
 //! Strict parsing of the `Authorization: Bearer` credential (RFC 6750 §2.1).
 
-use crate::integrity::{canonical_param_name, url_part_holds_key};
+use crate::integrity::{canonical_param_name, trim_ows, url_part_holds_key};
 use crate::secret::ApiKey;
 
 /// Longest token accepted, in bytes. Anything longer is malformed, never looked up.
@@ -166,16 +166,6 @@ pub fn is_b64token(token: &[u8]) -> bool {
         && token[..body_len].iter().all(|&b| {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
         })
-}
-
-fn trim_ows(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
 }
 
 #[cfg(test)]

@@ -464,7 +464,8 @@ pub fn url_part_holds_key(part: &str) -> bool {
     part.len() >= 3 + RANDOM_LEN && holds_key_shape(&decode_repeatedly(part.as_bytes()))
 }
 
-fn trim_ows(mut v: &[u8]) -> &[u8] {
+/// `v` without the optional whitespace (RFC 9110 §5.6.3: spaces and tabs) around a field value.
+pub fn trim_ows(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
     }

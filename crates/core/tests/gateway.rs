@@ -1,38 +1,20 @@
 //! The whole decision pipeline against in-memory key stores, including a failing one:
 //! parse → path → hash → lookup → decide → upstream request → problem answer.
 
+mod common;
+
+use common::{config, FakeStore, SECRET};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::forward::ClientContext;
 use keygate_core::gateway::{Denial, InvalidKey};
 use keygate_core::record::CorruptRecord;
 use keygate_core::{
-    authorize, ApiKey, Config, ConfigError, Fault, KeyHash, KeyRecord, KeyStore, Refusal,
-    RequestHead, StoreError, Verdict,
+    authorize, ApiKey, Config, ConfigError, Fault, KeyRecord, Refusal, RequestHead, StoreError,
+    Verdict,
 };
-use std::cell::Cell;
-use std::collections::HashMap;
 
-const SECRET: &str = "origin-secret-0123456789";
 const NOW: u64 = 1_800_000_000;
 const KEY: &str = "ab_validkey";
-
-/// A map-backed store that counts reads and can be told to fail.
-#[derive(Default)]
-struct FakeStore {
-    records: HashMap<String, String>,
-    reads: Cell<u32>,
-    fail: bool,
-}
-
-impl KeyStore for FakeStore {
-    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
-        self.reads.set(self.reads.get() + 1);
-        if self.fail {
-            return Err(StoreError("KV GET failed: 503".into()));
-        }
-        Ok(self.records.get(hash.as_kv_key()).cloned())
-    }
-}
 
 fn record(key: &str) -> KeyRecord {
     KeyRecord {
@@ -53,13 +35,7 @@ fn record(key: &str) -> KeyRecord {
 }
 
 fn store_with(records: &[(&str, KeyRecord)]) -> FakeStore {
-    FakeStore {
-        records: records
-            .iter()
-            .map(|(k, r)| (ApiKey::new(*k).hash().as_kv_key().to_owned(), r.to_json()))
-            .collect(),
-        ..Default::default()
-    }
+    FakeStore::with(records)
 }
 
 fn cfg() -> Config {
@@ -67,16 +43,7 @@ fn cfg() -> Config {
 }
 
 fn cfg_with(extra: &[(&str, &str)]) -> Config {
-    let extra: HashMap<String, String> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::from_lookup(|k| match k {
-        "ORIGIN_URL" => Some("https://api.example/base".into()),
-        "SHARED_SECRET" => Some(SECRET.into()),
-        _ => extra.get(k).cloned(),
-    })
-    .unwrap()
+    config("https://api.example/base", extra)
 }
 
 fn headers(auth: &[&str]) -> HeaderMap {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::record;
+use common::{config, record, FakeStore};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::admin::AdminRequest;
 use keygate_core::credential::Malformed;
@@ -16,13 +16,9 @@ use keygate_core::integrity::{
 };
 use keygate_core::path::PathError;
 use keygate_core::{
-    authorize, Accepted, ApiKey, Config, Denial, Fault, KeyHash, KeyRecord, KeyStore, Refusal,
-    RequestHead, StoreError, Verdict,
+    authorize, Accepted, ApiKey, Config, Denial, Fault, KeyRecord, Refusal, RequestHead, Verdict,
 };
-use std::cell::Cell;
-use std::collections::HashMap;
 
-const SECRET: &str = "origin-secret-0123456789";
 const ADMIN: &str = "admin-token-0123456789ab";
 const NOW: u64 = 1_800_000_000;
 const KEY: &str = "kg_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg_00AbCd";
@@ -32,23 +28,6 @@ const GET_V1: &str = "ab_get_v1";
 const POST_V1: &str = "ab_post_v1";
 const POST_DELETE_V1: &str = "ab_post_delete_v1";
 
-#[derive(Default)]
-struct Store {
-    records: HashMap<String, String>,
-    reads: Cell<u32>,
-    fail: bool,
-}
-
-impl KeyStore for Store {
-    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
-        self.reads.set(self.reads.get() + 1);
-        if self.fail {
-            return Err(StoreError("KV GET failed: 503".into()));
-        }
-        Ok(self.records.get(hash.as_kv_key()).cloned())
-    }
-}
-
 fn scoped(key: &str, scopes: &[&str]) -> KeyRecord {
     KeyRecord {
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
@@ -56,35 +35,20 @@ fn scoped(key: &str, scopes: &[&str]) -> KeyRecord {
     }
 }
 
-fn store() -> Store {
-    let records = [
-        scoped(OPEN, &[]),
-        scoped(GET_V1, &["GET /v1/*"]),
-        scoped(POST_V1, &["POST /v1/*"]),
-        scoped(POST_DELETE_V1, &["POST /v1/*", "DELETE /v1/*"]),
-    ];
-    let keys = [OPEN, GET_V1, POST_V1, POST_DELETE_V1];
-    Store {
-        records: keys
-            .iter()
-            .zip(records)
-            .map(|(k, r)| (ApiKey::new(*k).hash().as_kv_key().to_owned(), r.to_json()))
-            .collect(),
-        ..Default::default()
-    }
+fn store() -> FakeStore {
+    FakeStore::with(&[
+        (OPEN, scoped(OPEN, &[])),
+        (GET_V1, scoped(GET_V1, &["GET /v1/*"])),
+        (POST_V1, scoped(POST_V1, &["POST /v1/*"])),
+        (
+            POST_DELETE_V1,
+            scoped(POST_DELETE_V1, &["POST /v1/*", "DELETE /v1/*"]),
+        ),
+    ])
 }
 
 fn cfg(vars: &[(&str, &str)]) -> Config {
-    let vars: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::from_lookup(|k| match k {
-        "ORIGIN_URL" => Some("https://api.example/base".into()),
-        "SHARED_SECRET" => Some(SECRET.into()),
-        _ => vars.get(k).cloned(),
-    })
-    .unwrap()
+    config("https://api.example/base", vars)
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -123,7 +87,7 @@ fn req<'a>(method: &'a str, path: &'a str, query: Option<&'a str>, headers: Head
     }
 }
 
-fn run(cfg: &Config, store: &Store, r: &Req<'_>) -> Result<Verdict, Fault> {
+fn run(cfg: &Config, store: &FakeStore, r: &Req<'_>) -> Result<Verdict, Fault> {
     let head = RequestHead {
         method: r.method,
         path: r.path,
@@ -138,7 +102,7 @@ fn run(cfg: &Config, store: &Store, r: &Req<'_>) -> Result<Verdict, Fault> {
     pollster::block_on(authorize(cfg, &head, store, NOW))
 }
 
-fn denied(cfg: &Config, store: &Store, r: &Req<'_>) -> Denial {
+fn denied(cfg: &Config, store: &FakeStore, r: &Req<'_>) -> Denial {
     match run(cfg, store, r) {
         Ok(Verdict::Deny(d)) => d,
         other => panic!(
@@ -148,7 +112,7 @@ fn denied(cfg: &Config, store: &Store, r: &Req<'_>) -> Denial {
     }
 }
 
-fn accepted(cfg: &Config, store: &Store, r: &Req<'_>) -> Box<Accepted> {
+fn accepted(cfg: &Config, store: &FakeStore, r: &Req<'_>) -> Box<Accepted> {
     match run(cfg, store, r) {
         Ok(Verdict::Accept(a)) => a,
         other => panic!(
@@ -189,7 +153,7 @@ fn methods_outside_the_forwarded_set_get_405_with_allow_before_any_read() {
         );
     }
     // Even without a key, and even when the store is down: the method is checked first.
-    let down = Store {
+    let down = FakeStore {
         fail: true,
         ..store()
     };

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bearer, get, record};
+use common::{bearer, config, get, record};
 use http::StatusCode;
 use keygate_core::limits::{
     consume, days_from_civil, CounterState, Quota, QuotaCount, QuotaPeriod, QuotaScope, Window,
@@ -15,7 +15,6 @@ use keygate_core::{
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-const SECRET: &str = "origin-secret-0123456789";
 /// 2026-11-29 12:00:00 UTC.
 const NOW: u64 = 20_786 * 86_400 + 43_200;
 
@@ -81,16 +80,7 @@ impl QuotaStore for FakeQuotas {
 }
 
 fn cfg(vars: &[(&str, &str)]) -> Config {
-    let vars: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::from_lookup(|k| match k {
-        "ORIGIN_URL" => Some("https://api.example".into()),
-        "SHARED_SECRET" => Some(SECRET.into()),
-        _ => vars.get(k).cloned(),
-    })
-    .unwrap()
+    config("https://api.example", vars)
 }
 
 fn tiered() -> Config {
