@@ -293,6 +293,10 @@ pub struct Accepted {
     pub headers: HeaderMap,
     /// `RateLimit-Policy` / `RateLimit` values for the response; empty when no limit applies.
     pub rate_limit: RateLimitFields,
+    /// Whether the client's body goes on to the origin: never for `GET` and `HEAD` (`fetch`
+    /// cannot send one) nor for a CORS preflight (a real one has none, and one that declares a
+    /// body is refused).
+    pub forward_body: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -366,11 +370,14 @@ pub async fn authorize<K: KeyLookup>(
                 HeaderValue::from_str(&value).expect("digits and hex"),
             );
         }
+        let forward_body =
+            !matches!(head.method, "GET" | "HEAD") && !matches!(caller, Caller::Preflight);
         Ok(Verdict::Accept(Box::new(Accepted {
             caller,
             target,
             headers,
             rate_limit: RateLimitFields::default(),
+            forward_body,
         })))
     };
     if cfg.cors_preflight && is_preflight(head) {

@@ -166,6 +166,8 @@ fn methods_outside_the_forwarded_set_get_405_with_allow_before_any_read() {
 fn every_forwarded_method_is_checked_against_scopes_as_itself() {
     let (c, s) = (cfg(&[]), store());
     for m in FORWARDED_METHODS {
+        let a = accepted(&c, &s, &req(m, "/v1/items", None, with_key(OPEN, &[])));
+        assert_eq!(a.forward_body, !matches!(*m, "GET" | "HEAD"), "{m}");
         let r = req(m, "/v1/items", None, with_key(GET_V1, &[]));
         match (*m, run(&c, &s, &r)) {
             ("GET", Ok(Verdict::Accept(_))) => {}
@@ -380,6 +382,7 @@ fn preflights_with_a_body_or_an_override_are_refused_and_others_pass_without_a_k
     );
     let a = accepted(&c, &s, &preflight(&[("content-length", "0")], None));
     assert!(a.headers.get("x-consumer-id").is_none());
+    assert!(!a.forward_body, "a forwarded preflight carries no body");
     assert_eq!(s.reads.get(), 0);
 }
 

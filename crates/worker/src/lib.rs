@@ -11,8 +11,8 @@ use keygate_core::path::split_request_url;
 use keygate_core::problem::PROBLEM_CONTENT_TYPE;
 use keygate_core::telemetry::{loggable_target, RequestEvent, Timing};
 use keygate_core::{
-    decide, Cached, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError, QuotaStore,
-    RateLimiter, Refusal, RequestHead, StoreError, Verdict,
+    decide, Accepted, Cached, Config, ConfigError, Denial, Fault, KeyHash, KeyStore, LimitError,
+    QuotaStore, RateLimiter, Refusal, RequestHead, StoreError, Verdict,
 };
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -393,20 +393,7 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
 
     let key_id = accepted.caller.key_id().map(str::to_owned);
     let key_id = key_id.as_deref();
-    // A preflight is forwarded without a body (one that declares a body was refused), and
-    // `fetch` cannot send one with GET or HEAD.
-    let with_body = !matches!(method.as_str(), "GET" | "HEAD")
-        && !matches!(accepted.caller, keygate_core::gateway::Caller::Preflight);
-    match forward(
-        req,
-        &method,
-        with_body,
-        &accepted.target,
-        &accepted.headers,
-        cfg,
-    )
-    .await
-    {
+    match forward(req, &method, &accepted, cfg).await {
         Ok((mut resp, origin_ms)) => {
             let status = resp.status_code();
             let event = trace.finish(
@@ -530,15 +517,13 @@ struct OriginFailure {
 async fn forward(
     req: Request,
     method: &str,
-    with_body: bool,
-    target: &keygate_core::path::UpstreamTarget,
-    headers: &HeaderMap,
+    accepted: &Accepted,
     cfg: &Config,
 ) -> Result<(Response, f64), OriginFailure> {
     let mut init = RequestInit::new();
-    init.with_headers(to_worker_headers(headers, !with_body))
+    init.with_headers(to_worker_headers(&accepted.headers, !accepted.forward_body))
         .with_redirect(RequestRedirect::Manual);
-    if with_body {
+    if accepted.forward_body {
         // The client's body stream is handed on as is: nothing is buffered in the worker.
         init.with_body(req.inner().body().map(Into::into));
     }
@@ -552,7 +537,7 @@ async fn forward(
         detail,
         waited_ms: Date::now().as_millis() as f64 - sent_ms,
     };
-    let upstream = web_sys::Request::new_with_str_and_init(&target.url, &js_init)
+    let upstream = web_sys::Request::new_with_str_and_init(&accepted.target.url, &js_init)
         .map(Request::from)
         .map_err(|_| failed(Fault::OriginUnreachable, None))?;
 
@@ -716,7 +701,7 @@ fn to_header_map(headers: &Headers) -> HeaderMap {
 }
 
 /// Writes headers for the runtime; `drop_body_headers` leaves out `Content-Length` for a request
-/// whose body is not forwarded (GET, HEAD and preflights).
+/// whose body is not forwarded ([`Accepted::forward_body`]).
 fn to_worker_headers(map: &HeaderMap, drop_body_headers: bool) -> Headers {
     let headers = Headers::new();
     for (name, value) in map {

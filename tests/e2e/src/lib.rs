@@ -554,8 +554,10 @@ impl Dev {
         self.wrangler_kv(&["key", "put", name, value]);
     }
 
-    /// Writes many entries at once with `wrangler kv bulk put FILE`.
-    pub fn kv_bulk_put(&self, file: &Path) {
+    /// Writes many entries (`{"key", "value"[, "metadata"]}`) at once with `wrangler kv bulk put`.
+    pub fn kv_bulk_put(&self, entries: &[serde_json::Value]) {
+        let file = self.dir.join("bulk-put.json");
+        std::fs::write(&file, serde_json::Value::from(entries).to_string()).expect("write entries");
         self.wrangler_kv(&["bulk", "put", file.to_str().expect("utf-8 path")]);
     }
 
@@ -937,6 +939,16 @@ pub fn avoid_window_edge(period: u64, margin: u64) {
     if left < margin {
         std::thread::sleep(Duration::from_secs(left + 1));
     }
+}
+
+/// A key of keygate's format made from `tag` and this process's id (so runs never share one),
+/// remembered for the response and log scans. For records written straight into KV.
+pub fn crafted_key(tag: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let random = hex::encode(Sha256::digest(format!("{tag}-{}", std::process::id())));
+    let key = keygate_core::keyformat::assemble(&random[..43]);
+    remember_key(&key);
+    key
 }
 
 /// A key's public id: the first characters of its SHA-256 hash, as logs and the CLI show it.

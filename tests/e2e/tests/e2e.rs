@@ -1290,9 +1290,7 @@ fn list_many(c: &Ctx) {
             serde_json::json!({"key": h.as_kv_key(), "value": rec.to_string(), "metadata": meta})
         })
         .collect();
-    let file = dev.dir.join("bulk.json");
-    std::fs::write(&file, serde_json::to_string(&entries).expect("json")).expect("write");
-    dev.kv_bulk_put(&file);
+    dev.kv_bulk_put(&entries);
     let v: serde_json::Value =
         serde_json::from_str(&cli_ok(dev, &["list", "--json", "--consumer", "bulk"]))
             .expect("json");

@@ -1359,13 +1359,6 @@ fn kv_binding_missing(c: &Ctx) {
 
 // ---- set-up ----
 
-fn key_with(tag: &str) -> String {
-    let random = hex::encode(Sha256::digest(format!("{tag}-{}", std::process::id())));
-    let key = keygate_core::keyformat::assemble(&random[..43]);
-    remember_key(&key);
-    key
-}
-
 fn record(key: &str, extra: serde_json::Value) -> serde_json::Value {
     let hash = keygate_core::ApiKey::new(key).hash();
     let mut r = serde_json::json!({
@@ -1382,14 +1375,14 @@ fn record(key: &str, extra: serde_json::Value) -> serde_json::Value {
 fn make_keys(devs: &[&Dev]) -> Keys {
     let mut keys = HashMap::new();
     let mut entries = Vec::new();
-    let good = key_with("good");
+    let good = crafted_key("good");
     entries.push(serde_json::json!({
         "key": keygate_core::ApiKey::new(good.as_str()).hash().as_kv_key(),
         "value": record(&good, serde_json::json!({})).to_string(),
     }));
     keys.insert("good", good);
     let mut put = |role: &'static str, value: Option<String>| {
-        let key = key_with(role);
+        let key = crafted_key(role);
         if let Some(value) = value {
             let hash = keygate_core::ApiKey::new(key.as_str()).hash();
             entries.push(serde_json::json!({"key": hash.as_kv_key(), "value": value}));
@@ -1398,7 +1391,7 @@ fn make_keys(devs: &[&Dev]) -> Keys {
     };
     put("other", None);
     put("corrupt_json", Some("{\"v\":1,\"id\":".into()));
-    let with = |role: &str, extra: serde_json::Value| record(&key_with(role), extra).to_string();
+    let with = |role: &str, extra: serde_json::Value| record(&crafted_key(role), extra).to_string();
     put(
         "wrong_types",
         Some(with(
@@ -1449,10 +1442,7 @@ fn make_keys(devs: &[&Dev]) -> Keys {
     remember_key(&bad);
     keys.0.insert("bad_checksum", bad);
     for dev in devs {
-        let file = dev.dir.join("catalogue-records.json");
-        std::fs::write(&file, serde_json::Value::Array(entries.clone()).to_string())
-            .expect("write records");
-        dev.kv_bulk_put(&file);
+        dev.kv_bulk_put(&entries);
     }
     keys
 }

@@ -96,22 +96,12 @@ impl Drop for ExpressOrigin {
     }
 }
 
-fn key_with(tag: &str) -> String {
-    let random = hex::encode(Sha256::digest(format!(
-        "integrity-{tag}-{}",
-        std::process::id()
-    )));
-    let key = keygate_core::keyformat::assemble(&random[..43]);
-    remember_key(&key);
-    key
-}
-
 /// Writes one record per role into the KV of each of `devs`.
 fn make_keys(devs: &[&Dev]) -> HashMap<&'static str, String> {
     let mut keys = HashMap::new();
     let mut entries = Vec::new();
     for (role, extra) in ROLES {
-        let key = key_with(role);
+        let key = crafted_key(&format!("integrity-{role}"));
         let hash = keygate_core::ApiKey::new(key.as_str()).hash();
         let mut record = serde_json::json!({
             "v": 1, "id": hash.id(), "name": role, "consumer_id": "acme",
@@ -125,10 +115,7 @@ fn make_keys(devs: &[&Dev]) -> HashMap<&'static str, String> {
         keys.insert(*role, key);
     }
     for dev in devs {
-        let file = dev.dir.join("integrity-records.json");
-        std::fs::write(&file, serde_json::Value::Array(entries.clone()).to_string())
-            .expect("write records");
-        dev.kv_bulk_put(&file);
+        dev.kv_bulk_put(&entries);
     }
     keys
 }
