@@ -9,6 +9,10 @@
 //!   per-request log line costs (under `wrangler dev`, every `console.log` is shipped to the
 //!   wrangler process).
 //!
+//! - **baseline build, valid key** (only with `BENCH_BASELINE_ENTRY=<path to another checkout's
+//!   crates/worker/entry.js>`, built there with `make worker`): the same hot-key case on another
+//!   build, so that a change's cost is read against its parent in the same rounds.
+//!
 //! It prints medians over the rounds and the ratios against the passthrough from the same run.
 //! A benchmark, never a test: nothing here asserts anything about time.
 
@@ -108,7 +112,8 @@ fn main() {
     );
     let origin_url = format!("http://127.0.0.1:{origin_port}");
     let passthrough_js = root.join("bench/passthrough/build/index.js");
-    let (keygate, quiet, passthrough) = std::thread::scope(|s| {
+    let baseline_entry = std::env::var_os("BENCH_BASELINE_ENTRY").map(std::path::PathBuf::from);
+    let (keygate, quiet, passthrough, baseline) = std::thread::scope(|s| {
         let k = s.spawn(|| {
             Dev::start(
                 "bench-keygate",
@@ -135,10 +140,24 @@ fn main() {
                 },
             )
         });
+        let url = origin_url.as_str();
+        let b = baseline_entry.as_deref().map(|entry| {
+            s.spawn(move || {
+                Dev::start_setup(
+                    "bench-baseline",
+                    &[("ORIGIN_URL", url), ("SHARED_SECRET", SECRET)],
+                    Setup {
+                        main: Some(entry),
+                        ..Setup::default()
+                    },
+                )
+            })
+        });
         (
             k.join().expect("keygate"),
             q.join().expect("keygate quiet"),
             p.join().expect("passthrough"),
+            b.map(|b| b.join().expect("baseline build")),
         )
     });
     let key = keygate.create_key(&["--name", "bench"]);
@@ -148,8 +167,12 @@ fn main() {
     // A well-formed key that is not in KV: refused from the negative cache after the first read.
     let invalid = "Bearer unknown-key-for-the-rejection-path-0123456789";
 
+    let baseline_valid = baseline
+        .as_ref()
+        .map(|dev| format!("Bearer {}", dev.create_key(&["--name", "bench"])));
+
     type Target<'a> = (&'a str, String, Option<&'a str>, u16);
-    let targets: [Target; 4] = [
+    let mut targets: Vec<Target> = vec![
         ("passthrough", passthrough.url("/bench"), None, 200),
         (
             "keygate, valid key",
@@ -170,6 +193,9 @@ fn main() {
             200,
         ),
     ];
+    if let (Some(dev), Some(auth)) = (&baseline, &baseline_valid) {
+        targets.push(("baseline build, valid", dev.url("/bench"), Some(auth), 200));
+    }
     eprintln!("bench: warming up");
     for (_, url, auth, status) in &targets {
         oha(url, auth.as_deref(), 500, c, *status);
@@ -230,4 +256,5 @@ fn main() {
     drop(keygate);
     drop(quiet);
     drop(passthrough);
+    drop(baseline);
 }
