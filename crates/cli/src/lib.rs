@@ -392,16 +392,21 @@ pub fn set_tier(
 }
 
 /// Sets a key's quota; `None` removes it (the gateway then counts nothing for the key).
+/// Returns the record after the change and the quota it had before.
 pub fn set_quota(
     kv: &dyn KvBackend,
     r: &KeyRef,
     quota: Option<Quota>,
     now: u64,
-) -> Result<KeyRecord, String> {
+) -> Result<(KeyRecord, Option<Quota>), String> {
     if let Some(q) = &quota {
         check_quota(q)?;
     }
-    update(kv, r, now, |rec| rec.quota = quota)
+    let mut before = None;
+    let record = update(kv, r, now, |rec| {
+        before = std::mem::replace(&mut rec.quota, quota)
+    })?;
+    Ok((record, before))
 }
 
 /// Reads a key's record, changes it, and writes it back with fresh list metadata and expiration.
@@ -1284,10 +1289,12 @@ mod tests {
             per: QuotaScope::Consumer,
             ..quota(500, "day")
         };
-        assert_eq!(set_quota(&kv, &r, Some(q), NOW).unwrap().quota, Some(q));
+        let (set, before) = set_quota(&kv, &r, Some(q), NOW).unwrap();
+        assert_eq!((set.quota, before), (Some(q), None));
         assert_eq!(show(&kv, &r).unwrap().quota, Some(q));
-        let removed = set_quota(&kv, &r, None, NOW + 60).unwrap();
+        let (removed, before) = set_quota(&kv, &r, None, NOW + 60).unwrap();
         assert_eq!(removed, rec, "only the quota changed, and back");
+        assert_eq!(before, Some(q));
         let (after, meta, exp) = stored(&kv, &key);
         assert_eq!(after.quota, None);
         assert_eq!(meta, Summary::of(&rec));

@@ -457,14 +457,31 @@ fn run(cli: Cli) -> Result<(), String> {
             } else {
                 Some(parse_quota(&quota, scope_arg(per.as_deref())?)?)
             };
-            let r = set_quota(&kv(), &KeyRef::parse(&key_arg(&key)?)?, quota, now)?;
+            let (r, before) = set_quota(&kv(), &KeyRef::parse(&key_arg(&key)?)?, quota, now)?;
             match &r.quota {
-                Some(q) => eprintln!(
-                    "keygate: key {} ({}) now has a quota of {}.",
-                    r.id,
-                    r.name,
-                    quota_text(q)
-                ),
+                Some(q) => {
+                    eprintln!(
+                        "keygate: key {} ({}) now has a quota of {}.",
+                        r.id,
+                        r.name,
+                        quota_text(q)
+                    );
+                    // Counters are per key or consumer and per period (README, "Quotas").
+                    let counter =
+                        |q: &keygate_core::limits::Quota| q.counter(&r.id, &r.consumer_id);
+                    match before {
+                        Some(b) if counter(&b) == counter(q) => eprintln!(
+                            "keygate: same period and scope: the count of the current window is kept."
+                        ),
+                        Some(b) => eprintln!(
+                            "keygate: a new period or scope: the quota now counts in {}, not {} \
+                             ('keygate usage' shows its count).",
+                            counter(q),
+                            counter(&b)
+                        ),
+                        None => {}
+                    }
+                }
                 None => eprintln!("keygate: key {} ({}) now has no quota.", r.id, r.name),
             }
         }
