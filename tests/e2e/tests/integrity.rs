@@ -674,16 +674,18 @@ fn set_quota_period_change(c: &Ctx) {
             .map(|i| get(&dev.url(&format!("/{m}/{tag}/{i}")), Some(&key)).status)
             .collect()
     };
-    let set = |quota: &str| {
+    let set = |quota: &str| -> String {
         let out = dev.keygate(&["set-quota", &id, quota]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
     };
     assert_eq!(statuses(3, "day"), [200, 200, 429]);
-    set("2/hour");
+    let said = set("2/hour");
+    assert!(
+        said.contains(&format!("now counts in key:hour:{id}, not key:day:{id}")),
+        "{said}"
+    );
     assert_eq!(
         statuses(3, "hour"),
         [200, 200, 429],
@@ -695,7 +697,13 @@ fn set_quota_period_change(c: &Ctx) {
         [200, 429],
         "the day's count of 2 is kept"
     );
-    assert_eq!(c.origin.received_with(&m).len(), 5);
+    let said = set("4/day");
+    assert!(
+        said.contains("the count of the current window is kept"),
+        "{said}"
+    );
+    assert_eq!(statuses(2, "day-more"), [200, 429], "4 a day: one more");
+    assert_eq!(c.origin.received_with(&m).len(), 6);
 }
 
 fn main() {
