@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::credential::parse_authorization;
 use crate::record::is_header_safe;
 use http::HeaderMap;
+use std::borrow::Cow;
 
 /// Every path under this prefix belongs to the gateway when `ADMIN_TOKEN` is set.
 pub const ADMIN_PREFIX: &str = "/__keygate/";
@@ -65,9 +66,18 @@ pub fn route(
 }
 
 /// `path` decoded (every round an origin might apply) and in lower case, for matching only.
-fn operator_spelling(path: &str) -> String {
+/// Most paths hold no escape and do not start like the prefix: those cost no allocation.
+fn operator_spelling(path: &str) -> Cow<'_, str> {
+    let stem = ADMIN_PREFIX.trim_end_matches('/');
+    let plain_elsewhere = !path.contains('%')
+        && !path
+            .get(..stem.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(stem));
+    if plain_elsewhere {
+        return Cow::Borrowed(path);
+    }
     let decoded = crate::integrity::decode_repeatedly(path.as_bytes());
-    String::from_utf8_lossy(&decoded).to_ascii_lowercase()
+    Cow::Owned(String::from_utf8_lossy(&decoded).to_ascii_lowercase())
 }
 
 fn usage_query(query: &str) -> Result<AdminRequest, AdminDenial> {

@@ -392,6 +392,9 @@ pub fn decode_repeatedly(s: &[u8]) -> Cow<'_, [u8]> {
 
 /// One round of percent-decoding; `None` when `s` holds no valid escape.
 fn decode_once(s: &[u8]) -> Option<Vec<u8>> {
+    if !s.contains(&b'%') {
+        return None;
+    }
     let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(s.len());
     let mut changed = false;
