@@ -466,7 +466,7 @@ fn every_decision_has_one_line_with_its_fields(c: &Ctx) {
 
     // The operator endpoint: refused without its token, refused with a bad query, answered.
     let admin = format!("Bearer {ADMIN_TOKEN}");
-    let usage = format!("/__keygate/usage?counter=key:{id}&window_start=0");
+    let usage = format!("/__keygate/usage?counter=key:day:{id}&window_start=0");
     for (path, auth, decision, status) in [
         (usage.as_str(), auth.as_str(), "admin_unauthorized", 401),
         (
