@@ -26,31 +26,36 @@ pub fn is_forwarded_method(method: &str) -> bool {
     FORWARDED_METHODS.contains(&method)
 }
 
-/// A name that some framework, proxy or gateway honours, with who honours it (for the README).
+/// A name that some framework, proxy or gateway honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Honoured {
     /// The canonical form (see [`canonical_header_name`] and [`canonical_param_name`]).
     pub name: &'static str,
     /// `true`: every name that starts with `name` (a family such as `x-auth-request-`).
     pub prefix: bool,
-    /// Who sets or honours it.
-    pub by: &'static str,
 }
 
-const fn exact(name: &'static str, by: &'static str) -> Honoured {
+const fn exact(name: &'static str) -> Honoured {
     Honoured {
         name,
         prefix: false,
-        by,
     }
 }
 
-const fn family(name: &'static str, by: &'static str) -> Honoured {
-    Honoured {
-        name,
-        prefix: true,
-        by,
-    }
+const fn family(name: &'static str) -> Honoured {
+    Honoured { name, prefix: true }
+}
+
+/// One table written once: `NAMES` for the gateway, and `BY` (who sets or honours each name, in
+/// the same order) for the README and its test. `BY` is a `const` that the worker never reads,
+/// so none of its text is compiled into the wasm.
+macro_rules! honoured {
+    ($(#[$meta:meta])* $names:ident, $by:ident = [$($kind:ident($name:expr, $who:expr $(,)?)),* $(,)?];) => {
+        $(#[$meta])*
+        pub const $names: &[Honoured] = &[$($kind($name)),*];
+        #[doc = concat!("Who sets or honours each name of [`", stringify!($names), "`], in order.")]
+        pub const $by: &[&str] = &[$($who),*];
+    };
 }
 
 impl Honoured {
@@ -64,179 +69,187 @@ impl Honoured {
     }
 }
 
-/// Header fields that tell a framework to run another method than the request line's.
-pub const METHOD_OVERRIDE_HEADERS: &[Honoured] = &[
-    exact(
-        "x-http-method-override",
-        "Express method-override, Rails Rack::MethodOverride, Laravel and Symfony, ASP.NET Core \
-         UseHttpMethodOverride, Google APIs",
-    ),
-    exact(
-        "x-http-method",
-        "ASP.NET Web API and OData, Express method-override set-ups",
-    ),
-    exact("x-method-override", "Express method-override set-ups"),
-];
+honoured! {
+    /// Header fields that tell a framework to run another method than the request line's.
+    METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_HEADERS_BY = [
+        exact(
+            "x-http-method-override",
+            "Express method-override, Rails Rack::MethodOverride, Laravel and Symfony, ASP.NET Core \
+             UseHttpMethodOverride, Google APIs",
+        ),
+        exact(
+            "x-http-method",
+            "ASP.NET Web API and OData, Express method-override set-ups",
+        ),
+        exact("x-method-override", "Express method-override set-ups"),
+    ];
+}
 
-/// Query parameters that tell a framework to run another method (on a POST, mostly).
-pub const METHOD_OVERRIDE_PARAMS: &[Honoured] = &[
-    exact(
-        "_method",
-        "Laravel, Symfony, Spring HiddenHttpMethodFilter, Express method-override('_method'), \
-         CakePHP, Rails (form body)",
-    ),
-    exact(
-        "x_http_method_override",
-        "the header's name used as a parameter",
-    ),
-    exact("x_http_method", "the header's name used as a parameter"),
-    exact("x_method_override", "the header's name used as a parameter"),
-];
+honoured! {
+    /// Query parameters that tell a framework to run another method (on a POST, mostly).
+    METHOD_OVERRIDE_PARAMS, METHOD_OVERRIDE_PARAMS_BY = [
+        exact(
+            "_method",
+            "Laravel, Symfony, Spring HiddenHttpMethodFilter, Express method-override('_method'), \
+             CakePHP, Rails (form body)",
+        ),
+        exact(
+            "x_http_method_override",
+            "the header's name used as a parameter",
+        ),
+        exact("x_http_method", "the header's name used as a parameter"),
+        exact("x_method_override", "the header's name used as a parameter"),
+    ];
+}
 
-/// Header fields that tell a framework or proxy to serve another URL, host or scheme, or that
-/// steer a proxy inside the origin's own network. None of them ever reaches the origin.
-pub const REWRITE_HEADERS: &[Honoured] = &[
-    family(
-        "x-original-",
-        "IIS URL Rewrite and Symfony (X-Original-URL), nginx auth_request and ingress-nginx \
-         (X-Original-URI, X-Original-Method, X-Original-Forwarded-For)",
-    ),
-    family(
-        "x-rewrite-",
-        "IIS ISAPI_Rewrite, Symfony and Zend (X-Rewrite-URL)",
-    ),
-    exact(
-        "x-host",
-        "PHP, Ruby and Node applications that prefer it to Host",
-    ),
-    exact(
-        "x-http-host-override",
-        "host-override set-ups (web cache poisoning research)",
-    ),
-    exact("x-scheme", "ingress-nginx, Flask and Django proxy set-ups"),
-    exact("x-url-scheme", "WSGI and PHP applications behind proxies"),
-    exact("front-end-https", "Microsoft (OWA, IIS ARR)"),
-    family(
-        "x-arr-",
-        "IIS Application Request Routing (X-ARR-SSL, X-ARR-ClientCert)",
-    ),
-    family(
-        "x-envoy-",
-        "Envoy and Istio (x-envoy-original-path after a rewrite, x-envoy-internal, retry and \
-         timeout controls)",
-    ),
-    family("x-istio-", "Istio"),
-    family(
-        "x-middleware-",
-        "Next.js (x-middleware-subrequest skipped middleware, CVE-2025-29927)",
-    ),
-];
+honoured! {
+    /// Header fields that tell a framework or proxy to serve another URL, host or scheme, or that
+    /// steer a proxy inside the origin's own network. None of them ever reaches the origin.
+    REWRITE_HEADERS, REWRITE_HEADERS_BY = [
+        family(
+            "x-original-",
+            "IIS URL Rewrite and Symfony (X-Original-URL), nginx auth_request and ingress-nginx \
+             (X-Original-URI, X-Original-Method, X-Original-Forwarded-For)",
+        ),
+        family(
+            "x-rewrite-",
+            "IIS ISAPI_Rewrite, Symfony and Zend (X-Rewrite-URL)",
+        ),
+        exact(
+            "x-host",
+            "PHP, Ruby and Node applications that prefer it to Host",
+        ),
+        exact(
+            "x-http-host-override",
+            "host-override set-ups (web cache poisoning research)",
+        ),
+        exact("x-scheme", "ingress-nginx, Flask and Django proxy set-ups"),
+        exact("x-url-scheme", "WSGI and PHP applications behind proxies"),
+        exact("front-end-https", "Microsoft (OWA, IIS ARR)"),
+        family(
+            "x-arr-",
+            "IIS Application Request Routing (X-ARR-SSL, X-ARR-ClientCert)",
+        ),
+        family(
+            "x-envoy-",
+            "Envoy and Istio (x-envoy-original-path after a rewrite, x-envoy-internal, retry and \
+             timeout controls)",
+        ),
+        family("x-istio-", "Istio"),
+        family(
+            "x-middleware-",
+            "Next.js (x-middleware-subrequest skipped middleware, CVE-2025-29927)",
+        ),
+    ];
+}
 
-/// Header fields through which origins learn who is calling, or from where. keygate sets its own
-/// identity headers after dropping these, so an origin sees only what keygate set.
-pub const IDENTITY_HEADERS: &[Honoured] = &[
-    family(
-        "x-consumer-",
-        "keygate, Kong, APISIX (X-Consumer-ID, -Username, -Custom-ID, -Groups)",
-    ),
-    family(
-        "x-credential-",
-        "Kong, APISIX (X-Credential-Identifier, X-Credential-Username)",
-    ),
-    family(
-        "x-anonymous-",
-        "Kong (X-Anonymous-Consumer, X-Anonymous-Groups)",
-    ),
-    family(
-        "x-authenticated-",
-        "Kong (X-Authenticated-Userid, -Scope, -Groups)",
-    ),
-    exact("x-userinfo", "Kong OpenID Connect"),
-    exact("x-id-token", "Kong OpenID Connect"),
-    exact("x-access-token", "Kong OpenID Connect"),
-    family(
-        "x-auth-request-",
-        "oauth2-proxy --set-xauthrequest (-User, -Email, -Groups, …)",
-    ),
-    family(
-        "x-forwarded-",
-        "oauth2-proxy (X-Forwarded-User, -Email, -Groups, -Access-Token), Envoy \
-         (X-Forwarded-Client-Cert), every proxy (-For, -Host, -Proto, -Prefix, -Uri)",
-    ),
-    exact("forwarded", "RFC 7239 proxies"),
-    exact("gap-auth", "oauth2-proxy (legacy)"),
-    exact("gap-signature", "oauth2-proxy (legacy)"),
-    family(
-        "remote-",
-        "Authelia, Authentik, Caddy forward_auth (Remote-User, -Groups, -Email)",
-    ),
-    family(
-        "x-remote-",
-        "Kubernetes authenticating proxy (X-Remote-User, -Group, -Extra-*)",
-    ),
-    family("x-authentik-", "Authentik proxy outpost"),
-    family("x-webauth-", "Grafana auth proxy (X-WEBAUTH-USER)"),
-    family("x-goog-authenticated-", "Google Identity-Aware Proxy"),
-    family(
-        "x-goog-iap-",
-        "Google Identity-Aware Proxy (X-Goog-IAP-JWT-Assertion)",
-    ),
-    exact("x-apigateway-api-userinfo", "Google API Gateway, ESPv2"),
-    exact("x-endpoint-api-userinfo", "Google Cloud Endpoints (ESP)"),
-    family(
-        "cf-access-",
-        "Cloudflare Access (Cf-Access-Authenticated-User-Email, -Jwt-Assertion)",
-    ),
-    family(
-        "x-amzn-oidc-",
-        "AWS Application Load Balancer (X-Amzn-Oidc-Identity, -Data)",
-    ),
-    family(
-        "x-amzn-mtls-",
-        "AWS Application Load Balancer mTLS (X-Amzn-Mtls-Clientcert)",
-    ),
-    family("x-ms-client-principal", "Azure App Service authentication"),
-    family("x-ms-token-", "Azure App Service authentication"),
-    family(
-        "x-jwt-",
-        "Envoy/Istio claim-to-header set-ups, WSO2 (X-JWT-Assertion)",
-    ),
-    exact("x-user", "nginx auth_request set-ups"),
-    exact("x-user-id", "common auth middleware"),
-    exact("x-userid", "common auth middleware"),
-    exact("x-username", "common auth middleware"),
-    exact("x-user-name", "common auth middleware"),
-    exact("x-user-email", "common auth middleware"),
-    exact("x-email", "nginx auth_request set-ups"),
-    exact("x-auth-user", "common auth middleware"),
-    exact("x-real-ip", "nginx real_ip, many frameworks"),
-    exact("true-client-ip", "Akamai, Cloudflare Enterprise"),
-    exact("x-client-ip", "common proxies"),
-    exact("x-originating-ip", "Microsoft Exchange and mail gateways"),
-    exact("x-cluster-client-ip", "Rackspace and other load balancers"),
-    exact("client-ip", "common proxies"),
-    exact("fastly-client-ip", "Fastly"),
-    exact("cf-connecting-ip", "Cloudflare"),
-    exact("cf-connecting-ipv6", "Cloudflare"),
-    exact("x-azure-clientip", "Azure Front Door"),
-    exact("x-azure-socketip", "Azure Front Door"),
-    exact("x-proxyuser-ip", "Google"),
-    family(
-        "x-appengine-",
-        "Google App Engine (X-AppEngine-User-IP, -Cron, -QueueName)",
-    ),
-    family(
-        "x-ssl-",
-        "nginx and HAProxy client-certificate set-ups (X-SSL-Client-Cert, -S-DN)",
-    ),
-    family("ssl-client-", "nginx and Apache client-certificate set-ups"),
-    family(
-        "x-client-cert",
-        "client-certificate set-ups (X-Client-Cert, X-Client-Certificate)",
-    ),
-    exact("x-client-verify", "client-certificate set-ups"),
-    exact("x-client-dn", "client-certificate set-ups"),
-];
+honoured! {
+    /// Header fields through which origins learn who is calling, or from where. keygate sets its own
+    /// identity headers after dropping these, so an origin sees only what keygate set.
+    IDENTITY_HEADERS, IDENTITY_HEADERS_BY = [
+        family(
+            "x-consumer-",
+            "keygate, Kong, APISIX (X-Consumer-ID, -Username, -Custom-ID, -Groups)",
+        ),
+        family(
+            "x-credential-",
+            "Kong, APISIX (X-Credential-Identifier, X-Credential-Username)",
+        ),
+        family(
+            "x-anonymous-",
+            "Kong (X-Anonymous-Consumer, X-Anonymous-Groups)",
+        ),
+        family(
+            "x-authenticated-",
+            "Kong (X-Authenticated-Userid, -Scope, -Groups)",
+        ),
+        exact("x-userinfo", "Kong OpenID Connect"),
+        exact("x-id-token", "Kong OpenID Connect"),
+        exact("x-access-token", "Kong OpenID Connect"),
+        family(
+            "x-auth-request-",
+            "oauth2-proxy --set-xauthrequest (-User, -Email, -Groups, …)",
+        ),
+        family(
+            "x-forwarded-",
+            "oauth2-proxy (X-Forwarded-User, -Email, -Groups, -Access-Token), Envoy \
+             (X-Forwarded-Client-Cert), every proxy (-For, -Host, -Proto, -Prefix, -Uri)",
+        ),
+        exact("forwarded", "RFC 7239 proxies"),
+        exact("gap-auth", "oauth2-proxy (legacy)"),
+        exact("gap-signature", "oauth2-proxy (legacy)"),
+        family(
+            "remote-",
+            "Authelia, Authentik, Caddy forward_auth (Remote-User, -Groups, -Email)",
+        ),
+        family(
+            "x-remote-",
+            "Kubernetes authenticating proxy (X-Remote-User, -Group, -Extra-*)",
+        ),
+        family("x-authentik-", "Authentik proxy outpost"),
+        family("x-webauth-", "Grafana auth proxy (X-WEBAUTH-USER)"),
+        family("x-goog-authenticated-", "Google Identity-Aware Proxy"),
+        family(
+            "x-goog-iap-",
+            "Google Identity-Aware Proxy (X-Goog-IAP-JWT-Assertion)",
+        ),
+        exact("x-apigateway-api-userinfo", "Google API Gateway, ESPv2"),
+        exact("x-endpoint-api-userinfo", "Google Cloud Endpoints (ESP)"),
+        family(
+            "cf-access-",
+            "Cloudflare Access (Cf-Access-Authenticated-User-Email, -Jwt-Assertion)",
+        ),
+        family(
+            "x-amzn-oidc-",
+            "AWS Application Load Balancer (X-Amzn-Oidc-Identity, -Data)",
+        ),
+        family(
+            "x-amzn-mtls-",
+            "AWS Application Load Balancer mTLS (X-Amzn-Mtls-Clientcert)",
+        ),
+        family("x-ms-client-principal", "Azure App Service authentication"),
+        family("x-ms-token-", "Azure App Service authentication"),
+        family(
+            "x-jwt-",
+            "Envoy/Istio claim-to-header set-ups, WSO2 (X-JWT-Assertion)",
+        ),
+        exact("x-user", "nginx auth_request set-ups"),
+        exact("x-user-id", "common auth middleware"),
+        exact("x-userid", "common auth middleware"),
+        exact("x-username", "common auth middleware"),
+        exact("x-user-name", "common auth middleware"),
+        exact("x-user-email", "common auth middleware"),
+        exact("x-email", "nginx auth_request set-ups"),
+        exact("x-auth-user", "common auth middleware"),
+        exact("x-real-ip", "nginx real_ip, many frameworks"),
+        exact("true-client-ip", "Akamai, Cloudflare Enterprise"),
+        exact("x-client-ip", "common proxies"),
+        exact("x-originating-ip", "Microsoft Exchange and mail gateways"),
+        exact("x-cluster-client-ip", "Rackspace and other load balancers"),
+        exact("client-ip", "common proxies"),
+        exact("fastly-client-ip", "Fastly"),
+        exact("cf-connecting-ip", "Cloudflare"),
+        exact("cf-connecting-ipv6", "Cloudflare"),
+        exact("x-azure-clientip", "Azure Front Door"),
+        exact("x-azure-socketip", "Azure Front Door"),
+        exact("x-proxyuser-ip", "Google"),
+        family(
+            "x-appengine-",
+            "Google App Engine (X-AppEngine-User-IP, -Cron, -QueueName)",
+        ),
+        family(
+            "x-ssl-",
+            "nginx and HAProxy client-certificate set-ups (X-SSL-Client-Cert, -S-DN)",
+        ),
+        family("ssl-client-", "nginx and Apache client-certificate set-ups"),
+        family(
+            "x-client-cert",
+            "client-certificate set-ups (X-Client-Cert, X-Client-Certificate)",
+        ),
+        exact("x-client-verify", "client-certificate set-ups"),
+        exact("x-client-dn", "client-certificate set-ups"),
+    ];
+}
 
 /// Which table a header name belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,9 @@ use keygate_core::admin::AdminRequest;
 use keygate_core::credential::Malformed;
 use keygate_core::forward::ClientContext;
 use keygate_core::integrity::{
-    OverrideError, FORWARDED_METHODS, IDENTITY_HEADERS, METHOD_OVERRIDE_HEADERS,
-    METHOD_OVERRIDE_PARAMS, REWRITE_HEADERS,
+    OverrideError, FORWARDED_METHODS, IDENTITY_HEADERS, IDENTITY_HEADERS_BY,
+    METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_HEADERS_BY, METHOD_OVERRIDE_PARAMS,
+    METHOD_OVERRIDE_PARAMS_BY, REWRITE_HEADERS, REWRITE_HEADERS_BY,
 };
 use keygate_core::path::PathError;
 use keygate_core::{
@@ -521,18 +522,28 @@ fn readme_lists_exactly_the_integrity_tables_and_the_forwarded_methods() {
         }
     };
     let mut want_headers = Vec::new();
-    for (class, table) in [
-        ("method override", METHOD_OVERRIDE_HEADERS),
-        ("rewrite", REWRITE_HEADERS),
-        ("identity", IDENTITY_HEADERS),
+    for (class, table, by) in [
+        (
+            "method override",
+            METHOD_OVERRIDE_HEADERS,
+            METHOD_OVERRIDE_HEADERS_BY,
+        ),
+        ("rewrite", REWRITE_HEADERS, REWRITE_HEADERS_BY),
+        ("identity", IDENTITY_HEADERS, IDENTITY_HEADERS_BY),
     ] {
-        for h in table {
-            want_headers.push((shown(h.name, h.prefix), class.to_owned(), h.by.to_owned()));
+        assert_eq!(table.len(), by.len(), "{class}");
+        for (h, by) in table.iter().zip(by) {
+            want_headers.push((shown(h.name, h.prefix), class.to_owned(), by.to_string()));
         }
     }
+    assert_eq!(
+        METHOD_OVERRIDE_PARAMS.len(),
+        METHOD_OVERRIDE_PARAMS_BY.len()
+    );
     let want_params: Vec<(String, String)> = METHOD_OVERRIDE_PARAMS
         .iter()
-        .map(|p| (shown(p.name, p.prefix), p.by.to_owned()))
+        .zip(METHOD_OVERRIDE_PARAMS_BY)
+        .map(|(p, by)| (shown(p.name, p.prefix), by.to_string()))
         .collect();
     assert_eq!(headers, want_headers, "README header table vs integrity.rs");
     assert_eq!(
