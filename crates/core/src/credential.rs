@@ -1,6 +1,6 @@
 //! Strict parsing of the `Authorization: Bearer` credential (RFC 6750 §2.1).
 
-use crate::integrity::{canonical_param_name, trim_ows, url_part_holds_key};
+use crate::integrity::{param_reads_as, trim_ows, url_part_holds_key};
 use crate::secret::ApiKey;
 
 /// Longest token accepted, in bytes. Anything longer is malformed, never looked up.
@@ -148,7 +148,7 @@ fn token_key(token: &[u8]) -> Result<ApiKey, Malformed> {
 }
 
 /// Query parameter names that conventionally carry credentials (RFC 6750 §2.3 and common use),
-/// in the canonical form of [`canonical_param_name`].
+/// in the canonical form of [`crate::integrity::canonical_param_name`].
 const QUERY_KEY_NAMES: &[&str] = &["access_token", "api_key", "apikey", "x_api_key"];
 
 /// True when the query string carries a credential: a conventional name in any spelling, or
@@ -156,7 +156,7 @@ const QUERY_KEY_NAMES: &[&str] = &["access_token", "api_key", "apikey", "x_api_k
 pub fn query_carries_key(query: &str) -> bool {
     url_part_holds_key(query)
         || form_urlencoded::parse(query.as_bytes())
-            .any(|(name, _)| QUERY_KEY_NAMES.contains(&canonical_param_name(&name).as_str()))
+            .any(|(name, _)| QUERY_KEY_NAMES.iter().any(|k| param_reads_as(&name, k)))
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`

@@ -259,14 +259,37 @@ pub enum NameClass {
     Identity,
 }
 
+/// The header tables, each with its class.
+const HEADER_TABLES: [(&[Honoured], NameClass); 3] = [
+    (METHOD_OVERRIDE_HEADERS, NameClass::MethodOverride),
+    (REWRITE_HEADERS, NameClass::Rewrite),
+    (IDENTITY_HEADERS, NameClass::Identity),
+];
+
+/// Which bytes some table name starts with: most request headers (`accept`, `user-agent`,
+/// `authorization`, …) are ruled out by their first byte without a scan.
+const FIRST_BYTES: [bool; 256] = {
+    let mut out = [false; 256];
+    let mut t = 0;
+    while t < HEADER_TABLES.len() {
+        let table = HEADER_TABLES[t].0;
+        let mut i = 0;
+        while i < table.len() {
+            out[table[i].name.as_bytes()[0] as usize] = true;
+            i += 1;
+        }
+        t += 1;
+    }
+    out
+};
+
 /// The class of a canonical header name, if it is in one of the tables.
 pub fn classify_header(canonical: &str) -> Option<NameClass> {
-    let tables = [
-        (METHOD_OVERRIDE_HEADERS, NameClass::MethodOverride),
-        (REWRITE_HEADERS, NameClass::Rewrite),
-        (IDENTITY_HEADERS, NameClass::Identity),
-    ];
-    tables
+    let first = *canonical.as_bytes().first()?;
+    if !FIRST_BYTES[usize::from(first)] {
+        return None;
+    }
+    HEADER_TABLES
         .into_iter()
         .find(|(table, _)| table.iter().any(|h| h.matches(canonical)))
         .map(|(_, class)| class)
@@ -295,13 +318,20 @@ pub fn canonical_header_name(name: &str) -> Cow<'_, str> {
 /// A decoded query parameter name as the origin may read it: lower case, leading spaces dropped,
 /// and `-`, `.`, ` ` and `[` read as `_` (PHP turns ` method` and `.method` into `_method`).
 pub fn canonical_param_name(name: &str) -> String {
-    name.trim_start_matches(' ')
-        .chars()
-        .map(|c| match c {
-            '-' | '.' | ' ' | '[' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+    param_reading(name).collect()
+}
+
+/// True when the decoded parameter `name` reads as `canonical` (see [`canonical_param_name`]),
+/// compared without allocating.
+pub fn param_reads_as(name: &str, canonical: &str) -> bool {
+    param_reading(name).eq(canonical.chars())
+}
+
+fn param_reading(name: &str) -> impl Iterator<Item = char> + '_ {
+    name.trim_start_matches(' ').chars().map(|c| match c {
+        '-' | '.' | ' ' | '[' => '_',
+        c => c.to_ascii_lowercase(),
+    })
 }
 
 /// Why a request's method override is refused.
@@ -367,8 +397,10 @@ pub fn tunnelled_method(
     }
     if let Some(q) = query {
         for (name, value) in form_urlencoded::parse(q.as_bytes()) {
-            let canonical = canonical_param_name(&name);
-            if METHOD_OVERRIDE_PARAMS.iter().any(|p| p.matches(&canonical)) {
+            if METHOD_OVERRIDE_PARAMS
+                .iter()
+                .any(|p| param_reads_as(&name, p.name))
+            {
                 add(value.as_bytes())?;
             }
         }
