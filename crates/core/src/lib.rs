@@ -1,8 +1,12 @@
 //! keygate-core: the gateway's logic with no Workers types, so native `cargo test` covers it.
 //!
-//! Phases, in Pingora's terms: request filter ([`gateway::authorize`]: credential, path, key
-//! lookup, decision), then [`gateway::enforce_limits`] (rate limit, quota) → upstream peer ([`path::join`]) → upstream request filter
-//! ([`forward::upstream_headers`]) → response filter ([`forward::sanitise_response_headers`]).
+//! Phases, in Pingora's terms, as the code runs them: request filter ([`gateway::authorize`]:
+//! the method and the other request-integrity checks of [`integrity`], keys in the URL, the
+//! upstream peer ([`path::join`], whose normalised path also routes the operator endpoint), the
+//! credential, method overrides, preflights, the key lookup and the decision, then the upstream
+//! request filter ([`forward::upstream_headers`]) for an accepted request) → limits
+//! ([`gateway::enforce_limits`]: rate limit, quota) → response filter
+//! ([`forward::sanitise_response_headers`]).
 //! Refusals become HTTP answers in one place, [`problem::Refusal::problem`].
 
 pub mod admin;
