@@ -148,7 +148,7 @@ fn token_key(token: &[u8]) -> Result<ApiKey, Malformed> {
 }
 
 /// Query parameter names that conventionally carry credentials (RFC 6750 §2.3 and common use),
-/// in the canonical form of [`crate::integrity::canonical_param_name`].
+/// in the canonical form that [`param_reads_as`] compares with.
 const QUERY_KEY_NAMES: &[&str] = &["access_token", "api_key", "apikey", "x_api_key"];
 
 /// True when the query string carries a credential: a conventional name in any spelling, or
@@ -306,6 +306,7 @@ mod tests {
             "api-key=1".into(),
             "X-Api-Key=1".into(),
             "%61pi_key=1".into(),
+            // Found in review: only values starting with `kg_` were caught.
             format!("k={KEY}"),
             KEY.to_owned(),
             format!("x=1,{KEY}"),
@@ -314,7 +315,6 @@ mod tests {
         ] {
             assert!(query_carries_key(&q), "{q}");
         }
-        // Found in review: only values starting with `kg_` were caught.
         // A value that only starts like a key is data (kg_per_m2), not a key.
         for q in [
             "a=1",
