@@ -14,11 +14,11 @@ export ESBUILD_BIN := $(NODE_BIN)/esbuild
 export WASM_OPT_BIN := $(NODE_BIN)/wasm-opt
 export WRANGLER_SEND_METRICS := false
 
-WORKER_JS := crates/worker/build/index.js
+WORKER_JS := build/index.js
 PASSTHROUGH_JS := bench/passthrough/build/index.js
-FAULTS_JS := crates/worker/build-faults/index.js
-WORKER_SRC := $(shell find crates/core/src crates/worker/src -name '*.rs') \
-	crates/core/Cargo.toml crates/worker/Cargo.toml Cargo.toml Cargo.lock
+FAULTS_JS := build-faults/index.js
+WORKER_SRC := $(shell find src crates/core/src -name '*.rs') \
+	crates/core/Cargo.toml Cargo.toml Cargo.lock
 
 .PHONY: setup worker worker-faults dev test fuzz bench deploy clean
 
@@ -30,9 +30,9 @@ setup:
 worker: $(WORKER_JS)
 
 $(WORKER_JS): $(WORKER_SRC)
-	cd crates/worker && worker-build --release
+	worker-build --release . --package keygate-worker
 	@# Drop the names and producers sections (about 70 KB) that wasm-bindgen keeps.
-	wasm-opt crates/worker/build/index_bg.wasm --strip-debug --strip-producers -o crates/worker/build/index_bg.wasm
+	wasm-opt build/index_bg.wasm --strip-debug --strip-producers -o build/index_bg.wasm
 	@touch $@
 
 ## The test-only variant with the `fault-injection` feature (tests/e2e/tests/panic.rs), in its
@@ -40,9 +40,9 @@ $(WORKER_JS): $(WORKER_SRC)
 worker-faults: $(FAULTS_JS)
 
 $(FAULTS_JS): $(WORKER_SRC)
-	cd crates/worker && worker-build --release --out-dir build-faults \
+	worker-build --release --out-dir build-faults . --package keygate-worker \
 		--features fault-injection --target-dir $(ROOT)/target/faults
-	wasm-opt crates/worker/build-faults/index_bg.wasm --strip-debug --strip-producers -o crates/worker/build-faults/index_bg.wasm
+	wasm-opt build-faults/index_bg.wasm --strip-debug --strip-producers -o build-faults/index_bg.wasm
 	@touch $@
 
 $(PASSTHROUGH_JS): bench/passthrough/src/lib.rs bench/passthrough/Cargo.toml Cargo.toml Cargo.lock
@@ -89,4 +89,4 @@ deploy: setup
 
 clean:
 	cargo clean
-	rm -rf crates/worker/build crates/worker/build-faults
+	rm -rf build build-faults

@@ -93,7 +93,7 @@ dry_run top-level --env ""
 dry_run staging --env staging
 dry_run production --env production
 
-wasm=crates/worker/build/index_bg.wasm
+wasm=build/index_bg.wasm
 echo
 echo "worker wasm: $(wc -c < "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"
 

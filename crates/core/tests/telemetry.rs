@@ -159,7 +159,7 @@ fn readme_documents_exactly_the_decision_codes() {
 fn panic_guard_writes_the_same_fields_as_the_rust_log_line() {
     let js = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../worker/panic-guard.js"
+        "/../../src/panic-guard.js"
     ))
     .expect("panic-guard.js");
     let event = keygate_core::telemetry::RequestEvent::default();

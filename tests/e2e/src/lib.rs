@@ -181,8 +181,8 @@ pub struct Setup<'a> {
     pub extra_toml: &'a str,
     /// Another worker script instead of keygate's, with no bindings (the bench baseline).
     pub script: Option<&'a Path>,
-    /// Another keygate entry instead of `crates/worker/entry.js`, with the usual bindings (the
-    /// fault-injection build, `crates/worker/entry-faults.js`).
+    /// Another keygate entry instead of `src/entry.js`, with the usual bindings (the
+    /// fault-injection build, `src/entry-faults.js`).
     pub main: Option<&'a Path>,
     /// Runs `wrangler dev --env NAME`; `extra_toml` must then define `[env.NAME]`, which
     /// inherits none of the top level's bindings or vars (as in a real `wrangler.toml`).
@@ -218,10 +218,7 @@ impl Dev {
         // keygate's own entry imports the wasm build that `make worker` writes.
         let (main, built) = match setup.script.or(setup.main) {
             Some(path) => (path.to_path_buf(), path.to_path_buf()),
-            None => (
-                root.join("crates/worker/entry.js"),
-                root.join("crates/worker/build/index.js"),
-            ),
+            None => (root.join("src/entry.js"), root.join("build/index.js")),
         };
         for needed in [&main, &built] {
             assert!(

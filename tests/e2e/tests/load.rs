@@ -22,15 +22,15 @@ const BASE: &str = "/up";
 /// How many examples of each kind of failure the report shows.
 const EXAMPLES: usize = 8;
 
-/// A private copy of the built worker (the JS entry files and `build/`), whose entry this test's
-/// instance runs. `wrangler dev` watches its script and reloads when it changes; on a shared
-/// machine another `make worker` may rewrite `crates/worker/build` mid-run, and a reload drops or
-/// replays the requests in flight (seen once: requests lost, one delivered to the origin twice,
-/// then a torn wasm that would not compile). The copy is retried until no source file changed
-/// while it was taken.
+/// A private copy of the built worker (the JS entry files of `src/` and `build/`), whose entry this
+/// test's instance runs. `wrangler dev` watches its script and reloads when it changes; on a shared
+/// machine another `make worker` may rewrite `build/` mid-run, and a reload drops or replays the
+/// requests in flight (seen once: requests lost, one delivered to the origin twice, then a torn
+/// wasm that would not compile). The copy is retried until no source file changed while it was
+/// taken. It keeps the layout (`src/entry.js` imports `../build/index.js`).
 fn snapshot_worker() -> PathBuf {
-    let src = repo_root().join("crates/worker");
-    let dst = repo_root().join("target/e2e/load-worker");
+    let root = repo_root();
+    let dst = root.join("target/e2e/load-worker");
     let files = |dir: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(dir)
             .unwrap_or_else(|e| panic!("{}: {e} (run `make worker` first)", dir.display()))
@@ -48,34 +48,30 @@ fn snapshot_worker() -> PathBuf {
             .collect()
     };
     for _attempt in 0..10 {
-        let top: Vec<PathBuf> = files(&src)
+        let entries: Vec<PathBuf> = files(&root.join("src"))
             .into_iter()
             .filter(|p| p.extension().is_some_and(|e| e == "js"))
             .collect();
-        let build = files(&src.join("build"));
-        let mut all = top.clone();
+        let build = files(&root.join("build"));
+        let mut all = entries.clone();
         all.extend(build.iter().cloned());
         let before = stamp(&all);
         let _ = std::fs::remove_dir_all(&dst);
         std::fs::create_dir_all(dst.join("build")).expect("snapshot dir");
-        for (from, to) in top
-            .iter()
-            .map(|p| (p, dst.join(p.file_name().expect("name"))))
-            .chain(
-                build
-                    .iter()
-                    .map(|p| (p, dst.join("build").join(p.file_name().expect("name")))),
-            )
-        {
-            std::fs::copy(from, &to).expect("copy worker build");
+        std::fs::create_dir_all(dst.join("src")).expect("snapshot dir");
+        for (dir, paths) in [("src", &entries), ("build", &build)] {
+            for from in paths {
+                let to = dst.join(dir).join(from.file_name().expect("name"));
+                std::fs::copy(from, &to).expect("copy worker build");
+            }
         }
         let wasm = std::fs::read(dst.join("build/index_bg.wasm")).unwrap_or_default();
         if stamp(&all) == before && wasm.starts_with(b"\0asm") {
-            return dst.join("entry.js");
+            return dst.join("src/entry.js");
         }
         std::thread::sleep(Duration::from_secs(3));
     }
-    panic!("crates/worker/build kept changing while it was copied");
+    panic!("build/ kept changing while it was copied");
 }
 
 /// What a request carries, and so what it must get.

@@ -37,9 +37,9 @@ struct Ctx {
 
 fn start() -> Ctx {
     let root = repo_root();
-    let entry = root.join("crates/worker/entry-faults.js");
+    let entry = root.join("src/entry-faults.js");
     assert!(
-        root.join("crates/worker/build-faults/index.js").is_file(),
+        root.join("build-faults/index.js").is_file(),
         "the test build is missing: run `make worker-faults` (`make test` does)"
     );
     remember_secret(SECRET);

@@ -10,27 +10,27 @@ use libtest_mimic::Arguments;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The header that makes the fault-injection build panic (crates/worker/src/fault.rs).
+/// The header that makes the fault-injection build panic (src/fault.rs).
 const FAULT: (&str, &str) = ("x-keygate-fault", "panic");
 const INTERNAL_ERROR: &str = "urn:keygate:problem:internal_error";
 
 struct Ctx {
     origin: TestOrigin,
-    /// keygate built with `fault-injection`, behind `crates/worker/entry-faults.js`.
+    /// keygate built with `fault-injection`, behind `src/entry-faults.js`.
     faults: Dev,
-    /// The normal build (`make worker`) behind `crates/worker/entry.js`.
+    /// The normal build (`make worker`) behind `src/entry.js`.
     plain: Dev,
 }
 
 fn start() -> Ctx {
     let root = repo_root();
-    let built = root.join("crates/worker/build-faults/index.js");
+    let built = root.join("build-faults/index.js");
     assert!(
         built.is_file(),
         "{} is missing: run `make worker-faults` (`make test` does)",
         built.display()
     );
-    let entry = root.join("crates/worker/entry-faults.js");
+    let entry = root.join("src/entry-faults.js");
     let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
     let o = format!("http://{}", origin.addr());
     let vars = [("ORIGIN_URL", o.as_str()), ("SHARED_SECRET", SECRET)];
@@ -309,7 +309,7 @@ fn quota_remaining(r: &Resp) -> u64 {
         .unwrap_or_else(|| panic!("RateLimit value {v}"))
 }
 
-/// Also shows that `crates/worker/entry.js` passes the QuotaCounter Durable Object through.
+/// Also shows that `src/entry.js` passes the QuotaCounter Durable Object through.
 fn plain_build_ignores_fault_header(c: &Ctx) {
     let key = c.plain.create_key(&["--quota", "10/hour"]);
     let m = marker("no-fault");

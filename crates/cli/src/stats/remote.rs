@@ -20,7 +20,7 @@ pub const API_BASE_ENV: &str = "CLOUDFLARE_API_BASE_URL";
 pub const DEFAULT_API_BASE: &str = "https://api.cloudflare.com/client/v4";
 pub const ACCOUNT_ENV: &str = "CLOUDFLARE_ACCOUNT_ID";
 pub const TOKEN_ENV: &str = "CLOUDFLARE_API_TOKEN";
-/// The Analytics Engine binding the gateway writes to (crates/worker).
+/// The Analytics Engine binding the gateway writes to (src/lib.rs).
 pub const BINDING: &str = "ANALYTICS";
 /// The wrangler configuration read when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "wrangler.toml";

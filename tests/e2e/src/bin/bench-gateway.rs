@@ -10,7 +10,7 @@
 //!   wrangler process).
 //!
 //! - **baseline build, valid key** (only with `BENCH_BASELINE_ENTRY=<path to another checkout's
-//!   crates/worker/entry.js>`, built there with `make worker`): the same hot-key case on another
+//!   src/entry.js>`, built there with `make worker`): the same hot-key case on another
 //!   build, so that a change's cost is read against its parent in the same rounds.
 //!
 //! It prints medians over the rounds and the ratios against the passthrough from the same run.
@@ -241,7 +241,7 @@ fn main() {
     }
     println!("(x = ratio against the passthrough measured in the same run)");
     for (name, wasm) in [
-        ("keygate", root.join("crates/worker/build/index_bg.wasm")),
+        ("keygate", root.join("build/index_bg.wasm")),
         (
             "passthrough",
             root.join("bench/passthrough/build/index_bg.wasm"),

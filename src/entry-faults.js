@@ -1,7 +1,7 @@
 // The test-only Worker entry: entry.js over the `fault-injection` build from `make worker-faults`
-// (crates/worker/build-faults), for tests/e2e/tests/panic.rs. Never deploy it.
-import handler from "./build-faults/index.js";
+// (build-faults/), for tests/e2e/tests/panic.rs. Never deploy it.
+import handler from "../build-faults/index.js";
 import { guard } from "./panic-guard.js";
 
-export * from "./build-faults/index.js";
+export * from "../build-faults/index.js";
 export default guard(handler);
