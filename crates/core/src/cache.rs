@@ -5,23 +5,14 @@
 //! while refreshing an entry therefore answers 503, never the stale record. Only hashes are kept,
 //! never a plaintext key.
 
-use crate::gateway::{InvalidKey, KeyStore, StoreError};
-use crate::record::KeyRecord;
+use crate::config::CachePolicy;
+use crate::record::{InvalidKey, KeyRecord};
 use crate::secret::KeyHash;
+use crate::store::{KeyStore, StoreError};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-/// Default lifetime of a positive entry, in seconds (`KEY_CACHE_TTL_SECS`).
-pub const DEFAULT_TTL_SECS: u64 = 30;
-/// Default lifetime of a negative entry, in seconds (`KEY_CACHE_NEGATIVE_TTL_SECS`).
-pub const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
-/// Longest TTL accepted for either kind of entry.
-pub const MAX_TTL_SECS: u64 = 300;
-/// At most this many entries per isolate.
-pub const MAX_ENTRIES: usize = 10_000;
-/// At most about this many bytes of entries per isolate (record JSON length plus overhead).
-pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Bytes counted per entry besides its record: key, bookkeeping, allocation slack.
 const ENTRY_OVERHEAD: usize = 160;
 
@@ -53,27 +44,6 @@ impl CacheOutcome {
             CacheOutcome::Shared => "shared",
             CacheOutcome::Miss => "miss",
             CacheOutcome::Off => "off",
-        }
-    }
-}
-
-/// Cache settings, from `KEY_CACHE_TTL_SECS` and `KEY_CACHE_NEGATIVE_TTL_SECS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CachePolicy {
-    /// Positive entries live this long; 0 turns the cache (and coalescing) off.
-    pub ttl_ms: u64,
-    pub negative_ttl_ms: u64,
-    pub max_entries: usize,
-    pub max_bytes: usize,
-}
-
-impl Default for CachePolicy {
-    fn default() -> Self {
-        Self {
-            ttl_ms: DEFAULT_TTL_SECS * 1000,
-            negative_ttl_ms: DEFAULT_NEGATIVE_TTL_SECS * 1000,
-            max_entries: MAX_ENTRIES,
-            max_bytes: MAX_BYTES,
         }
     }
 }
@@ -337,5 +307,66 @@ impl Drop for LeaderGuard<'_> {
         {
             pending.remove(self.key);
         }
+    }
+}
+
+/// Where `authorize` gets a key's decoded record: a [`KeyStore`] read directly, or through the
+/// per-isolate cache ([`Cached`]).
+#[allow(async_fn_in_trait)]
+pub trait KeyLookup {
+    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError>;
+}
+
+impl<S: KeyStore> KeyLookup for S {
+    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError> {
+        load(self, hash).await
+    }
+}
+
+/// A key store read through a [`KeyCache`] at `now_ms` (Unix milliseconds); `pause` is how a
+/// request waits for another's read of the same key. `outcome` records where the answer came
+/// from and `found` the record it found (also for a key then refused as disabled, expired, out
+/// of scope or over a limit), for the request log.
+pub struct Cached<'a, S, P> {
+    pub cache: &'a KeyCache,
+    pub policy: CachePolicy,
+    pub store: &'a S,
+    pub pause: P,
+    pub now_ms: u64,
+    pub outcome: Cell<Option<CacheOutcome>>,
+    pub found: RefCell<Option<Rc<KeyRecord>>>,
+}
+
+impl<'a, S, P> Cached<'a, S, P> {
+    pub fn new(
+        cache: &'a KeyCache,
+        policy: CachePolicy,
+        store: &'a S,
+        pause: P,
+        now_ms: u64,
+    ) -> Self {
+        Self {
+            cache,
+            policy,
+            store,
+            pause,
+            now_ms,
+            outcome: Cell::new(None),
+            found: RefCell::new(None),
+        }
+    }
+}
+
+impl<S: KeyStore, P: Pause> KeyLookup for Cached<'_, S, P> {
+    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError> {
+        let (lookup, outcome) = self
+            .cache
+            .lookup_traced(&self.policy, self.store, &self.pause, hash, self.now_ms)
+            .await?;
+        self.outcome.set(Some(outcome));
+        if let Lookup::Found(record) = &lookup {
+            *self.found.borrow_mut() = Some(record.clone());
+        }
+        Ok(lookup)
     }
 }

@@ -1,7 +1,6 @@
 //! Gateway configuration read from worker vars and secrets, validated before any request is served.
 
-use crate::cache::{CachePolicy, DEFAULT_NEGATIVE_TTL_SECS, DEFAULT_TTL_SECS, MAX_TTL_SECS};
-use crate::forward::is_reserved_request_header;
+use crate::headers::is_reserved_request_header;
 use crate::limits::{TierConfigError, Tiers};
 use crate::secret::SharedSecret;
 use crate::signing::Signing;
@@ -13,6 +12,38 @@ pub const DEFAULT_ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Shortest shared secret accepted: 16 bytes. A shorter one is a configuration error.
 pub const MIN_SECRET_LEN: usize = 16;
 const MAX_ORIGIN_TIMEOUT_MS: u64 = 300_000;
+
+/// Default lifetime of a positive entry, in seconds (`KEY_CACHE_TTL_SECS`).
+pub const DEFAULT_TTL_SECS: u64 = 30;
+/// Default lifetime of a negative entry, in seconds (`KEY_CACHE_NEGATIVE_TTL_SECS`).
+pub const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
+/// Longest TTL accepted for either kind of entry.
+pub const MAX_TTL_SECS: u64 = 300;
+/// At most this many entries per isolate.
+pub const MAX_ENTRIES: usize = 10_000;
+/// At most about this many bytes of entries per isolate (record JSON length plus overhead).
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// Cache settings, from `KEY_CACHE_TTL_SECS` and `KEY_CACHE_NEGATIVE_TTL_SECS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Positive entries live this long; 0 turns the cache (and coalescing) off.
+    pub ttl_ms: u64,
+    pub negative_ttl_ms: u64,
+    pub max_entries: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        Self {
+            ttl_ms: DEFAULT_TTL_SECS * 1000,
+            negative_ttl_ms: DEFAULT_NEGATIVE_TTL_SECS * 1000,
+            max_entries: MAX_ENTRIES,
+            max_bytes: MAX_BYTES,
+        }
+    }
+}
 
 /// A configuration fault. Its text names the setting and the rule, never the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,56 +2,47 @@
 //! and which origin response headers never reach the client. Strip first, then set.
 
 use crate::config::Config;
-use crate::gateway::Caller;
+use crate::headers::*;
 use crate::integrity::{canonical_header_name, classify_header, NameClass};
+use crate::record::KeyRecord;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::rc::Rc;
 
-pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
-pub const X_CONSUMER_NAME: HeaderName = HeaderName::from_static("x-consumer-name");
-pub const X_KEY_ID: HeaderName = HeaderName::from_static("x-key-id");
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub const X_CONSUMER_ANONYMOUS: HeaderName = HeaderName::from_static("x-consumer-anonymous");
+/// Who an accepted request is forwarded as.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Caller {
+    /// A valid key's record, shared with the cache.
+    Key(Rc<KeyRecord>),
+    /// No credential, with `ALLOW_ANONYMOUS` on.
+    Anonymous,
+    /// A CORS preflight, with `CORS_PREFLIGHT` on: forwarded without a key and without identity.
+    Preflight,
+}
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1) plus the legacy ones proxies still see.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+impl Caller {
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Caller::Key(r) => Some(&r.id),
+            Caller::Anonymous | Caller::Preflight => None,
+        }
+    }
 
-/// Client headers that the gateway always drops because it owns them: the credential, the
-/// default secret header, and the ids it sets itself.
-const DROPPED_FROM_CLIENT: &[&str] = &[
-    "authorization",
-    "host",
-    "x-shared-secret",
-    "x-key-id",
-    "x-request-id",
-];
+    /// The `X-Consumer-Id` the origin gets, if any.
+    pub fn consumer_id(&self) -> Option<&str> {
+        match self {
+            Caller::Key(r) => Some(&r.consumer_id),
+            Caller::Anonymous | Caller::Preflight => None,
+        }
+    }
 
-/// Prefixes of client headers the gateway always drops: its own `X-Keygate-*`, and `Proxy-*`
-/// (meant for a proxy). Identity, client-address and rewrite claims are in
-/// [`crate::integrity`]'s tables.
-const DROPPED_PREFIXES: &[&str] = &["x-keygate-", "proxy-"];
-
-/// True for a header the gateway manages on the upstream request, so it may not be reconfigured
-/// as the shared-secret header.
-pub fn is_reserved_request_header(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    (n != "x-shared-secret" && DROPPED_FROM_CLIENT.contains(&n))
-        || DROPPED_PREFIXES.iter().any(|p| n.starts_with(p))
-        || classify_header(&canonical_header_name(n)).is_some()
-        || HOP_BY_HOP.contains(&n)
-        || n.starts_with("content-")
-        || n == "cookie"
+    /// The log decision code for an accepted request.
+    pub fn decision(&self) -> &'static str {
+        match self {
+            Caller::Key(_) => "accepted",
+            Caller::Anonymous => "accepted_anonymous",
+            Caller::Preflight => "accepted_preflight",
+        }
+    }
 }
 
 /// Where the request came from, as the edge saw it.

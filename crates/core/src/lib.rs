@@ -1,36 +1,56 @@
 //! keygate-core: the gateway's logic with no Workers types, so native `cargo test` covers it.
 //!
-//! Phases, in Pingora's terms, as the code runs them: request filter ([`gateway::authorize`]:
-//! the method and the other request-integrity checks of [`integrity`], keys in the URL, the
-//! upstream peer ([`path::join`], whose normalised path also routes the operator endpoint), the
-//! credential, method overrides, preflights, the key lookup and the decision, then the upstream
-//! request filter ([`forward::upstream_headers`]) for an accepted request) → limits
-//! ([`gateway::enforce_limits`]: rate limit, quota) → response filter
-//! ([`forward::sanitise_response_headers`]).
+//! Layers, bottom to top; a module imports only from layers below it (and its own):
+//! 1. Tables and values: [`secret`], [`keyformat`], [`scope`], [`limits`], [`signing`],
+//!    [`integrity`], [`headers`], [`credential`], [`record`], [`telemetry`].
+//! 2. Configuration: [`config`], then [`path`] (the origin URL join).
+//! 3. Stores: [`store`] (the traits the edge implements), [`cache`] (the per-isolate key cache
+//!    over a [`store::KeyStore`]).
+//! 4. The request pipeline: [`admin`] (the operator endpoint), [`forward`] (the upstream request
+//!    filter), [`pipeline`] (the phases in order), then [`problem`] (denials and faults as HTTP).
+//!
+//! Phases, in Pingora's terms, in the order [`pipeline`] runs them:
+//! 1. Request filter ([`pipeline::authorize`]): the method and the other request-integrity checks
+//!    of [`integrity`]; keys in the URL; the upstream peer ([`path::join`], whose normalised path
+//!    also routes the operator endpoint, [`admin::route`]); the credential; method overrides;
+//!    preflights; the key lookup ([`cache`]) and the decision, scopes included.
+//! 2. Upstream request filter ([`forward::upstream_headers`]), for an accepted request, still
+//!    inside `authorize`.
+//! 3. Limits ([`pipeline::enforce_limits`]): the tier's rate limit, then the quota.
+//! 4. Response filter ([`forward::sanitise_response_headers`]).
+//! 5. Logging ([`telemetry`]).
+//!
 //! Refusals become HTTP answers in one place, [`problem::Refusal::problem`].
 
-pub mod admin;
-pub mod cache;
-pub mod config;
+// 1. Tables and values.
 pub mod credential;
-pub mod forward;
-pub mod gateway;
+pub mod headers;
 pub mod integrity;
 pub mod keyformat;
 pub mod limits;
-pub mod path;
-pub mod problem;
 pub mod record;
 pub mod scope;
 pub mod secret;
 pub mod signing;
 pub mod telemetry;
+// 2. Configuration.
+pub mod config;
+pub mod path;
+// 3. Stores.
+pub mod cache;
+pub mod store;
+// 4. The request pipeline.
+pub mod admin;
+pub mod forward;
+pub mod pipeline;
+pub mod problem;
 
+pub use cache::{Cached, KeyLookup};
 pub use config::{Config, ConfigError};
-pub use gateway::{
-    authorize, decide, enforce_limits, Accepted, Cached, Denial, Fault, InvalidKey, KeyLookup,
-    KeyStore, LimitError, QuotaStore, RateLimiter, RequestHead, StoreError, Verdict,
+pub use pipeline::{
+    authorize, decide, enforce_limits, Accepted, Denial, Fault, RequestHead, Verdict,
 };
 pub use problem::{Problem, Refusal};
-pub use record::KeyRecord;
+pub use record::{InvalidKey, KeyRecord};
 pub use secret::{ApiKey, KeyHash, SharedSecret};
+pub use store::{KeyStore, LimitError, QuotaStore, RateLimiter, StoreError};

@@ -3,9 +3,10 @@
 
 use crate::admin::AdminDenial;
 use crate::credential::Malformed;
-use crate::gateway::{Denial, Fault, InvalidKey};
 use crate::limits::{RateLimitFields, QUOTA_POLICY};
 use crate::path::PathError;
+use crate::pipeline::{Denial, Fault};
+use crate::record::InvalidKey;
 use http::StatusCode;
 use serde::Serialize;
 

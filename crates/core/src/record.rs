@@ -152,6 +152,17 @@ pub fn is_header_safe(s: &str) -> bool {
         && s.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
 }
 
+/// Why a key that was presented is refused. The client sees the same 401 for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidKey {
+    /// Carries our prefix but fails the offline checksum: refused without a store read.
+    BadChecksum,
+    Unknown,
+    Disabled,
+    Expired,
+    Corrupt(CorruptRecord),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@ mod common;
 use common::{bearer, get, record};
 use futures::executor::block_on;
 use futures::future::join_all;
-use keygate_core::cache::{CachePolicy, KeyCache, Lookup, Pause, COALESCE_MAX_POLLS};
+use keygate_core::cache::{KeyCache, Lookup, Pause, COALESCE_MAX_POLLS};
+use keygate_core::config::CachePolicy;
 use keygate_core::{
     authorize, ApiKey, Cached, Config, Denial, Fault, InvalidKey, KeyHash, KeyStore, StoreError,
     Verdict,

@@ -6,8 +6,9 @@ mod common;
 use common::{config, FakeStore, SECRET};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::forward::ClientContext;
-use keygate_core::gateway::{Denial, InvalidKey};
+use keygate_core::pipeline::Denial;
 use keygate_core::record::CorruptRecord;
+use keygate_core::InvalidKey;
 use keygate_core::{
     authorize, ApiKey, Config, ConfigError, Fault, KeyRecord, Refusal, RequestHead, StoreError,
     Verdict,
@@ -217,7 +218,7 @@ fn store_failure_fails_closed_with_503_and_retry_after() {
 
 #[test]
 fn every_refusal_maps_to_the_contracted_status() {
-    let key_id = keygate_core::gateway::KeyIdBuf::from_hash(&ApiKey::new("k").hash());
+    let key_id = keygate_core::pipeline::KeyIdBuf::from_hash(&ApiKey::new("k").hash());
     let cases = [
         (
             Refusal::Denied(Denial::OutOfScope {
@@ -394,7 +395,7 @@ fn anonymous_requests_pass_only_when_allowed_and_bad_credentials_never_do() {
     let Ok(Verdict::Accept(a)) = decide_with(&open, &store, "GET", &headers(&[]), "/", None) else {
         panic!()
     };
-    assert_eq!(a.caller, keygate_core::gateway::Caller::Anonymous);
+    assert_eq!(a.caller, keygate_core::forward::Caller::Anonymous);
     assert_eq!(a.headers.get("x-consumer-anonymous").unwrap(), "true");
     assert!(a.headers.get("x-consumer-id").is_none());
     assert_eq!(
@@ -437,7 +438,7 @@ fn cors_preflight_passes_without_a_key_only_when_enabled() {
     let Ok(Verdict::Accept(a)) = decide_with(&on, &store, "OPTIONS", &h, "/v1", None) else {
         panic!()
     };
-    assert_eq!(a.caller, keygate_core::gateway::Caller::Preflight);
+    assert_eq!(a.caller, keygate_core::forward::Caller::Preflight);
     assert_eq!(
         denial(decide_with(&cfg(), &store, "OPTIONS", &h, "/v1", None)),
         Denial::MissingCredential

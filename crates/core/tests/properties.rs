@@ -13,14 +13,14 @@ use keygate_core::credential::{
     parse_api_key_header, parse_authorization, parse_bearer, query_carries_key, Malformed,
     MAX_TOKEN_LEN,
 };
-use keygate_core::forward::{upstream_headers, ClientContext};
-use keygate_core::gateway::{Caller, Denial};
+use keygate_core::forward::{upstream_headers, Caller, ClientContext};
 use keygate_core::integrity::{
     Honoured, FORWARDED_METHODS, IDENTITY_HEADERS, METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_PARAMS,
     REWRITE_HEADERS,
 };
 use keygate_core::keyformat::{self, KeyShape, BASE62, KEY_LEN, PREFIX, RANDOM_LEN};
 use keygate_core::path::{join, split_request_url, UpstreamTarget};
+use keygate_core::pipeline::Denial;
 use keygate_core::record::{KeyRecord, MAX_RECORD_LEN};
 use keygate_core::scope::Scope;
 use keygate_core::{
@@ -1715,7 +1715,7 @@ fn key_classifier_never_panics_and_only_generated_keys_are_valid() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. Request integrity (integrity.rs, through gateway::authorize)
+// 7. Request integrity (integrity.rs, through pipeline::authorize)
 // ---------------------------------------------------------------------------------------------
 
 /// Every record in it is the one for [`PROP_KEY`]; reads are counted.

@@ -3,9 +3,9 @@
 
 use keygate_core::admin::AdminDenial;
 use keygate_core::credential::Malformed;
-use keygate_core::gateway::KeyIdBuf;
 use keygate_core::integrity::OverrideError;
 use keygate_core::path::PathError;
+use keygate_core::pipeline::KeyIdBuf;
 use keygate_core::record::CorruptRecord;
 use keygate_core::telemetry::{decision_kind, DecisionKind, DECISIONS};
 use keygate_core::{ConfigError, Denial, Fault, InvalidKey, Refusal, StoreError};

@@ -1,138 +1,26 @@
-//! The request filter and upstream-request phases: parse → path → hash → lookup → decide → build.
-//! Then the limits phase: tier rate limit, then quota. Denials are values (`Verdict::Deny`);
-//! infrastructure faults are errors (`Fault`), and every fault fails closed.
+//! The request pipeline, phase by phase: the request filter and upstream request filter
+//! ([`authorize`]: integrity → URL keys → path → operator route → credential → overrides →
+//! preflight → lookup → decide → upstream headers), then the limits ([`enforce_limits`]: the
+//! tier's rate limit, then the quota). Denials are values (`Verdict::Deny`); infrastructure faults
+//! are errors (`Fault`), and every fault fails closed.
 
 use crate::admin::{self, AdminDenial, AdminRequest};
-use crate::cache::{self, CacheOutcome, CachePolicy, KeyCache, Lookup, Pause};
+use crate::cache::{KeyLookup, Lookup};
 use crate::config::{Config, ConfigError};
 use crate::credential::{parse_api_key_header, parse_authorization, query_carries_key, Malformed};
-use crate::forward::{upstream_headers, ClientContext};
+use crate::forward::{upstream_headers, Caller, ClientContext};
 use crate::integrity::{
     declares_body, is_forwarded_method, tunnelled_method, url_part_holds_key, OverrideError,
 };
 use crate::keyformat::{classify, KeyShape};
-use crate::limits::{QuotaCount, RateLimitFields, Tier, Window, QUOTA_POLICY};
+use crate::limits::{RateLimitFields, Tier, QUOTA_POLICY};
 use crate::path::{join, PathError, UpstreamTarget};
-use crate::record::{CorruptRecord, KeyRecord, KeyState};
+use crate::record::{InvalidKey, KeyRecord, KeyState};
 use crate::scope;
 use crate::secret::{ApiKey, KeyHash};
 use crate::signing::{Signed, X_KEYGATE_SIGNATURE};
+use crate::store::{LimitError, QuotaStore, RateLimiter, StoreError};
 use http::{header, HeaderMap, HeaderName, HeaderValue};
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
-
-/// A store of key records, addressed by key hash. The edge implements it over Workers KV;
-/// tests implement it in memory.
-#[allow(async_fn_in_trait)] // Workers futures are single-threaded; no Send bound is wanted.
-pub trait KeyStore {
-    /// The raw stored record for `hash`, `Ok(None)` when there is none.
-    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError>;
-}
-
-/// Where `authorize` gets a key's decoded record: a [`KeyStore`] read directly, or through the
-/// per-isolate cache ([`Cached`]).
-#[allow(async_fn_in_trait)]
-pub trait KeyLookup {
-    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError>;
-}
-
-impl<S: KeyStore> KeyLookup for S {
-    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError> {
-        cache::load(self, hash).await
-    }
-}
-
-/// A key store read through a [`KeyCache`] at `now_ms` (Unix milliseconds); `pause` is how a
-/// request waits for another's read of the same key. `outcome` records where the answer came
-/// from and `found` the record it found (also for a key then refused as disabled, expired, out
-/// of scope or over a limit), for the request log.
-pub struct Cached<'a, S, P> {
-    pub cache: &'a KeyCache,
-    pub policy: CachePolicy,
-    pub store: &'a S,
-    pub pause: P,
-    pub now_ms: u64,
-    pub outcome: Cell<Option<CacheOutcome>>,
-    pub found: RefCell<Option<Rc<KeyRecord>>>,
-}
-
-impl<'a, S, P> Cached<'a, S, P> {
-    pub fn new(
-        cache: &'a KeyCache,
-        policy: CachePolicy,
-        store: &'a S,
-        pause: P,
-        now_ms: u64,
-    ) -> Self {
-        Self {
-            cache,
-            policy,
-            store,
-            pause,
-            now_ms,
-            outcome: Cell::new(None),
-            found: RefCell::new(None),
-        }
-    }
-}
-
-impl<S: KeyStore, P: Pause> KeyLookup for Cached<'_, S, P> {
-    async fn lookup(&self, hash: &KeyHash) -> Result<Lookup, StoreError> {
-        let (lookup, outcome) = self
-            .cache
-            .lookup_traced(&self.policy, self.store, &self.pause, hash, self.now_ms)
-            .await?;
-        self.outcome.set(Some(outcome));
-        if let Lookup::Found(record) = &lookup {
-            *self.found.borrow_mut() = Some(record.clone());
-        }
-        Ok(lookup)
-    }
-}
-
-/// The key store could not answer. Its text must never contain a key or a full hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
-/// The Workers Rate Limiting bindings, addressed by binding name.
-#[allow(async_fn_in_trait)]
-pub trait RateLimiter {
-    /// Counts one request for `key` against `binding`: `Ok(true)` when it is within the limit.
-    async fn limit(&self, binding: &str, key: &str) -> Result<bool, LimitError>;
-}
-
-/// The exact quota counters (one Durable Object each at the edge).
-#[allow(async_fn_in_trait)]
-pub trait QuotaStore {
-    /// Spends one request of `counter`'s quota in `window`, atomically (see
-    /// [`crate::limits::consume`]).
-    async fn consume(
-        &self,
-        counter: &str,
-        window: Window,
-        limit: u64,
-    ) -> Result<QuotaCount, LimitError>;
-}
-
-/// A limiter or quota store that could not answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LimitError {
-    /// The binding is not configured: a configuration error, never a free pass.
-    MissingBinding,
-    /// The call failed. The text is for the operator's log; it never holds a key.
-    Unavailable(String),
-}
-
-/// Why a key that was presented is refused. The client sees the same 401 for each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvalidKey {
-    /// Carries our prefix but fails the offline checksum: refused without a store read.
-    BadChecksum,
-    Unknown,
-    Disabled,
-    Expired,
-    Corrupt(CorruptRecord),
-}
 
 /// A refusal decided by policy: an expected outcome, not a fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,43 +134,6 @@ pub struct RequestHead<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub client: ClientContext<'a>,
-}
-
-/// Who an accepted request is forwarded as.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Caller {
-    /// A valid key's record, shared with the cache.
-    Key(Rc<KeyRecord>),
-    /// No credential, with `ALLOW_ANONYMOUS` on.
-    Anonymous,
-    /// A CORS preflight, with `CORS_PREFLIGHT` on: forwarded without a key and without identity.
-    Preflight,
-}
-
-impl Caller {
-    pub fn key_id(&self) -> Option<&str> {
-        match self {
-            Caller::Key(r) => Some(&r.id),
-            Caller::Anonymous | Caller::Preflight => None,
-        }
-    }
-
-    /// The `X-Consumer-Id` the origin gets, if any.
-    pub fn consumer_id(&self) -> Option<&str> {
-        match self {
-            Caller::Key(r) => Some(&r.consumer_id),
-            Caller::Anonymous | Caller::Preflight => None,
-        }
-    }
-
-    /// The log decision code for an accepted request.
-    pub fn decision(&self) -> &'static str {
-        match self {
-            Caller::Key(_) => "accepted",
-            Caller::Anonymous => "accepted_anonymous",
-            Caller::Preflight => "accepted_preflight",
-        }
-    }
 }
 
 /// An accepted request, ready to forward.
