@@ -20,6 +20,21 @@ pub enum AdminRequest {
     Usage { counter: String, window_start: u64 },
 }
 
+/// The operator endpoint's answer to a usage request: its headers and JSON body.
+pub fn usage_answer(
+    counter: &str,
+    window_start: u64,
+    used: u64,
+    request_id: &str,
+) -> (http::HeaderMap, String) {
+    let body =
+        serde_json::json!({ "counter": counter, "window_start": window_start, "used": used });
+    (
+        crate::headers::own_answer_headers("application/json", request_id),
+        body.to_string(),
+    )
+}
+
 /// Why an operator request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminDenial {

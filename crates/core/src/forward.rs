@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::headers::*;
 use crate::integrity::{canonical_header_name, classify_header, NameClass};
 use crate::record::KeyRecord;
+use crate::telemetry::Decision;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::rc::Rc;
 
@@ -35,12 +36,12 @@ impl Caller {
         }
     }
 
-    /// The log decision code for an accepted request.
-    pub fn decision(&self) -> &'static str {
+    /// The log decision of an accepted request.
+    pub fn decision(&self) -> Decision {
         match self {
-            Caller::Key(_) => "accepted",
-            Caller::Anonymous => "accepted_anonymous",
-            Caller::Preflight => "accepted_preflight",
+            Caller::Key(_) => Decision::Accepted,
+            Caller::Anonymous => Decision::AcceptedAnonymous,
+            Caller::Preflight => Decision::AcceptedPreflight,
         }
     }
 }
@@ -143,6 +144,21 @@ pub fn sanitise_response_headers(headers: &mut HeaderMap, cfg: &Config) {
     for name in doomed {
         headers.remove(name);
     }
+}
+
+/// The last touches on an origin's answer, after [`sanitise_response_headers`]: the request id
+/// when the origin sent none, and the gateway's `RateLimit` fields after any the origin sent.
+pub fn finish_response_headers(
+    headers: &mut HeaderMap,
+    request_id: &str,
+    rate_limit: &crate::limits::RateLimitFields,
+) {
+    if !headers.contains_key(X_REQUEST_ID) {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            headers.insert(X_REQUEST_ID, v);
+        }
+    }
+    rate_limit.append_to(headers);
 }
 
 /// The request id to use: the client's `X-Request-Id` when it is sane, otherwise a generated one.

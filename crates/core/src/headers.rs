@@ -2,7 +2,7 @@
 //! gateway-owned names it always drops, and which names may not be configured as the secret header.
 
 use crate::integrity::{canonical_header_name, classify_header};
-use http::header::HeaderName;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
 pub const X_CONSUMER_NAME: HeaderName = HeaderName::from_static("x-consumer-name");
@@ -50,4 +50,22 @@ pub fn is_reserved_request_header(name: &HeaderName) -> bool {
         || HOP_BY_HOP.contains(&n)
         || n.starts_with("content-")
         || n == "cookie"
+}
+
+/// The headers of every answer keygate writes itself (a problem, the operator endpoint's JSON):
+/// its content type, `Cache-Control: no-store`, and the request id.
+pub fn own_answer_headers(content_type: &'static str, request_id: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(X_REQUEST_ID, v);
+    }
+    h
 }

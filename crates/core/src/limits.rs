@@ -275,6 +275,57 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// A call to one quota counter (a Durable Object at the edge), as the path and query of the
+/// request the gateway sends it. The gateway writes it with [`CounterCall::path_and_query`], the
+/// counter reads it with [`CounterCall::parse`]: one protocol, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterCall {
+    /// Spend one request of `limit` in `window`; answered with a [`QuotaCount`].
+    Consume { window: Window, limit: u64 },
+    /// How much of the window starting at `window_start` is used; answered with [`CounterUsage`].
+    Usage { window_start: u64 },
+}
+
+/// A counter's answer to [`CounterCall::Usage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterUsage {
+    pub used: u64,
+}
+
+impl CounterCall {
+    pub fn path_and_query(&self) -> String {
+        match self {
+            CounterCall::Consume { window, limit } => format!(
+                "/consume?start={}&end={}&limit={limit}",
+                window.start, window.end
+            ),
+            CounterCall::Usage { window_start } => format!("/usage?window_start={window_start}"),
+        }
+    }
+
+    /// The call a counter received; `None` for anything else (answered 400 or 404).
+    pub fn parse(path: &str, query: Option<&str>) -> Option<Self> {
+        let arg = |name: &str| {
+            form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        };
+        match path {
+            "/consume" => Some(CounterCall::Consume {
+                window: Window {
+                    start: arg("start")?,
+                    end: arg("end")?,
+                },
+                limit: arg("limit")?,
+            }),
+            "/usage" => Some(CounterCall::Usage {
+                window_start: arg("window_start")?,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// One counting window, `[start, end)` in Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
@@ -397,6 +448,18 @@ pub struct RateLimitFields {
 }
 
 impl RateLimitFields {
+    /// Appends the two fields to `headers` (after any already there), leaving out empty ones.
+    pub fn append_to(&self, headers: &mut http::HeaderMap) {
+        for (name, value) in [
+            ("ratelimit-policy", &self.policy),
+            ("ratelimit", &self.state),
+        ] {
+            if let (false, Ok(v)) = (value.is_empty(), http::HeaderValue::from_str(value)) {
+                headers.append(http::HeaderName::from_static(name), v);
+            }
+        }
+    }
+
     /// Adds a policy item `"name";q=quota;w=window`.
     pub fn add_policy(&mut self, name: &str, quota: u64, window_secs: u64) {
         push_item(

@@ -3,11 +3,14 @@
 
 use crate::admin::AdminDenial;
 use crate::credential::Malformed;
+use crate::headers::own_answer_headers;
 use crate::limits::{RateLimitFields, QUOTA_POLICY};
 use crate::path::PathError;
 use crate::pipeline::{Denial, Fault};
 use crate::record::InvalidKey;
-use http::StatusCode;
+use crate::store::StoreError;
+use crate::telemetry::Decision;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -53,6 +56,28 @@ struct Body<'a> {
 }
 
 impl Problem {
+    /// The answer's headers: the problem content type, `no-store`, the request id, and the
+    /// challenge, `Retry-After`, `Allow` and `RateLimit` fields the refusal calls for.
+    pub fn headers(&self, request_id: &str) -> HeaderMap {
+        let mut h = own_answer_headers(PROBLEM_CONTENT_TYPE, request_id);
+        let mut set = |name: http::header::HeaderName, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        };
+        if let Some(challenge) = &self.www_authenticate {
+            set(http::header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(secs) = self.retry_after {
+            set(http::header::RETRY_AFTER, &secs.to_string());
+        }
+        if let Some(allow) = self.allow {
+            set(http::header::ALLOW, allow);
+        }
+        self.rate_limit.append_to(&mut h);
+        h
+    }
+
     /// The RFC 9457 body. `request_id` is the sanitised id; nothing else is echoed from the request.
     pub fn body(&self, request_id: &str) -> String {
         serde_json::to_string(&Body {
@@ -68,35 +93,53 @@ impl Problem {
 }
 
 impl Refusal {
-    /// The reason code for logs: finer than what the client sees.
-    pub fn reason_code(&self) -> &'static str {
+    /// Operator-facing detail for the log line: a configuration error's text and a store's
+    /// message, never for a denial (the log's code says all there is) nor for an origin fault
+    /// (the edge adds the origin's own error). None of these texts carries a key or a secret.
+    pub fn operator_detail(&self) -> Option<String> {
         match self {
-            Refusal::Denied(Denial::MethodNotAllowed) => "method_not_allowed",
-            Refusal::Denied(Denial::MethodOverride(_)) => "method_override",
-            Refusal::Denied(Denial::PreflightWithBody) => "preflight_with_body",
-            Refusal::Denied(Denial::MissingCredential) => "missing_credential",
-            Refusal::Denied(Denial::Malformed(Malformed::KeyInQuery)) => "key_in_query",
-            Refusal::Denied(Denial::Malformed(Malformed::KeyInPath)) => "key_in_path",
-            Refusal::Denied(Denial::Malformed(_)) => "malformed_credential",
-            Refusal::Denied(Denial::BadPath(_)) => "bad_path",
-            Refusal::Denied(Denial::OutOfScope { .. }) => "out_of_scope",
-            Refusal::Denied(Denial::Admin(AdminDenial::Unauthorized)) => "admin_unauthorized",
-            Refusal::Denied(Denial::Admin(_)) => "admin_bad_request",
-            Refusal::Denied(Denial::RateLimited { .. }) => "rate_limited",
-            Refusal::Denied(Denial::QuotaExhausted { .. }) => "quota_exhausted",
+            Refusal::Fault(Fault::Config(e)) => Some(e.to_string()),
+            Refusal::Fault(
+                Fault::StoreUnavailable(StoreError(msg))
+                | Fault::RateLimiterUnavailable(msg)
+                | Fault::QuotaStoreUnavailable(msg),
+            ) => Some(msg.clone()),
+            Refusal::Fault(Fault::OriginUnreachable | Fault::OriginTimeout)
+            | Refusal::Denied(_) => None,
+        }
+    }
+
+    /// The reason code for logs: finer than what the client sees.
+    pub fn reason_code(&self) -> Decision {
+        match self {
+            Refusal::Denied(Denial::MethodNotAllowed) => Decision::MethodNotAllowed,
+            Refusal::Denied(Denial::MethodOverride(_)) => Decision::MethodOverride,
+            Refusal::Denied(Denial::PreflightWithBody) => Decision::PreflightWithBody,
+            Refusal::Denied(Denial::MissingCredential) => Decision::MissingCredential,
+            Refusal::Denied(Denial::Malformed(Malformed::KeyInQuery)) => Decision::KeyInQuery,
+            Refusal::Denied(Denial::Malformed(Malformed::KeyInPath)) => Decision::KeyInPath,
+            Refusal::Denied(Denial::Malformed(_)) => Decision::MalformedCredential,
+            Refusal::Denied(Denial::BadPath(_)) => Decision::BadPath,
+            Refusal::Denied(Denial::OutOfScope { .. }) => Decision::OutOfScope,
+            Refusal::Denied(Denial::Admin(AdminDenial::Unauthorized)) => {
+                Decision::AdminUnauthorized
+            }
+            Refusal::Denied(Denial::Admin(_)) => Decision::AdminBadRequest,
+            Refusal::Denied(Denial::RateLimited { .. }) => Decision::RateLimited,
+            Refusal::Denied(Denial::QuotaExhausted { .. }) => Decision::QuotaExhausted,
             Refusal::Denied(Denial::InvalidKey { reason, .. }) => match reason {
-                InvalidKey::BadChecksum => "bad_checksum",
-                InvalidKey::Unknown => "unknown_key",
-                InvalidKey::Disabled => "disabled",
-                InvalidKey::Expired => "expired",
-                InvalidKey::Corrupt(_) => "corrupt_record",
+                InvalidKey::BadChecksum => Decision::BadChecksum,
+                InvalidKey::Unknown => Decision::UnknownKey,
+                InvalidKey::Disabled => Decision::Disabled,
+                InvalidKey::Expired => Decision::Expired,
+                InvalidKey::Corrupt(_) => Decision::CorruptRecord,
             },
-            Refusal::Fault(Fault::Config(_)) => "config_error",
-            Refusal::Fault(Fault::StoreUnavailable(_)) => "store_unavailable",
-            Refusal::Fault(Fault::RateLimiterUnavailable(_)) => "rate_limiter_unavailable",
-            Refusal::Fault(Fault::QuotaStoreUnavailable(_)) => "quota_store_unavailable",
-            Refusal::Fault(Fault::OriginUnreachable) => "origin_unreachable",
-            Refusal::Fault(Fault::OriginTimeout) => "origin_timeout",
+            Refusal::Fault(Fault::Config(_)) => Decision::ConfigError,
+            Refusal::Fault(Fault::StoreUnavailable(_)) => Decision::StoreUnavailable,
+            Refusal::Fault(Fault::RateLimiterUnavailable(_)) => Decision::RateLimiterUnavailable,
+            Refusal::Fault(Fault::QuotaStoreUnavailable(_)) => Decision::QuotaStoreUnavailable,
+            Refusal::Fault(Fault::OriginUnreachable) => Decision::OriginUnreachable,
+            Refusal::Fault(Fault::OriginTimeout) => Decision::OriginTimeout,
         }
     }
 

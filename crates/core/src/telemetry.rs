@@ -21,159 +21,118 @@ pub enum DecisionKind {
     Operator,
 }
 
-/// Every decision a log line or data point can carry: the code, its kind, and what it means.
-/// The README's "Operating keygate" table lists the same codes (a test checks it), and nothing
-/// else is ever written: the set is fixed so that dashboards and alerts can rely on it.
-pub const DECISIONS: &[(&str, DecisionKind, &str)] = &[
-    ("accepted", DecisionKind::Accepted, "a valid key; forwarded"),
-    (
-        "accepted_anonymous",
-        DecisionKind::Accepted,
-        "no credential, with ALLOW_ANONYMOUS; forwarded",
-    ),
-    (
-        "accepted_preflight",
-        DecisionKind::Accepted,
-        "a CORS preflight, with CORS_PREFLIGHT; forwarded",
-    ),
-    (
-        "method_not_allowed",
-        DecisionKind::Refused,
-        "a method keygate does not forward, sent or tunnelled: TRACE, CONNECT, WebDAV, ... (405)",
-    ),
-    (
-        "method_override",
-        DecisionKind::Refused,
-        "a method-override header or _method parameter that is off, not one method, conflicting, or on a preflight (400)",
-    ),
-    (
-        "preflight_with_body",
-        DecisionKind::Refused,
-        "a CORS preflight that declares a body, with CORS_PREFLIGHT (400)",
-    ),
-    (
-        "missing_credential",
-        DecisionKind::Refused,
-        "no API key (401)",
-    ),
-    (
-        "malformed_credential",
-        DecisionKind::Refused,
-        "an Authorization or X-API-Key header outside RFC 6750 (400)",
-    ),
-    (
-        "key_in_query",
-        DecisionKind::Refused,
-        "a key in the query string, in any encoding (400)",
-    ),
-    (
-        "key_in_path",
-        DecisionKind::Refused,
-        "a key in the request path, in any encoding; the path is not logged (400)",
-    ),
-    (
-        "bad_path",
-        DecisionKind::Refused,
-        "a path that could leave the origin or its base path (400, 414)",
-    ),
-    (
-        "bad_checksum",
-        DecisionKind::Refused,
-        "a kg_ key whose checksum fails, refused without a KV read (401)",
-    ),
-    (
-        "unknown_key",
-        DecisionKind::Refused,
-        "no record for the key's hash (401)",
-    ),
-    (
-        "disabled",
-        DecisionKind::Refused,
-        "the key is disabled (401)",
-    ),
-    (
-        "expired",
-        DecisionKind::Refused,
-        "the key is past its expiry (401)",
-    ),
-    (
-        "corrupt_record",
-        DecisionKind::Refused,
-        "the key's KV record does not decode (401)",
-    ),
-    (
-        "out_of_scope",
-        DecisionKind::Refused,
-        "a valid key outside its scopes (403)",
-    ),
-    (
-        "rate_limited",
-        DecisionKind::Refused,
-        "over the key's tier rate limit (429)",
-    ),
-    (
-        "quota_exhausted",
-        DecisionKind::Refused,
-        "the key's quota for this window is used up (429)",
-    ),
-    (
-        "admin_unauthorized",
-        DecisionKind::Refused,
-        "the operator endpoint without a valid ADMIN_TOKEN (401)",
-    ),
-    (
-        "admin_bad_request",
-        DecisionKind::Refused,
-        "a bad operator request (400, 404, 405)",
-    ),
-    (
-        "admin_usage",
-        DecisionKind::Operator,
-        "an answered operator usage query (200)",
-    ),
-    (
-        "config_error",
-        DecisionKind::Fault,
-        "the gateway's configuration is invalid or a binding is missing (500)",
-    ),
-    (
-        "store_unavailable",
-        DecisionKind::Fault,
-        "KV could not be read; fails closed (503)",
-    ),
-    (
-        "rate_limiter_unavailable",
-        DecisionKind::Fault,
-        "the rate-limit binding failed; fails closed (503)",
-    ),
-    (
-        "quota_store_unavailable",
-        DecisionKind::Fault,
-        "the quota Durable Object failed; fails closed (503)",
-    ),
-    (
-        "origin_unreachable",
-        DecisionKind::Fault,
-        "the origin could not be reached (502)",
-    ),
-    (
-        "origin_timeout",
-        DecisionKind::Fault,
-        "the origin did not answer within ORIGIN_TIMEOUT_MS (504)",
-    ),
-    (
-        "internal_error",
-        DecisionKind::Fault,
-        "the worker itself failed (a panic); the isolate is reset (500)",
-    ),
-];
+/// Defines [`Decision`] and [`DECISIONS`] from one list, so each code is written once.
+macro_rules! decisions {
+    ($($variant:ident = $code:literal, $kind:ident, $meaning:literal;)*) => {
+        /// Every decision a log line or data point can carry. The README's "Operating keygate"
+        /// table lists the same codes (a test checks it), and nothing else is ever written: the
+        /// set is fixed so that dashboards and alerts can rely on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Decision {
+            $($variant,)*
+        }
+
+        impl Decision {
+            /// Every decision, in the README table's order.
+            pub const ALL: &'static [Decision] = &[$(Decision::$variant,)*];
+
+            /// The code written in log lines and data points.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Decision::$variant => $code,)*
+                }
+            }
+
+            pub fn kind(self) -> DecisionKind {
+                match self {
+                    $(Decision::$variant => DecisionKind::$kind,)*
+                }
+            }
+
+            /// The code read back from a log line or data point; `None` for a code outside the set.
+            pub fn parse(code: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|d| d.as_str() == code)
+            }
+        }
+
+        /// An event that has no decision yet; the edge always sets one.
+        impl Default for Decision {
+            fn default() -> Self {
+                Decision::InternalError
+            }
+        }
+
+        /// Every decision's code, its kind, and what it means, for tools that read logs back.
+        pub const DECISIONS: &[(&str, DecisionKind, &str)] = &[
+            $(($code, DecisionKind::$kind, $meaning),)*
+        ];
+    };
+}
+
+decisions! {
+    Accepted = "accepted", Accepted,
+        "a valid key; forwarded";
+    AcceptedAnonymous = "accepted_anonymous", Accepted,
+        "no credential, with ALLOW_ANONYMOUS; forwarded";
+    AcceptedPreflight = "accepted_preflight", Accepted,
+        "a CORS preflight, with CORS_PREFLIGHT; forwarded";
+    MethodNotAllowed = "method_not_allowed", Refused,
+        "a method keygate does not forward, sent or tunnelled: TRACE, CONNECT, WebDAV, ... (405)";
+    MethodOverride = "method_override", Refused,
+        "a method-override header or _method parameter that is off, not one method, conflicting, or on a preflight (400)";
+    PreflightWithBody = "preflight_with_body", Refused,
+        "a CORS preflight that declares a body, with CORS_PREFLIGHT (400)";
+    MissingCredential = "missing_credential", Refused,
+        "no API key (401)";
+    MalformedCredential = "malformed_credential", Refused,
+        "an Authorization or X-API-Key header outside RFC 6750 (400)";
+    KeyInQuery = "key_in_query", Refused,
+        "a key in the query string, in any encoding (400)";
+    KeyInPath = "key_in_path", Refused,
+        "a key in the request path, in any encoding; the path is not logged (400)";
+    BadPath = "bad_path", Refused,
+        "a path that could leave the origin or its base path (400, 414)";
+    BadChecksum = "bad_checksum", Refused,
+        "a kg_ key whose checksum fails, refused without a KV read (401)";
+    UnknownKey = "unknown_key", Refused,
+        "no record for the key's hash (401)";
+    Disabled = "disabled", Refused,
+        "the key is disabled (401)";
+    Expired = "expired", Refused,
+        "the key is past its expiry (401)";
+    CorruptRecord = "corrupt_record", Refused,
+        "the key's KV record does not decode (401)";
+    OutOfScope = "out_of_scope", Refused,
+        "a valid key outside its scopes (403)";
+    RateLimited = "rate_limited", Refused,
+        "over the key's tier rate limit (429)";
+    QuotaExhausted = "quota_exhausted", Refused,
+        "the key's quota for this window is used up (429)";
+    AdminUnauthorized = "admin_unauthorized", Refused,
+        "the operator endpoint without a valid ADMIN_TOKEN (401)";
+    AdminBadRequest = "admin_bad_request", Refused,
+        "a bad operator request (400, 404, 405)";
+    AdminUsage = "admin_usage", Operator,
+        "an answered operator usage query (200)";
+    ConfigError = "config_error", Fault,
+        "the gateway's configuration is invalid or a binding is missing (500)";
+    StoreUnavailable = "store_unavailable", Fault,
+        "KV could not be read; fails closed (503)";
+    RateLimiterUnavailable = "rate_limiter_unavailable", Fault,
+        "the rate-limit binding failed; fails closed (503)";
+    QuotaStoreUnavailable = "quota_store_unavailable", Fault,
+        "the quota Durable Object failed; fails closed (503)";
+    OriginUnreachable = "origin_unreachable", Fault,
+        "the origin could not be reached (502)";
+    OriginTimeout = "origin_timeout", Fault,
+        "the origin did not answer within ORIGIN_TIMEOUT_MS (504)";
+    InternalError = "internal_error", Fault,
+        "the worker itself failed (a panic); the isolate is reset (500)";
+}
 
 /// The kind of a decision code; `None` for a code outside [`DECISIONS`].
 pub fn decision_kind(code: &str) -> Option<DecisionKind> {
-    DECISIONS
-        .iter()
-        .find(|(c, _, _)| *c == code)
-        .map(|(_, k, _)| *k)
+    Decision::parse(code).map(Decision::kind)
 }
 
 /// The Analytics Engine dataset layout: which column holds what. `keygate stats --remote`
@@ -210,13 +169,13 @@ pub const REDACTED_PATH: &str = "<redacted: the path held a key>";
 /// is the query string when `LOG_QUERY` is on. A path or a query that was refused for holding a
 /// key is never written.
 pub fn loggable_target<'a>(
-    decision: &str,
+    decision: Decision,
     path: &'a str,
     query: Option<&'a str>,
 ) -> (&'a str, Option<&'a str>) {
     match decision {
-        "key_in_path" => (REDACTED_PATH, None),
-        "key_in_query" => (path, None),
+        Decision::KeyInPath => (REDACTED_PATH, None),
+        Decision::KeyInQuery => (path, None),
         _ => (path, query),
     }
 }
@@ -246,8 +205,7 @@ pub struct RequestEvent {
     pub path: String,
     /// Only with `LOG_QUERY=true`, and never for a request refused for a key in its query.
     pub query: Option<String>,
-    /// A code from [`DECISIONS`].
-    pub decision: &'static str,
+    pub decision: Decision,
     pub key_id: Option<String>,
     pub consumer_id: Option<String>,
     /// The status the client got.
@@ -301,7 +259,7 @@ impl RequestEvent {
             method: &self.method,
             path: &self.path,
             query: self.query.as_deref(),
-            decision: self.decision,
+            decision: self.decision.as_str(),
             key_id: self.key_id.as_deref(),
             consumer_id: self.consumer_id.as_deref(),
             status: self.status,
@@ -328,7 +286,7 @@ impl RequestEvent {
             blobs: [
                 key_id,
                 self.consumer_id.clone().unwrap_or_default(),
-                self.decision.to_owned(),
+                self.decision.as_str().to_owned(),
                 self.method.clone(),
                 truncate(&self.path, MAX_PATH_BLOB).to_owned(),
                 self.colo.clone().unwrap_or_default(),
@@ -374,7 +332,7 @@ mod tests {
             request_id: "req-1".into(),
             method: "GET".into(),
             path: "/v1/orders".into(),
-            decision: "accepted",
+            decision: Decision::Accepted,
             key_id: Some("4e93e9dbf651".into()),
             consumer_id: Some("acme".into()),
             status: 200,
@@ -404,7 +362,7 @@ mod tests {
             request_id: "r".into(),
             method: "GET".into(),
             path: "/".into(),
-            decision: "missing_credential",
+            decision: Decision::MissingCredential,
             status: 401,
             timing: Timing {
                 total_ms: 0.04,
@@ -501,7 +459,7 @@ mod tests {
     #[test]
     fn data_point_without_a_key_uses_the_no_key_index_and_empty_blobs() {
         let e = RequestEvent {
-            decision: "missing_credential",
+            decision: Decision::MissingCredential,
             status: 401,
             ..RequestEvent::default()
         };
@@ -525,13 +483,16 @@ mod tests {
     #[test]
     fn a_path_or_query_that_held_a_key_is_never_logged() {
         let q = Some("k=kg_x");
-        assert_eq!(loggable_target("key_in_query", "/p", q), ("/p", None));
+        assert_eq!(loggable_target(Decision::KeyInQuery, "/p", q), ("/p", None));
         assert_eq!(
-            loggable_target("key_in_path", "/kg_x", q),
+            loggable_target(Decision::KeyInPath, "/kg_x", q),
             (REDACTED_PATH, None)
         );
-        assert_eq!(loggable_target("accepted", "/p", q), ("/p", q));
-        assert_eq!(loggable_target("accepted", "/p", None), ("/p", None));
+        assert_eq!(loggable_target(Decision::Accepted, "/p", q), ("/p", q));
+        assert_eq!(
+            loggable_target(Decision::Accepted, "/p", None),
+            ("/p", None)
+        );
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn the_log_reason_still_tells_expired_disabled_and_unknown_apart() {
             ..
         }
     ));
-    assert_eq!(Refusal::Denied(d).reason_code(), "expired");
+    assert_eq!(Refusal::Denied(d).reason_code().as_str(), "expired");
 }
 
 #[test]

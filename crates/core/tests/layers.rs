@@ -109,7 +109,8 @@ fn every_declared_module_has_a_layer() {
 #[test]
 fn the_import_scan_sees_an_upward_import() {
     // The check above is only as good as this scan: a path and a `use` both count, comments do not.
-    let text = "use crate::pipeline::Denial;\n// crate::admin in a comment\nlet x = crate::cache::load;";
+    let text =
+        "use crate::pipeline::Denial;\n// crate::admin in a comment\nlet x = crate::cache::load;";
     let names: Vec<_> = imports(text).into_iter().collect();
     assert_eq!(names, ["cache", "pipeline"]);
 }
