@@ -65,12 +65,9 @@ impl RateLimiter for Limiters<'_> {
 pub struct Quotas<'a>(pub &'a Env);
 
 impl Quotas<'_> {
-    /// Makes `call` on the counter named `counter`; a non-200 or unreadable answer is a fault.
-    pub async fn call<T: DeserializeOwned>(
-        &self,
-        counter: &str,
-        call: CounterCall,
-    ) -> Result<T, LimitError> {
+    /// Makes `call` on the counter named `counter` and returns the answer's body; a non-200
+    /// answer is a fault. (Not generic over the answer's type: one copy of this in the wasm.)
+    async fn call(&self, counter: &str, call: CounterCall) -> Result<String, LimitError> {
         let ns = self
             .0
             .durable_object(QUOTA_BINDING)
@@ -88,15 +85,15 @@ impl Quotas<'_> {
                 resp.status_code()
             )));
         }
-        serde_json::from_str(&body).map_err(|e| LimitError::Unavailable(e.to_string()))
+        Ok(body)
     }
 
     /// How much of the window starting at `window_start` the counter has used.
     pub async fn used(&self, counter: &str, window_start: u64) -> Result<u64, LimitError> {
-        let usage: CounterUsage = self
+        let body = self
             .call(counter, CounterCall::Usage { window_start })
             .await?;
-        Ok(usage.used)
+        parse_answer::<CounterUsage>(&body).map(|u| u.used)
     }
 }
 
@@ -107,9 +104,16 @@ impl QuotaStore for Quotas<'_> {
         window: Window,
         limit: u64,
     ) -> Result<QuotaCount, LimitError> {
-        self.call(counter, CounterCall::Consume { window, limit })
-            .await
+        let body = self
+            .call(counter, CounterCall::Consume { window, limit })
+            .await?;
+        parse_answer(&body)
     }
+}
+
+/// A counter's JSON answer; an unreadable one is a fault.
+fn parse_answer<T: DeserializeOwned>(body: &str) -> Result<T, LimitError> {
+    serde_json::from_str(body).map_err(|e| LimitError::Unavailable(e.to_string()))
 }
 
 thread_local! {

@@ -27,11 +27,20 @@ pub fn usage_answer(
     used: u64,
     request_id: &str,
 ) -> (http::HeaderMap, String) {
-    let body =
-        serde_json::json!({ "counter": counter, "window_start": window_start, "used": used });
+    #[derive(serde::Serialize)]
+    struct Usage<'a> {
+        counter: &'a str,
+        window_start: u64,
+        used: u64,
+    }
+    let body = Usage {
+        counter,
+        window_start,
+        used,
+    };
     (
         crate::headers::own_answer_headers("application/json", request_id),
-        body.to_string(),
+        serde_json::to_string(&body).unwrap_or_default(),
     )
 }
 
