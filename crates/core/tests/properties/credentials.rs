@@ -2,7 +2,7 @@
 //! exactly RFC 6750's `Bearer 1*SP b64token` (4 KiB at most), and treat two fields as an error.
 
 use crate::strategies::{hostile_bytes, trim_ows};
-use crate::{check, Reached};
+use crate::{check, check_reaching};
 use keygate_core::credential::{
     parse_api_key_header, parse_authorization, parse_bearer, Malformed, MAX_TOKEN_LEN,
 };
@@ -114,40 +114,46 @@ fn credential_parsers_never_panic_and_two_fields_are_always_multiple_headers() {
 
 #[test]
 fn accepted_bearer_token_is_a_b64token_after_bearer_and_spaces() {
-    let reached = Reached::new("had a token accepted", 5);
-    let ran = check(authorization_value(), |value| {
-        let Ok(key) = parse_bearer(&value) else {
-            return Ok(());
-        };
-        reached.hit();
-        let token = key.expose().as_bytes();
-        prop_assert!(is_rfc6750_b64token(token), "{:?}", key.expose());
-        prop_assert!(token.len() <= MAX_TOKEN_LEN);
-        // `Bearer` in any case, 1*SP (RFC 6750 §2.1), the token, nothing else but OWS around.
-        let v = trim_ows(&value);
-        prop_assert!(v.len() > 6 && v[..6].eq_ignore_ascii_case(b"bearer"));
-        let after = &v[6..];
-        let spaces = after.iter().take_while(|&&b| b == b' ').count();
-        prop_assert!(spaces >= 1);
-        prop_assert_eq!(&after[spaces..], token);
-        Ok(())
-    });
-    reached.at_least(ran);
+    check_reaching(
+        "had a token accepted",
+        5,
+        authorization_value(),
+        |value, reached| {
+            let Ok(key) = parse_bearer(&value) else {
+                return Ok(());
+            };
+            reached.hit();
+            let token = key.expose().as_bytes();
+            prop_assert!(is_rfc6750_b64token(token), "{:?}", key.expose());
+            prop_assert!(token.len() <= MAX_TOKEN_LEN);
+            // `Bearer` in any case, 1*SP (RFC 6750 §2.1), the token, nothing else but OWS around.
+            let v = trim_ows(&value);
+            prop_assert!(v.len() > 6 && v[..6].eq_ignore_ascii_case(b"bearer"));
+            let after = &v[6..];
+            let spaces = after.iter().take_while(|&&b| b == b' ').count();
+            prop_assert!(spaces >= 1);
+            prop_assert_eq!(&after[spaces..], token);
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn accepted_x_api_key_is_the_trimmed_value_and_a_b64token() {
-    let reached = Reached::new("had a key accepted", 2);
-    let ran = check(authorization_value(), |value| {
-        if let Ok(Some(key)) = parse_api_key_header([value.as_slice()]) {
-            reached.hit();
-            prop_assert!(is_rfc6750_b64token(key.expose().as_bytes()));
-            prop_assert!(key.expose().len() <= MAX_TOKEN_LEN);
-            prop_assert_eq!(trim_ows(&value), key.expose().as_bytes());
-        }
-        Ok(())
-    });
-    reached.at_least(ran);
+    check_reaching(
+        "had a key accepted",
+        2,
+        authorization_value(),
+        |value, reached| {
+            if let Ok(Some(key)) = parse_api_key_header([value.as_slice()]) {
+                reached.hit();
+                prop_assert!(is_rfc6750_b64token(key.expose().as_bytes()));
+                prop_assert!(key.expose().len() <= MAX_TOKEN_LEN);
+                prop_assert_eq!(trim_ows(&value), key.expose().as_bytes());
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::common::{config, record};
 use crate::strategies::trim_ows;
-use crate::{check, Reached};
+use crate::{check, check_reaching};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use keygate_core::forward::{upstream_headers, ClientContext};
 use keygate_core::gateway::Caller;
@@ -381,11 +381,15 @@ fn values(map: &HeaderMap, name: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Runs `test` on each generated [`HeaderCase`] and what the filter made of it.
+fn check_headers(test: impl Fn(&HeaderCase, &Built) -> Result<(), TestCaseError>) {
+    check(header_case(), |case| test(&case, &case.build()));
+}
+
 #[test]
 fn upstream_headers_carry_exactly_one_secret_and_no_client_credential_or_identity() {
-    check(header_case(), |case| {
-        let b = case.build();
-        let ours = case.ours(&b);
+    check_headers(|case, b| {
+        let ours = case.ours(b);
         let secret = b.cfg.secret_header.as_str();
         prop_assert_eq!(
             values(&b.out, secret),
@@ -406,40 +410,42 @@ fn upstream_headers_carry_exactly_one_secret_and_no_client_credential_or_identit
 
 #[test]
 fn the_sanitiser_never_forwards_an_override_rewrite_or_foreign_identity_name() {
-    let reached = Reached::new("sent a name from the integrity tables", 40);
-    let ran = check(header_case(), |case| {
-        let b = case.build();
-        let ours = case.ours(&b);
-        if case.headers.iter().any(|(n, _)| table_class(n).is_some()) {
-            reached.hit();
-        }
-        for (name, value) in &b.out {
-            let n = name.as_str();
-            match table_class(n) {
-                None => {}
-                Some("override") if case.method_override => {}
-                Some(class) => {
-                    // Only a header keygate sets itself, with its value.
-                    prop_assert_eq!(
-                        ours.get(n).map(Vec::as_slice),
-                        Some(value.as_bytes()),
-                        "{} name {} forwarded",
-                        class,
-                        n
-                    );
+    check_reaching(
+        "sent a name from the integrity tables",
+        40,
+        header_case(),
+        |case, reached| {
+            let b = case.build();
+            let ours = case.ours(&b);
+            if case.headers.iter().any(|(n, _)| table_class(n).is_some()) {
+                reached.hit();
+            }
+            for (name, value) in &b.out {
+                let n = name.as_str();
+                match table_class(n) {
+                    None => {}
+                    Some("override") if case.method_override => {}
+                    Some(class) => {
+                        // Only a header keygate sets itself, with its value.
+                        prop_assert_eq!(
+                            ours.get(n).map(Vec::as_slice),
+                            Some(value.as_bytes()),
+                            "{} name {} forwarded",
+                            class,
+                            n
+                        );
+                    }
                 }
             }
-        }
-        Ok(())
-    });
-    reached.at_least(ran);
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn upstream_headers_drop_hop_by_hop_and_connection_listed_fields_but_keep_ours() {
-    check(header_case(), |case| {
-        let b = case.build();
-        let ours = case.ours(&b);
+    check_headers(|case, b| {
+        let ours = case.ours(b);
         for name in b.out.keys() {
             prop_assert!(!is_hop_by_hop(name.as_str()), "{} forwarded", name);
         }
@@ -462,9 +468,8 @@ fn upstream_headers_drop_hop_by_hop_and_connection_listed_fields_but_keep_ours()
 
 #[test]
 fn upstream_headers_pass_every_other_client_field_through_unchanged() {
-    check(header_case(), |case| {
-        let b = case.build();
-        let ours = case.ours(&b);
+    check_headers(|case, b| {
+        let ours = case.ours(b);
         let listed = connection_listed(&b.incoming);
         let mut want: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
         for (name, value) in &b.incoming {

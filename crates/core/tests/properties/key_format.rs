@@ -2,7 +2,7 @@
 //! changed or swapped character fails the checksum, and only generated keys classify as valid.
 
 use crate::strategies::{any_text, hostile_text, random_part};
-use crate::{check, Reached};
+use crate::{check, check_reaching};
 use keygate_core::credential::{parse_bearer, query_carries_key};
 use keygate_core::keyformat::{self, KeyShape, BASE62, KEY_LEN, PREFIX};
 use proptest::prelude::*;
@@ -71,8 +71,7 @@ fn key_classifier_never_panics_and_only_generated_keys_are_valid() {
         1 => random_part().prop_map(|r| keyformat::assemble(&r)),
         1 => any_text(24),
     ];
-    let reached = Reached::new("were valid keys", 5);
-    let ran = check(key_like, |k| {
+    check_reaching("were valid keys", 5, key_like, |k, reached| {
         let shape = keyformat::classify(&k);
         if !k.starts_with(PREFIX) {
             prop_assert_eq!(shape, KeyShape::Foreign);
@@ -85,5 +84,4 @@ fn key_classifier_never_panics_and_only_generated_keys_are_valid() {
         }
         Ok(())
     });
-    reached.at_least(ran);
 }

@@ -2,7 +2,7 @@
 //! (`credentials`), the origin URL join (`paths`), the upstream header filter (`headers`), the
 //! key-record decoder (`records`), scope matching (`scopes`), the key format (`key_format`), and
 //! request integrity through `authorize` (`integrity`). What more than one of them generates or
-//! restates is in `strategies`; the runner and the reach check are here.
+//! restates is in `strategies`; the runner is here.
 //!
 //! Every property runs `PROPTEST_CASES` cases (default [`DEFAULT_CASES`], a few seconds for the
 //! whole binary under `cargo test`); `make fuzz` runs the same properties with many more. Each one
@@ -72,8 +72,29 @@ where
     ran.get()
 }
 
-/// Counts the cases that got past a property's precondition (a token accepted, a path joined),
-/// so that a generator drifting away from the interesting inputs fails instead of passing vacuously.
+/// [`check`] for a property with a precondition (a token accepted, a path joined): `test` calls
+/// [`Reached::hit`] when a case gets past it, and fewer than `min_percent` of the cases doing so
+/// fails the property, so that a generator drifting away from the interesting inputs fails
+/// instead of passing vacuously. Prints the share, as `… of … cases <what>`.
+pub fn check_reaching<S>(
+    what: &'static str,
+    min_percent: u64,
+    strategy: S,
+    test: impl Fn(S::Value, &Reached) -> Result<(), TestCaseError>,
+) where
+    S: Strategy,
+    S::Value: Debug,
+{
+    let reached = Reached {
+        what,
+        min_percent,
+        hits: Cell::new(0),
+    };
+    let ran = check(strategy, |value| test(value, &reached));
+    reached.at_least(ran);
+}
+
+/// Counts the cases of a [`check_reaching`] property that got past its precondition.
 pub struct Reached {
     what: &'static str,
     min_percent: u64,
@@ -81,20 +102,13 @@ pub struct Reached {
 }
 
 impl Reached {
-    pub fn new(what: &'static str, min_percent: u64) -> Self {
-        Self {
-            what,
-            min_percent,
-            hits: Cell::new(0),
-        }
-    }
-
+    /// Counts one case that got past the precondition.
     pub fn hit(&self) {
         self.hits.set(self.hits.get() + 1);
     }
 
     /// Checks the share after `ran` cases; below 200 cases it is too noisy to judge.
-    pub fn at_least(&self, ran: u64) {
+    fn at_least(&self, ran: u64) {
         let hits = self.hits.get();
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("property");

@@ -2,7 +2,7 @@
 //! port, never leaves the base path, normalises, and refuses what origins read differently.
 
 use crate::strategies::{any_text, hostile_text, pieces};
-use crate::{check, Reached};
+use crate::{check_reaching, Reached};
 use keygate_core::config::Origin;
 use keygate_core::path::{join, split_request_url, UpstreamTarget};
 use keygate_core::scope::Scope;
@@ -218,23 +218,39 @@ fn assert_on_origin(
 #[test]
 fn join_never_changes_scheme_host_or_port_nor_leaves_the_base_path() {
     let strategy = (origin_case(), request_path(), request_query());
-    let reached = Reached::new("were joined", 20);
-    let ran = check(strategy, |((origin, prefix, base), path, query)| {
-        if let Ok(t) = join(&origin, &path, query.as_deref()) {
-            reached.hit();
-            assert_on_origin(&t, &origin, prefix, base, query.as_deref())?;
-        }
-        Ok(())
-    });
-    reached.at_least(ran);
+    check_reaching(
+        "were joined",
+        20,
+        strategy,
+        |((origin, prefix, base), path, query), reached| {
+            if let Ok(t) = join(&origin, &path, query.as_deref()) {
+                reached.hit();
+                assert_on_origin(&t, &origin, prefix, base, query.as_deref())?;
+            }
+            Ok(())
+        },
+    );
+}
+
+/// [`check_reaching`] on an origin of [`ORIGINS`] and a [`request_path`].
+fn check_origin_and_path(
+    what: &'static str,
+    min_percent: u64,
+    test: impl Fn(&Origin, &str, &Reached) -> Result<(), TestCaseError>,
+) {
+    let strategy = (origin_case(), request_path());
+    check_reaching(
+        what,
+        min_percent,
+        strategy,
+        |((origin, ..), path), reached| test(&origin, &path, reached),
+    );
 }
 
 #[test]
 fn joined_path_is_normalised_and_joining_it_again_changes_nothing() {
-    let strategy = (origin_case(), request_path());
-    let reached = Reached::new("were joined", 20);
-    let ran = check(strategy, |((origin, ..), path)| {
-        let Ok(t) = join(&origin, &path, None) else {
+    check_origin_and_path("were joined", 20, |origin, path, reached| {
+        let Ok(t) = join(origin, path, None) else {
             return Ok(());
         };
         reached.hit();
@@ -244,18 +260,15 @@ fn joined_path_is_normalised_and_joining_it_again_changes_nothing() {
             prop_assert!(!seg.is_empty(), "empty segment in {:?}", t.path);
             prop_assert!(!is_single_dot(seg) && !is_double_dot(seg), "{:?}", t.path);
         }
-        let again = join(&origin, &t.path, None).map(|u| u.path);
+        let again = join(origin, &t.path, None).map(|u| u.path);
         prop_assert_eq!(again, Ok(t.path.clone()));
         Ok(())
     });
-    reached.at_least(ran);
 }
 
 #[test]
 fn join_refuses_encoded_separators_backslashes_query_delimiters_and_raw_bytes() {
-    let strategy = (origin_case(), request_path());
-    let reached = Reached::new("were hostile", 20);
-    let ran = check(strategy, |((origin, ..), path)| {
+    check_origin_and_path("were hostile", 20, |origin, path, reached| {
         let lower = path.to_ascii_lowercase();
         let hostile = ["%2f", "%5c", "%00"].iter().any(|e| lower.contains(e))
             || path
@@ -263,11 +276,10 @@ fn join_refuses_encoded_separators_backslashes_query_delimiters_and_raw_bytes() 
                 .any(|b| !b.is_ascii_graphic() || matches!(b, b'\\' | b'?' | b'#'));
         if hostile {
             reached.hit();
-            prop_assert!(join(&origin, &path, None).is_err(), "{:?}", path);
+            prop_assert!(join(origin, path, None).is_err(), "{:?}", path);
         }
         Ok(())
     });
-    reached.at_least(ran);
 }
 
 #[test]
@@ -276,19 +288,22 @@ fn split_request_url_then_join_stays_on_origin() {
         3 => hostile_text(PATH_PIECES, 14).prop_map(|s| format!("https://gw.example{s}")),
         1 => any_text(24),
     ];
-    let reached = Reached::new("were split and joined", 20);
-    let ran = check((origin_case(), raw), |((origin, prefix, base), raw)| {
-        let Some(u) = split_request_url(&raw) else {
-            return Ok(());
-        };
-        prop_assert!(!u.path.contains(['?', '#']), "{:?}", u);
-        if let Ok(t) = join(&origin, u.path, u.query) {
-            reached.hit();
-            assert_on_origin(&t, &origin, prefix, base, u.query)?;
-        }
-        Ok(())
-    });
-    reached.at_least(ran);
+    check_reaching(
+        "were split and joined",
+        20,
+        (origin_case(), raw),
+        |((origin, prefix, base), raw), reached| {
+            let Some(u) = split_request_url(&raw) else {
+                return Ok(());
+            };
+            prop_assert!(!u.path.contains(['?', '#']), "{:?}", u);
+            if let Ok(t) = join(&origin, u.path, u.query) {
+                reached.hit();
+                assert_on_origin(&t, &origin, prefix, base, u.query)?;
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
@@ -299,10 +314,11 @@ fn a_scope_that_admits_the_joined_path_confines_the_url_the_origin_receives() {
         1 => hostile_text(PATH_PIECES, 10),
     ]
     .prop_map(|p| format!("/public/{p}"));
-    let reached = Reached::new("were joined and admitted", 10);
-    let ran = check(
+    check_reaching(
+        "were joined and admitted",
+        10,
         (origin_case(), scopes, path),
-        |((origin, prefix, base), scope, path)| {
+        |((origin, prefix, base), scope, path), reached| {
             let scope = Scope::parse(scope).expect("listed scopes parse");
             let Ok(t) = join(&origin, &path, None) else {
                 return Ok(());
@@ -328,5 +344,4 @@ fn a_scope_that_admits_the_joined_path_confines_the_url_the_origin_receives() {
             Ok(())
         },
     );
-    reached.at_least(ran);
 }

@@ -2,7 +2,7 @@
 //! forms, and matching is exactly the documented segment glob.
 
 use crate::strategies::{any_text, glob_reference, hostile_text, SCOPE_PIECES};
-use crate::{check, Reached};
+use crate::{check, check_reaching};
 use keygate_core::scope::Scope;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -31,8 +31,7 @@ fn scope_parser_and_matcher_never_panic_and_parsed_scopes_reparse_from_their_own
         hostile_text(SCOPE_PIECES, 8),
         select(&["GET", "POST", "get", ""]),
     );
-    let reached = Reached::new("parsed", 5);
-    let ran = check(strategy, |(text, path, method)| {
+    check_reaching("parsed", 5, strategy, |(text, path, method), reached| {
         let Ok(scope) = Scope::parse(&text) else {
             return Ok(());
         };
@@ -44,7 +43,6 @@ fn scope_parser_and_matcher_never_panic_and_parsed_scopes_reparse_from_their_own
         prop_assert_eq!(Scope::parse(&scope.token()), Ok(scope.clone()));
         Ok(())
     });
-    reached.at_least(ran);
 }
 
 #[test]
