@@ -23,6 +23,13 @@ impl Pause for YieldPause {
     }
 }
 
+/// An empty cache, and a slow store holding an active record for `key`.
+fn holding(key: &str) -> (KeyCache, FakeStore) {
+    let store = FakeStore::slow();
+    store.put(key, &record(key, "acme"));
+    (KeyCache::new(), store)
+}
+
 fn policy() -> CachePolicy {
     CachePolicy {
         ttl_ms: 30_000,
@@ -41,8 +48,7 @@ fn found(l: &Lookup) -> bool {
 
 #[test]
 fn a_hit_within_the_ttl_makes_no_second_read_and_expiry_is_exact() {
-    let (cache, store) = (KeyCache::new(), FakeStore::slow());
-    store.put("k1", &record("k1", "acme"));
+    let (cache, store) = holding("k1");
     assert!(found(&look(&cache, &policy(), &store, "k1", T0)));
     assert!(found(&look(&cache, &policy(), &store, "k1", T0 + 29_999)));
     assert_eq!(store.reads.get(), 1);
@@ -63,8 +69,7 @@ fn unknown_keys_are_cached_for_the_shorter_negative_ttl() {
 
 #[test]
 fn concurrent_lookups_of_one_key_share_one_store_read() {
-    let (cache, store) = (KeyCache::new(), FakeStore::slow());
-    store.put("hot", &record("hot", "acme"));
+    let (cache, store) = holding("hot");
     let p = policy();
     let h = ApiKey::new("hot").hash();
     let results = block_on(join_all(
@@ -76,8 +81,7 @@ fn concurrent_lookups_of_one_key_share_one_store_read() {
 
 #[test]
 fn concurrent_lookups_share_a_fault_and_the_fault_is_not_cached() {
-    let (cache, store) = (KeyCache::new(), FakeStore::slow());
-    store.put("k", &record("k", "acme"));
+    let (cache, store) = holding("k");
     store.fail.set(true);
     let p = policy();
     let h = ApiKey::new("k").hash();
@@ -93,8 +97,7 @@ fn concurrent_lookups_share_a_fault_and_the_fault_is_not_cached() {
 
 #[test]
 fn a_store_fault_on_refresh_fails_closed_instead_of_serving_the_stale_record() {
-    let (cache, store) = (KeyCache::new(), FakeStore::slow());
-    store.put("revoked", &record("revoked", "acme"));
+    let (cache, store) = holding("revoked");
     assert!(found(&look(&cache, &policy(), &store, "revoked", T0)));
     store.delete("revoked");
     store.fail.set(true);
@@ -118,8 +121,7 @@ fn a_store_fault_on_refresh_fails_closed_instead_of_serving_the_stale_record() {
 
 #[test]
 fn a_dropped_loader_hands_over_to_a_waiting_request() {
-    let (cache, store) = (KeyCache::new(), FakeStore::slow());
-    store.put("k", &record("k", "acme"));
+    let (cache, store) = holding("k");
     let p = policy();
     let h = ApiKey::new("k").hash();
     let waker = futures::task::noop_waker();
@@ -135,8 +137,7 @@ fn a_dropped_loader_hands_over_to_a_waiting_request() {
 
 #[test]
 fn a_hung_loader_holds_its_waiters_only_for_a_bounded_number_of_pauses() {
-    let (cache, store) = (KeyCache::new(), FakeStore::slow());
-    store.put("k", &record("k", "acme"));
+    let (cache, store) = holding("k");
     store.hang_next.set(true);
     let p = policy();
     let h = ApiKey::new("k").hash();
@@ -195,8 +196,7 @@ fn the_cache_is_bounded_in_entries_and_bytes_evicting_the_oldest() {
 
 #[test]
 fn ttl_zero_turns_caching_and_coalescing_off() {
-    let (cache, store) = (KeyCache::new(), FakeStore::slow());
-    store.put("k", &record("k", "acme"));
+    let (cache, store) = holding("k");
     let off = CachePolicy {
         ttl_ms: 0,
         negative_ttl_ms: 0,
@@ -219,8 +219,7 @@ fn decide_cached(cache: &KeyCache, store: &FakeStore, key: &str, now_ms: u64) ->
 
 #[test]
 fn a_revoked_key_is_refused_once_its_cache_entry_expires() {
-    let (cache, store) = (KeyCache::new(), FakeStore::slow());
-    store.put("rev", &record("rev", "acme"));
+    let (cache, store) = holding("rev");
     assert!(matches!(
         decide_cached(&cache, &store, "rev", T0),
         Verdict::Accept(_)

@@ -364,39 +364,15 @@ fn anonymous_requests_pass_only_when_allowed_and_bad_credentials_never_do() {
     assert_eq!(a.caller, keygate_core::gateway::Caller::Anonymous);
     assert_eq!(a.headers.get("x-consumer-anonymous").unwrap(), "true");
     assert!(a.headers.get("x-consumer-id").is_none());
-    assert_eq!(
-        denial(decide_with(
-            &config(&[]),
-            &store,
-            "GET",
-            &headers(&[]),
-            "/",
-            None
-        )),
-        Denial::MissingCredential
-    );
+    let deny = |cfg: &Config, auth: &[&str]| {
+        denial(decide_with(cfg, &store, "GET", &headers(auth), "/", None))
+    };
+    assert_eq!(deny(&config(&[]), &[]), Denial::MissingCredential);
     assert!(matches!(
-        denial(decide_with(
-            &open,
-            &store,
-            "GET",
-            &headers(&["Bearer ab_x"]),
-            "/",
-            None
-        )),
+        deny(&open, &["Bearer ab_x"]),
         Denial::InvalidKey { .. }
     ));
-    assert!(matches!(
-        denial(decide_with(
-            &open,
-            &store,
-            "GET",
-            &headers(&["Basic x"]),
-            "/",
-            None
-        )),
-        Denial::Malformed(_)
-    ));
+    assert!(matches!(deny(&open, &["Basic x"]), Denial::Malformed(_)));
 }
 
 #[test]

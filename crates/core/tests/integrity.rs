@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{config, scoped, FakeStore};
+use common::{config, readme, scoped, FakeStore};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::admin::AdminRequest;
 use keygate_core::credential::Malformed;
@@ -482,8 +482,7 @@ fn encoded_semicolons_and_dots_cannot_make_a_dot_segment_pass_a_scope() {
 
 #[test]
 fn readme_lists_exactly_the_integrity_tables_and_the_forwarded_methods() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README.md");
+    let readme = readme();
     let section = readme
         .split("### The name tables")
         .nth(1)

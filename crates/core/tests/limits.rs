@@ -97,6 +97,10 @@ fn run(
     pollster::block_on(decide(cfg, &get("/x", &h), store, limiter, quotas, now))
 }
 
+fn accepted(verdict: Result<Verdict, Fault>) -> bool {
+    matches!(verdict, Ok(Verdict::Accept(_)))
+}
+
 fn quota(limit: u64, period: &str, per: QuotaScope) -> Option<Quota> {
     Some(Quota {
         limit,
@@ -170,7 +174,7 @@ fn default_tier_applies_to_keys_that_name_none() {
     let s = FakeStore::with(&[("k_def", record("k_def", "acme"))]);
     let (l, q) = (limiter(), FakeQuotas::default());
     let verdicts: Vec<bool> = (0..4)
-        .map(|_| matches!(run(&c, &s, &l, &q, "k_def", NOW), Ok(Verdict::Accept(_))))
+        .map(|_| accepted(run(&c, &s, &l, &q, "k_def", NOW)))
         .collect();
     assert_eq!(verdicts, [true, true, true, false]);
 }
@@ -182,10 +186,7 @@ fn explicitly_unlimited_tier_makes_no_limiter_call() {
     let s = FakeStore::with(&[("k_int", r)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     for _ in 0..10 {
-        assert!(matches!(
-            run(&tiered(), &s, &l, &q, "k_int", NOW),
-            Ok(Verdict::Accept(_))
-        ));
+        assert!(accepted(run(&tiered(), &s, &l, &q, "k_int", NOW)));
     }
     assert_eq!(l.calls.get(), 0);
 }
@@ -251,10 +252,7 @@ fn quota_admits_exactly_its_limit_then_429_until_the_window_resets() {
         run(&tiered(), &s, &l, &q, "k_q", next_hour - 1),
         Ok(Verdict::Deny(Denial::QuotaExhausted { reset_in: 1, .. }))
     ));
-    assert!(matches!(
-        run(&tiered(), &s, &l, &q, "k_q", next_hour),
-        Ok(Verdict::Accept(_))
-    ));
+    assert!(accepted(run(&tiered(), &s, &l, &q, "k_q", next_hour)));
 }
 
 #[test]
@@ -264,10 +262,7 @@ fn monthly_quota_resets_on_the_first_of_the_month_utc() {
     let s = FakeStore::with(&[("k_m", r)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     let dec1 = days_from_civil(2026, 12, 1) as u64 * 86_400;
-    assert!(matches!(
-        run(&tiered(), &s, &l, &q, "k_m", NOW),
-        Ok(Verdict::Accept(_))
-    ));
+    assert!(accepted(run(&tiered(), &s, &l, &q, "k_m", NOW)));
     let Ok(Verdict::Deny(Denial::QuotaExhausted {
         reset_in,
         window_secs,
@@ -277,10 +272,7 @@ fn monthly_quota_resets_on_the_first_of_the_month_utc() {
         panic!("still November")
     };
     assert_eq!((reset_in, window_secs), (1, 30 * 86_400));
-    assert!(matches!(
-        run(&tiered(), &s, &l, &q, "k_m", dec1),
-        Ok(Verdict::Accept(_))
-    ));
+    assert!(accepted(run(&tiered(), &s, &l, &q, "k_m", dec1)));
 }
 
 #[test]
@@ -293,7 +285,7 @@ fn per_consumer_quota_is_shared_by_the_consumers_keys() {
     let (l, q) = (limiter(), FakeQuotas::default());
     let admitted: Vec<bool> = ["k_a", "k_b", "k_a"]
         .iter()
-        .map(|k| matches!(run(&tiered(), &s, &l, &q, k, NOW), Ok(Verdict::Accept(_))))
+        .map(|k| accepted(run(&tiered(), &s, &l, &q, k, NOW)))
         .collect();
     assert_eq!(admitted, [true, true, false]);
     assert!(q.counters.borrow().contains_key("consumer:day:shared-co"));
@@ -312,10 +304,7 @@ fn per_consumer_quotas_of_different_periods_count_apart_and_stay_exact() {
     let mut admitted = HashMap::<&str, u32>::new();
     for i in 0..20 {
         let k = if i % 2 == 0 { "k_hour" } else { "k_day" };
-        if matches!(
-            run(&tiered(), &s, &l, &q, k, NOW + i),
-            Ok(Verdict::Accept(_))
-        ) {
+        if accepted(run(&tiered(), &s, &l, &q, k, NOW + i)) {
             *admitted.entry(k).or_default() += 1;
         }
     }
@@ -337,12 +326,7 @@ fn a_new_limit_keeps_the_count_and_a_new_period_starts_a_count_of_its_own() {
     };
     let used = |s: &FakeStore, n: u64| -> u64 {
         (0..n)
-            .filter(|i| {
-                matches!(
-                    run(&tiered(), s, &l, &q, "k_sq", NOW + i),
-                    Ok(Verdict::Accept(_))
-                )
-            })
+            .filter(|i| accepted(run(&tiered(), s, &l, &q, "k_sq", NOW + i)))
             .count() as u64
     };
     // 5/day: 4 of 4 admitted.

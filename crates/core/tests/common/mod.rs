@@ -1,6 +1,6 @@
 //! Fixtures shared by the native tests and the bench: the one way to build a configuration, the
 //! one in-memory key store (it counts reads, can fail, answer slowly or hang), a minimal key
-//! record, and a `GET` request head carrying a bearer key.
+//! record, a `GET` request head carrying a bearer key, and the README.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
 use http::{HeaderMap, HeaderValue};
@@ -173,4 +173,10 @@ pub fn get<'a>(path: &'a str, headers: &'a HeaderMap) -> RequestHead<'a> {
             request_id: "rid",
         },
     }
+}
+
+/// The project's README.md, which some tests hold to the code.
+pub fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md")
 }
