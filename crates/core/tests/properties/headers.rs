@@ -247,16 +247,10 @@ struct Built {
 
 impl HeaderCase {
     fn build(&self) -> Built {
+        let method_override = self.method_override.to_string();
         let mut vars = vec![
             ("SHARED_SECRET", self.secret.as_str()),
-            (
-                "METHOD_OVERRIDE",
-                if self.method_override {
-                    "true"
-                } else {
-                    "false"
-                },
-            ),
+            ("METHOD_OVERRIDE", &method_override),
         ];
         vars.extend(self.secret_header.map(|h| ("SHARED_SECRET_HEADER", h)));
         if self.api_key_source {

@@ -8,8 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use keygate_core::credential::Malformed;
 use keygate_core::integrity::{FORWARDED_METHODS, METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_PARAMS};
 use keygate_core::keyformat;
-use keygate_core::Denial;
-use keygate_core::{authorize, Config, RequestHead, Verdict};
+use keygate_core::{authorize, Config, Denial, RequestHead, Verdict};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -156,8 +155,7 @@ fn scope_admits(scopes: &[&str], method: &str, path: &str) -> bool {
 #[test]
 fn the_forwarded_method_is_the_received_one_and_every_method_the_origin_may_run_is_in_scope() {
     check_reaching("were accepted", 10, method_case(), |case, reached| {
-        let tunnelling = if case.tunnelling { "true" } else { "false" };
-        let cfg = config(&[("METHOD_OVERRIDE", tunnelling)]);
+        let cfg = config(&[("METHOD_OVERRIDE", &case.tunnelling.to_string())]);
         let store = one_key(&case.scopes);
         let mut headers = bearer(PROP_KEY);
         for (n, v) in &case.override_headers {
