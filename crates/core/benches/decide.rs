@@ -1,24 +1,20 @@
-//! The native decision path in ns per request: parse → hash → lookup (in-memory store, through
-//! the key cache or not) → decide → upstream request. Run by `make bench` (`cargo bench -p
-//! keygate-core --bench decide`).
+//! The native decision path in ns per request: parse → hash → lookup (the tests' in-memory
+//! `FakeStore`, through the key cache or not) → decide → upstream request. Run by `make bench`
+//! (`cargo bench -p keygate-core --bench decide`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::FakeStore;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use keygate_core::cache::{KeyCache, Pause};
 use keygate_core::forward::ClientContext;
-use keygate_core::{
-    authorize, ApiKey, Cached, Config, KeyHash, KeyStore, RequestHead, StoreError, Verdict,
-};
-use std::collections::HashMap;
+use keygate_core::{authorize, Cached, Config, KeyRecord, RequestHead, Verdict};
 use std::hint::black_box;
 
 /// Without our `kg_` prefix, so it skips the offline checksum and is looked up like any key.
 const KEY: &str = "bench-key-0123456789abcdef0123456789abcdef";
-
-struct MemStore(HashMap<String, String>);
 
 /// Never called here: no lookup waits for another in a single-threaded loop.
 struct NoPause;
@@ -27,32 +23,16 @@ impl Pause for NoPause {
     async fn pause(&self) {}
 }
 
-impl KeyStore for MemStore {
-    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
-        Ok(self.0.get(hash.as_kv_key()).cloned())
-    }
-}
-
-fn setup() -> (Config, MemStore) {
-    let cfg = Config::from_lookup(|k| match k {
-        "ORIGIN_URL" => Some("https://api.example/base".into()),
-        "SHARED_SECRET" => Some("origin-secret-0123456789".into()),
-        _ => None,
-    })
-    .expect("config");
-    let h = ApiKey::new(KEY).hash();
-    let mut rec = common::record(KEY, "acme");
-    rec.consumer_name = Some("Acme".into());
-    let store = MemStore(HashMap::from([(h.as_kv_key().to_owned(), rec.to_json())]));
-    (cfg, store)
+fn setup() -> (Config, FakeStore) {
+    let rec = KeyRecord {
+        consumer_name: Some("Acme".into()),
+        ..common::record(KEY, "acme")
+    };
+    (common::config(&[]), FakeStore::with(&[(KEY, rec)]))
 }
 
 fn headers(token: &str) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        http::header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
-    );
+    let mut h = common::bearer(token);
     h.insert("accept", HeaderValue::from_static("application/json"));
     h.insert("user-agent", HeaderValue::from_static("bench/1.0"));
     h

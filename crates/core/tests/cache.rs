@@ -3,37 +3,17 @@
 
 mod common;
 
-use common::{bearer, get, record};
+use common::{bearer, config, get, record, FakeStore, Yield};
 use futures::executor::block_on;
 use futures::future::join_all;
 use keygate_core::cache::{KeyCache, Lookup, Pause, COALESCE_MAX_POLLS};
 use keygate_core::config::CachePolicy;
-use keygate_core::{
-    authorize, ApiKey, Cached, Config, Denial, Fault, InvalidKey, KeyHash, KeyStore, StoreError,
-    Verdict,
-};
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use keygate_core::{authorize, ApiKey, Cached, Denial, Fault, InvalidKey, Verdict};
+use std::cell::Cell;
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 const T0: u64 = 1_800_000_000_000;
-
-/// Returns `Pending` `n` times (waking itself), like a store call that takes a while.
-struct Yield(u32);
-
-impl Future for Yield {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            return Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
 
 /// How a waiting request pauses natively: one yield to the executor.
 struct YieldPause;
@@ -44,42 +24,11 @@ impl Pause for YieldPause {
     }
 }
 
-#[derive(Default)]
-struct SlowStore {
-    records: RefCell<HashMap<String, String>>,
-    reads: Cell<u32>,
-    fail: Cell<bool>,
-    /// The first read never answers, like a KV call that hangs.
-    hang_first: Cell<bool>,
-}
-
-impl KeyStore for SlowStore {
-    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
-        self.reads.set(self.reads.get() + 1);
-        if self.hang_first.replace(false) {
-            std::future::pending::<()>().await;
-        }
-        Yield(3).await;
-        if self.fail.get() {
-            return Err(StoreError("KV GET failed".into()));
-        }
-        Ok(self.records.borrow().get(hash.as_kv_key()).cloned())
-    }
-}
-
-impl SlowStore {
-    fn put(&self, key: &str) {
-        let h = ApiKey::new(key).hash();
-        self.records
-            .borrow_mut()
-            .insert(h.as_kv_key().to_owned(), record(key, "acme").to_json());
-    }
-
-    fn delete(&self, key: &str) {
-        self.records
-            .borrow_mut()
-            .remove(ApiKey::new(key).hash().as_kv_key());
-    }
+/// An empty cache, and a slow store holding an active record for `key`.
+fn holding(key: &str) -> (KeyCache, FakeStore) {
+    let store = FakeStore::slow();
+    store.put(key, &record(key, "acme"));
+    (KeyCache::new(), store)
 }
 
 fn policy() -> CachePolicy {
@@ -90,7 +39,7 @@ fn policy() -> CachePolicy {
     }
 }
 
-fn look(cache: &KeyCache, p: &CachePolicy, store: &SlowStore, key: &str, now: u64) -> Lookup {
+fn look(cache: &KeyCache, p: &CachePolicy, store: &FakeStore, key: &str, now: u64) -> Lookup {
     block_on(cache.lookup(p, store, &YieldPause, &ApiKey::new(key).hash(), now)).expect("lookup")
 }
 
@@ -100,8 +49,7 @@ fn found(l: &Lookup) -> bool {
 
 #[test]
 fn a_hit_within_the_ttl_makes_no_second_read_and_expiry_is_exact() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
-    store.put("k1");
+    let (cache, store) = holding("k1");
     assert!(found(&look(&cache, &policy(), &store, "k1", T0)));
     assert!(found(&look(&cache, &policy(), &store, "k1", T0 + 29_999)));
     assert_eq!(store.reads.get(), 1);
@@ -111,7 +59,7 @@ fn a_hit_within_the_ttl_makes_no_second_read_and_expiry_is_exact() {
 
 #[test]
 fn unknown_keys_are_cached_for_the_shorter_negative_ttl() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    let (cache, store) = (KeyCache::new(), FakeStore::slow());
     let miss = |now| look(&cache, &policy(), &store, "nope", now);
     assert!(matches!(miss(T0), Lookup::Refused(InvalidKey::Unknown)));
     miss(T0 + 4_999);
@@ -122,8 +70,7 @@ fn unknown_keys_are_cached_for_the_shorter_negative_ttl() {
 
 #[test]
 fn concurrent_lookups_of_one_key_share_one_store_read() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
-    store.put("hot");
+    let (cache, store) = holding("hot");
     let p = policy();
     let h = ApiKey::new("hot").hash();
     let results = block_on(join_all(
@@ -135,8 +82,7 @@ fn concurrent_lookups_of_one_key_share_one_store_read() {
 
 #[test]
 fn concurrent_lookups_share_a_fault_and_the_fault_is_not_cached() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
-    store.put("k");
+    let (cache, store) = holding("k");
     store.fail.set(true);
     let p = policy();
     let h = ApiKey::new("k").hash();
@@ -152,8 +98,7 @@ fn concurrent_lookups_share_a_fault_and_the_fault_is_not_cached() {
 
 #[test]
 fn a_store_fault_on_refresh_fails_closed_instead_of_serving_the_stale_record() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
-    store.put("revoked");
+    let (cache, store) = holding("revoked");
     assert!(found(&look(&cache, &policy(), &store, "revoked", T0)));
     store.delete("revoked");
     store.fail.set(true);
@@ -177,8 +122,7 @@ fn a_store_fault_on_refresh_fails_closed_instead_of_serving_the_stale_record() {
 
 #[test]
 fn a_dropped_loader_hands_over_to_a_waiting_request() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
-    store.put("k");
+    let (cache, store) = holding("k");
     let p = policy();
     let h = ApiKey::new("k").hash();
     let waker = futures::task::noop_waker();
@@ -194,9 +138,8 @@ fn a_dropped_loader_hands_over_to_a_waiting_request() {
 
 #[test]
 fn a_hung_loader_holds_its_waiters_only_for_a_bounded_number_of_pauses() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
-    store.put("k");
-    store.hang_first.set(true);
+    let (cache, store) = holding("k");
+    store.hang_next.set(true);
     let p = policy();
     let h = ApiKey::new("k").hash();
     let waker = futures::task::noop_waker();
@@ -221,14 +164,15 @@ fn a_hung_loader_holds_its_waiters_only_for_a_bounded_number_of_pauses() {
 
 #[test]
 fn the_cache_is_bounded_in_entries_and_bytes_evicting_the_oldest() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    let (cache, store) = (KeyCache::new(), FakeStore::slow());
     let p = CachePolicy {
         max_entries: 3,
         ..policy()
     };
     for i in 0..5 {
-        store.put(&format!("k{i}"));
-        look(&cache, &p, &store, &format!("k{i}"), T0);
+        let key = format!("k{i}");
+        store.put(&key, &record(&key, "acme"));
+        look(&cache, &p, &store, &key, T0);
     }
     assert_eq!(cache.stats().entries, 3);
     let reads = store.reads.get();
@@ -241,10 +185,11 @@ fn the_cache_is_bounded_in_entries_and_bytes_evicting_the_oldest() {
         max_bytes: 1_500,
         ..policy()
     };
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
+    let (cache, store) = (KeyCache::new(), FakeStore::slow());
     for i in 0..20 {
-        store.put(&format!("b{i}"));
-        look(&cache, &small, &store, &format!("b{i}"), T0);
+        let key = format!("b{i}");
+        store.put(&key, &record(&key, "acme"));
+        look(&cache, &small, &store, &key, T0);
         assert!(cache.stats().bytes <= 1_500);
     }
     assert!(cache.stats().entries < 20);
@@ -252,8 +197,7 @@ fn the_cache_is_bounded_in_entries_and_bytes_evicting_the_oldest() {
 
 #[test]
 fn ttl_zero_turns_caching_and_coalescing_off() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
-    store.put("k");
+    let (cache, store) = holding("k");
     let off = CachePolicy {
         ttl_ms: 0,
         negative_ttl_ms: 0,
@@ -266,14 +210,8 @@ fn ttl_zero_turns_caching_and_coalescing_off() {
     assert_eq!(cache.stats().entries, 0);
 }
 
-fn decide_cached(cache: &KeyCache, store: &SlowStore, key: &str, now_ms: u64) -> Verdict {
-    let cfg = Config::from_lookup(|k| match k {
-        "ORIGIN_URL" => Some("https://api.example".into()),
-        "SHARED_SECRET" => Some("origin-secret-0123456789".into()),
-        "KEY_CACHE_TTL_SECS" => Some("2".into()),
-        _ => None,
-    })
-    .unwrap();
+fn decide_cached(cache: &KeyCache, store: &FakeStore, key: &str, now_ms: u64) -> Verdict {
+    let cfg = config(&[("KEY_CACHE_TTL_SECS", "2")]);
     let h = bearer(key);
     let keys = Cached::new(cache, cfg.cache, store, YieldPause, now_ms);
     let r: Result<Verdict, Fault> = block_on(authorize(&cfg, &get("/", &h), &keys, now_ms / 1000));
@@ -282,8 +220,7 @@ fn decide_cached(cache: &KeyCache, store: &SlowStore, key: &str, now_ms: u64) ->
 
 #[test]
 fn a_revoked_key_is_refused_once_its_cache_entry_expires() {
-    let (cache, store) = (KeyCache::new(), SlowStore::default());
-    store.put("rev");
+    let (cache, store) = holding("rev");
     assert!(matches!(
         decide_cached(&cache, &store, "rev", T0),
         Verdict::Accept(_)

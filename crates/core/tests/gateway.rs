@@ -3,48 +3,25 @@
 
 mod common;
 
-use common::{config, FakeStore, SECRET};
+use common::{config, scoped, try_config, FakeStore, SECRET};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::forward::ClientContext;
-use keygate_core::pipeline::Denial;
 use keygate_core::record::CorruptRecord;
-use keygate_core::InvalidKey;
 use keygate_core::{
-    authorize, ApiKey, Config, ConfigError, Fault, KeyRecord, Refusal, RequestHead, StoreError,
-    Verdict,
+    authorize, ApiKey, Config, ConfigError, Denial, Fault, InvalidKey, KeyRecord, Refusal,
+    RequestHead, StoreError, Verdict,
 };
 
 const NOW: u64 = 1_800_000_000;
 const KEY: &str = "ab_validkey";
 
+/// An active record for `key`, owned by Acme, created before [`NOW`].
 fn record(key: &str) -> KeyRecord {
     KeyRecord {
-        v: 1,
-        id: ApiKey::new(key).hash().id().to_owned(),
-        name: "test".into(),
-        consumer_id: "acme".into(),
         consumer_name: Some("Acme".into()),
         created_at: NOW - 100,
-        expires_at: None,
-        disabled: false,
-        meta: Default::default(),
-        scopes: vec![],
-        description: None,
-        tier: None,
-        quota: None,
+        ..common::record(key, "acme")
     }
-}
-
-fn store_with(records: &[(&str, KeyRecord)]) -> FakeStore {
-    FakeStore::with(records)
-}
-
-fn cfg() -> Config {
-    cfg_with(&[])
-}
-
-fn cfg_with(extra: &[(&str, &str)]) -> Config {
-    config("https://api.example/base", extra)
 }
 
 fn headers(auth: &[&str]) -> HeaderMap {
@@ -63,7 +40,7 @@ fn headers(auth: &[&str]) -> HeaderMap {
 }
 
 fn decide(store: &FakeStore, h: &HeaderMap, path: &str) -> Result<Verdict, Fault> {
-    decide_with(&cfg(), store, "GET", h, path, Some("q=1"))
+    decide_with(&config(&[]), store, "GET", h, path, Some("q=1"))
 }
 
 fn decide_with(
@@ -97,7 +74,7 @@ fn denial(v: Result<Verdict, Fault>) -> Denial {
 
 #[test]
 fn valid_key_is_forwarded_with_our_headers_to_the_joined_url() {
-    let store = store_with(&[(KEY, record(KEY))]);
+    let store = FakeStore::with(&[(KEY, record(KEY))]);
     let Ok(Verdict::Accept(a)) = decide(&store, &headers(&[&format!("Bearer {KEY}")]), "/v1/items")
     else {
         panic!("not accepted")
@@ -117,7 +94,7 @@ fn valid_key_is_forwarded_with_our_headers_to_the_joined_url() {
 
 #[test]
 fn missing_credential_is_denied_without_a_store_read() {
-    let store = store_with(&[]);
+    let store = FakeStore::with(&[]);
     assert_eq!(
         denial(decide(&store, &headers(&[]), "/")),
         Denial::MissingCredential
@@ -127,7 +104,7 @@ fn missing_credential_is_denied_without_a_store_read() {
 
 #[test]
 fn malformed_credentials_and_bad_paths_are_denied_without_a_store_read() {
-    let store = store_with(&[(KEY, record(KEY))]);
+    let store = FakeStore::with(&[(KEY, record(KEY))]);
     let auth = format!("Bearer {KEY}");
     for (h, path) in [
         (headers(&["Basic abc"]), "/"),
@@ -150,7 +127,7 @@ fn expired_key_is_indistinguishable_from_unknown() {
     expired.expires_at = Some(NOW);
     let mut disabled = record("ab_disabled");
     disabled.disabled = true;
-    let store = store_with(&[("ab_expired", expired), ("ab_disabled", disabled)]);
+    let store = FakeStore::with(&[("ab_expired", expired), ("ab_disabled", disabled)]);
     let answers: Vec<_> = ["ab_expired", "ab_disabled", "ab_unknown"]
         .iter()
         .map(|k| {
@@ -166,7 +143,7 @@ fn expired_key_is_indistinguishable_from_unknown() {
 fn the_log_reason_still_tells_expired_disabled_and_unknown_apart() {
     let mut expired = record("ab_expired");
     expired.expires_at = Some(NOW - 1);
-    let store = store_with(&[("ab_expired", expired)]);
+    let store = FakeStore::with(&[("ab_expired", expired)]);
     let d = denial(decide(&store, &headers(&["Bearer ab_expired"]), "/"));
     assert!(matches!(
         d,
@@ -180,11 +157,8 @@ fn the_log_reason_still_tells_expired_disabled_and_unknown_apart() {
 
 #[test]
 fn corrupt_or_misplaced_record_is_an_invalid_key_not_a_fault() {
-    let mut store = store_with(&[("ab_elsewhere", record("ab_other"))]);
-    store.records.insert(
-        ApiKey::new("ab_garbage").hash().as_kv_key().to_owned(),
-        "{oops".into(),
-    );
+    let store = FakeStore::with(&[("ab_elsewhere", record("ab_other"))]);
+    store.put_raw("ab_garbage", "{oops".into());
     let d = denial(decide(&store, &headers(&["Bearer ab_garbage"]), "/"));
     assert!(matches!(
         d,
@@ -205,10 +179,8 @@ fn corrupt_or_misplaced_record_is_an_invalid_key_not_a_fault() {
 
 #[test]
 fn store_failure_fails_closed_with_503_and_retry_after() {
-    let store = FakeStore {
-        fail: true,
-        ..store_with(&[(KEY, record(KEY))])
-    };
+    let store = FakeStore::with(&[(KEY, record(KEY))]);
+    store.fail.set(true);
     let fault = decide(&store, &headers(&[&format!("Bearer {KEY}")]), "/").unwrap_err();
     assert!(matches!(fault, Fault::StoreUnavailable(_)));
     let p = Refusal::Fault(fault).problem();
@@ -281,7 +253,7 @@ fn every_refusal_maps_to_the_contracted_status() {
 
 #[test]
 fn problem_bodies_and_debug_output_never_contain_the_key_hash_or_secret() {
-    let store = store_with(&[]);
+    let store = FakeStore::with(&[]);
     let key = "ab_secretkeymaterial";
     let v = decide(&store, &headers(&[&format!("Bearer {key}")]), "/");
     let debug = format!("{v:?}");
@@ -305,7 +277,7 @@ fn our_key(fill: char) -> String {
 #[test]
 fn prefixed_key_with_a_bad_checksum_is_refused_without_a_store_read() {
     let good = our_key('a');
-    let store = store_with(&[(good.as_str(), record(&good))]);
+    let store = FakeStore::with(&[(good.as_str(), record(&good))]);
     let mut bad = good.clone();
     bad.replace_range(5..6, "b");
     let d = denial(decide(&store, &headers(&[&format!("Bearer {bad}")]), "/"));
@@ -336,7 +308,7 @@ fn prefixed_key_with_a_bad_checksum_is_refused_without_a_store_read() {
 
 #[test]
 fn imported_keys_without_our_prefix_are_looked_up() {
-    let store = store_with(&[("legacy-key-123", record("legacy-key-123"))]);
+    let store = FakeStore::with(&[("legacy-key-123", record("legacy-key-123"))]);
     assert!(matches!(
         decide(&store, &headers(&["Bearer legacy-key-123"]), "/"),
         Ok(Verdict::Accept(_))
@@ -344,19 +316,13 @@ fn imported_keys_without_our_prefix_are_looked_up() {
     assert_eq!(store.reads.get(), 1);
 }
 
-fn scoped(key: &str, scopes: &[&str]) -> FakeStore {
-    let mut r = record(key);
-    r.scopes = scopes.iter().map(|s| s.to_string()).collect();
-    store_with(&[(key, r)])
-}
-
 #[test]
 fn request_outside_the_key_scopes_gets_403_with_the_scopes() {
-    let store = scoped(KEY, &["GET /v1/*", "* /reports/**"]);
+    let store = FakeStore::with(&[(KEY, scoped(KEY, &["GET /v1/*", "* /reports/**"]))]);
     let h = headers(&[&format!("Bearer {KEY}")]);
     let ok = |m: &str, p: &str| {
         matches!(
-            decide_with(&cfg(), &store, m, &h, p, None),
+            decide_with(&config(&[]), &store, m, &h, p, None),
             Ok(Verdict::Accept(_))
         )
     };
@@ -364,7 +330,7 @@ fn request_outside_the_key_scopes_gets_403_with_the_scopes() {
     assert!(ok("DELETE", "/reports/2026/q1"));
     assert!(!ok("POST", "/v1/items"));
     assert!(!ok("GET", "/v1/items/7"));
-    let d = denial(decide_with(&cfg(), &store, "GET", &h, "/admin", None));
+    let d = denial(decide_with(&config(&[]), &store, "GET", &h, "/admin", None));
     let p = Refusal::Denied(d).problem();
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     let challenge = p.www_authenticate.unwrap();
@@ -380,67 +346,57 @@ fn request_outside_the_key_scopes_gets_403_with_the_scopes() {
 
 #[test]
 fn traversal_cannot_slip_past_a_scope() {
-    let store = scoped(KEY, &["GET /v1/*"]);
+    let store = FakeStore::with(&[(KEY, scoped(KEY, &["GET /v1/*"]))]);
     let h = headers(&[&format!("Bearer {KEY}")]);
     for p in ["/v1/../admin", "/v1/%2e%2e/admin", "/v1/./../admin"] {
-        let d = denial(decide_with(&cfg(), &store, "GET", &h, p, None));
+        let d = denial(decide_with(&config(&[]), &store, "GET", &h, p, None));
         assert!(matches!(d, Denial::OutOfScope { .. }), "{p}: {d:?}");
     }
 }
 
 #[test]
 fn anonymous_requests_pass_only_when_allowed_and_bad_credentials_never_do() {
-    let store = store_with(&[]);
-    let open = cfg_with(&[("ALLOW_ANONYMOUS", "true")]);
+    let store = FakeStore::with(&[]);
+    let open = config(&[("ALLOW_ANONYMOUS", "true")]);
     let Ok(Verdict::Accept(a)) = decide_with(&open, &store, "GET", &headers(&[]), "/", None) else {
         panic!()
     };
     assert_eq!(a.caller, keygate_core::forward::Caller::Anonymous);
     assert_eq!(a.headers.get("x-consumer-anonymous").unwrap(), "true");
     assert!(a.headers.get("x-consumer-id").is_none());
-    assert_eq!(
-        denial(decide_with(&cfg(), &store, "GET", &headers(&[]), "/", None)),
-        Denial::MissingCredential
-    );
+    let deny = |cfg: &Config, auth: &[&str]| {
+        denial(decide_with(cfg, &store, "GET", &headers(auth), "/", None))
+    };
+    assert_eq!(deny(&config(&[]), &[]), Denial::MissingCredential);
     assert!(matches!(
-        denial(decide_with(
-            &open,
-            &store,
-            "GET",
-            &headers(&["Bearer ab_x"]),
-            "/",
-            None
-        )),
+        deny(&open, &["Bearer ab_x"]),
         Denial::InvalidKey { .. }
     ));
-    assert!(matches!(
-        denial(decide_with(
-            &open,
-            &store,
-            "GET",
-            &headers(&["Basic x"]),
-            "/",
-            None
-        )),
-        Denial::Malformed(_)
-    ));
+    assert!(matches!(deny(&open, &["Basic x"]), Denial::Malformed(_)));
 }
 
 #[test]
 fn cors_preflight_passes_without_a_key_only_when_enabled() {
-    let store = store_with(&[]);
+    let store = FakeStore::with(&[]);
     let mut h = headers(&[]);
     h.insert(
         http::header::ACCESS_CONTROL_REQUEST_METHOD,
         HeaderValue::from_static("POST"),
     );
-    let on = cfg_with(&[("CORS_PREFLIGHT", "true")]);
+    let on = config(&[("CORS_PREFLIGHT", "true")]);
     let Ok(Verdict::Accept(a)) = decide_with(&on, &store, "OPTIONS", &h, "/v1", None) else {
         panic!()
     };
     assert_eq!(a.caller, keygate_core::forward::Caller::Preflight);
     assert_eq!(
-        denial(decide_with(&cfg(), &store, "OPTIONS", &h, "/v1", None)),
+        denial(decide_with(
+            &config(&[]),
+            &store,
+            "OPTIONS",
+            &h,
+            "/v1",
+            None
+        )),
         Denial::MissingCredential
     );
     // A plain OPTIONS without the preflight header still needs a key.
@@ -461,8 +417,8 @@ fn cors_preflight_passes_without_a_key_only_when_enabled() {
 #[test]
 fn x_api_key_is_a_source_only_when_enabled_and_must_agree_with_bearer() {
     use keygate_core::credential::Malformed;
-    let store = store_with(&[(KEY, record(KEY))]);
-    let on = cfg_with(&[("KEY_SOURCES", "authorization,x-api-key")]);
+    let store = FakeStore::with(&[(KEY, record(KEY))]);
+    let on = config(&[("KEY_SOURCES", "authorization,x-api-key")]);
     let mut h = HeaderMap::new();
     h.insert("x-api-key", HeaderValue::from_static(KEY));
     assert!(matches!(
@@ -470,7 +426,7 @@ fn x_api_key_is_a_source_only_when_enabled_and_must_agree_with_bearer() {
         Ok(Verdict::Accept(_))
     ));
     assert_eq!(
-        denial(decide_with(&cfg(), &store, "GET", &h, "/", None)),
+        denial(decide_with(&config(&[]), &store, "GET", &h, "/", None)),
         Denial::MissingCredential
     );
     h.insert(
@@ -494,10 +450,10 @@ fn x_api_key_is_a_source_only_when_enabled_and_must_agree_with_bearer() {
 #[test]
 fn key_in_the_query_string_gets_400_without_a_store_read() {
     use keygate_core::credential::Malformed;
-    let store = store_with(&[(KEY, record(KEY))]);
+    let store = FakeStore::with(&[(KEY, record(KEY))]);
     for q in ["access_token=abc", &format!("k={}", our_key('q'))] {
         let d = denial(decide_with(
-            &cfg(),
+            &config(&[]),
             &store,
             "GET",
             &headers(&[&format!("Bearer {KEY}")]),
@@ -520,8 +476,8 @@ fn expected_signature(t: u64, method: &str, target: &str, consumer: &str, key_id
 }
 
 fn accepted_with(signing: &str, method: &str, path: &str, query: Option<&str>) -> HeaderMap {
-    let store = store_with(&[(KEY, record(KEY))]);
-    let cfg = cfg_with(&[("SIGNING", signing), ("ALLOW_ANONYMOUS", "true")]);
+    let store = FakeStore::with(&[(KEY, record(KEY))]);
+    let cfg = config(&[("SIGNING", signing), ("ALLOW_ANONYMOUS", "true")]);
     let h = headers(&[&format!("Bearer {KEY}")]);
     match decide_with(&cfg, &store, method, &h, path, query) {
         Ok(Verdict::Accept(a)) => a.headers,
@@ -554,8 +510,8 @@ fn hmac_only_signing_never_sends_the_static_secret() {
 
 #[test]
 fn anonymous_request_is_signed_with_empty_identity_fields() {
-    let store = store_with(&[]);
-    let cfg = cfg_with(&[("SIGNING", "hmac-only"), ("ALLOW_ANONYMOUS", "true")]);
+    let store = FakeStore::with(&[]);
+    let cfg = config(&[("SIGNING", "hmac-only"), ("ALLOW_ANONYMOUS", "true")]);
     let Ok(Verdict::Accept(a)) = decide_with(&cfg, &store, "GET", &HeaderMap::new(), "/p", None)
     else {
         panic!("not accepted")
@@ -568,7 +524,7 @@ fn anonymous_request_is_signed_with_empty_identity_fields() {
 
 #[test]
 fn without_signing_no_signature_is_sent_and_a_client_copy_is_dropped() {
-    let store = store_with(&[(KEY, record(KEY))]);
+    let store = FakeStore::with(&[(KEY, record(KEY))]);
     let mut h = headers(&[&format!("Bearer {KEY}")]);
     h.insert(
         HeaderName::from_static("x-keygate-signature"),
@@ -582,12 +538,6 @@ fn without_signing_no_signature_is_sent_and_a_client_copy_is_dropped() {
 
 #[test]
 fn unknown_signing_mode_is_a_configuration_error() {
-    let e = Config::from_lookup(|k| match k {
-        "ORIGIN_URL" => Some("https://api.example".into()),
-        "SHARED_SECRET" => Some(SECRET.into()),
-        "SIGNING" => Some("hmac-sha1".into()),
-        _ => None,
-    })
-    .err();
+    let e = try_config(&[("SIGNING", "hmac-sha1")]).err();
     assert_eq!(e, Some(ConfigError::InvalidSigning));
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{config, record, FakeStore};
+use common::{config, readme, scoped, FakeStore};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::admin::AdminRequest;
 use keygate_core::credential::Malformed;
@@ -16,9 +16,7 @@ use keygate_core::integrity::{
     METHOD_OVERRIDE_PARAMS_BY, REWRITE_HEADERS, REWRITE_HEADERS_BY,
 };
 use keygate_core::path::PathError;
-use keygate_core::{
-    authorize, Accepted, ApiKey, Config, Denial, Fault, KeyRecord, Refusal, RequestHead, Verdict,
-};
+use keygate_core::{authorize, Accepted, Config, Denial, Fault, Refusal, RequestHead, Verdict};
 
 const ADMIN: &str = "admin-token-0123456789ab";
 const NOW: u64 = 1_800_000_000;
@@ -34,13 +32,6 @@ const GET_V1: &str = "ab_get_v1";
 const POST_V1: &str = "ab_post_v1";
 const POST_DELETE_V1: &str = "ab_post_delete_v1";
 
-fn scoped(key: &str, scopes: &[&str]) -> KeyRecord {
-    KeyRecord {
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        ..record(key, "acme")
-    }
-}
-
 fn store() -> FakeStore {
     FakeStore::with(&[
         (OPEN, scoped(OPEN, &[])),
@@ -51,10 +42,6 @@ fn store() -> FakeStore {
             scoped(POST_DELETE_V1, &["POST /v1/*", "DELETE /v1/*"]),
         ),
     ])
-}
-
-fn cfg(vars: &[(&str, &str)]) -> Config {
-    config("https://api.example/base", vars)
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -144,7 +131,7 @@ fn member(name: &str, prefix: bool) -> String {
 
 #[test]
 fn methods_outside_the_forwarded_set_get_405_with_allow_before_any_read() {
-    let (c, s) = (cfg(&[]), store());
+    let (c, s) = (config(&[]), store());
     for m in [
         "TRACE", "TRACK", "CONNECT", "PROPFIND", "MKCOL", "COPY", "MOVE", "PURGE", "QUERY", "get",
         "patch",
@@ -159,10 +146,8 @@ fn methods_outside_the_forwarded_set_get_405_with_allow_before_any_read() {
         );
     }
     // Even without a key, and even when the store is down: the method is checked first.
-    let down = FakeStore {
-        fail: true,
-        ..store()
-    };
+    let down = store();
+    down.fail.set(true);
     let d = denied(&c, &down, &req("TRACE", "/", None, HeaderMap::new()));
     assert_eq!(d, Denial::MethodNotAllowed);
     assert_eq!(s.reads.get() + down.reads.get(), 0);
@@ -170,7 +155,7 @@ fn methods_outside_the_forwarded_set_get_405_with_allow_before_any_read() {
 
 #[test]
 fn every_forwarded_method_is_checked_against_scopes_as_itself() {
-    let (c, s) = (cfg(&[]), store());
+    let (c, s) = (config(&[]), store());
     for m in FORWARDED_METHODS {
         let a = accepted(&c, &s, &req(m, "/v1/items", None, with_key(OPEN, &[])));
         assert_eq!(a.forward_body, !matches!(*m, "GET" | "HEAD"), "{m}");
@@ -186,7 +171,7 @@ fn every_forwarded_method_is_checked_against_scopes_as_itself() {
 #[test]
 fn an_override_in_any_header_spelling_is_refused_when_tunnelling_is_off() {
     // Found in review: a key scoped to GET /v1/* sent X-HTTP-Method-Override: DELETE and got 200.
-    let (c, s) = (cfg(&[]), store());
+    let (c, s) = (config(&[]), store());
     for h in METHOD_OVERRIDE_HEADERS {
         for name in [h.name.to_owned(), shouted(h.name), h.name.replace('-', ".")] {
             let r = req(
@@ -208,7 +193,7 @@ fn an_override_in_any_header_spelling_is_refused_when_tunnelling_is_off() {
 #[test]
 fn an_override_in_any_query_spelling_is_refused_when_tunnelling_is_off() {
     // Found in review: POST /v1/items?_method=DELETE was forwarded as it was.
-    let (c, s) = (cfg(&[]), store());
+    let (c, s) = (config(&[]), store());
     for p in METHOD_OVERRIDE_PARAMS {
         for query in [
             format!("{}=DELETE", p.name),
@@ -243,7 +228,7 @@ fn an_override_in_any_query_spelling_is_refused_when_tunnelling_is_off() {
 
 #[test]
 fn with_tunnelling_on_scopes_must_admit_the_tunnelled_method_too() {
-    let (c, s) = (cfg(&[("METHOD_OVERRIDE", "true")]), store());
+    let (c, s) = (config(&[("METHOD_OVERRIDE", "true")]), store());
     let tunnel = |key: &str, how: &str| match how {
         "header" => req(
             "POST",
@@ -286,7 +271,7 @@ fn with_tunnelling_on_scopes_must_admit_the_tunnelled_method_too() {
 
 #[test]
 fn with_tunnelling_on_a_bad_conflicting_or_unforwarded_override_is_refused() {
-    let (c, s) = (cfg(&[("METHOD_OVERRIDE", "true")]), store());
+    let (c, s) = (config(&[("METHOD_OVERRIDE", "true")]), store());
     type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, Denial);
     let cases: [Case; 5] = [
         (
@@ -323,7 +308,7 @@ fn with_tunnelling_on_a_bad_conflicting_or_unforwarded_override_is_refused() {
 
 #[test]
 fn rewrite_and_foreign_identity_names_never_reach_the_origin_in_any_spelling() {
-    let (c, s) = (cfg(&[]), store());
+    let (c, s) = (config(&[]), store());
     let mut sent = Vec::new();
     for h in REWRITE_HEADERS.iter().chain(IDENTITY_HEADERS) {
         let name = member(h.name, h.prefix);
@@ -352,7 +337,7 @@ fn rewrite_and_foreign_identity_names_never_reach_the_origin_in_any_spelling() {
 
 #[test]
 fn preflights_with_a_body_or_an_override_are_refused_and_others_pass_without_a_key() {
-    let (c, s) = (cfg(&[("CORS_PREFLIGHT", "true")]), store());
+    let (c, s) = (config(&[("CORS_PREFLIGHT", "true")]), store());
     let preflight = |extra: &[(&str, &str)], q: Option<&'static str>| {
         let mut h = headers(&[("access-control-request-method", "DELETE")]);
         for (k, v) in extra {
@@ -381,7 +366,7 @@ fn preflights_with_a_body_or_an_override_are_refused_and_others_pass_without_a_k
         ),
         Denial::MethodOverride(OverrideError::NotEnabled)
     );
-    let on = cfg(&[("CORS_PREFLIGHT", "true"), ("METHOD_OVERRIDE", "true")]);
+    let on = config(&[("CORS_PREFLIGHT", "true"), ("METHOD_OVERRIDE", "true")]);
     assert_eq!(
         denied(&on, &s, &preflight(&[], Some("_method=DELETE"))),
         Denial::MethodOverride(OverrideError::OnPreflight)
@@ -395,7 +380,7 @@ fn preflights_with_a_body_or_an_override_are_refused_and_others_pass_without_a_k
 #[test]
 fn a_key_anywhere_in_the_url_is_refused_before_any_read() {
     // Found in review: `?kg_…`, `?x=1,kg_…` and a percent-encoded prefix were forwarded.
-    let (c, s) = (cfg(&[("ALLOW_ANONYMOUS", "true")]), store());
+    let (c, s) = (config(&[("ALLOW_ANONYMOUS", "true")]), store());
     let tail = &KEY[3..];
     for q in [
         KEY.to_owned(),
@@ -422,12 +407,12 @@ fn a_key_anywhere_in_the_url_is_refused_before_any_read() {
 
 #[test]
 fn a_blank_authorization_is_malformed_even_with_anonymous_access() {
-    let (c, s) = (cfg(&[("ALLOW_ANONYMOUS", "true")]), store());
+    let (c, s) = (config(&[("ALLOW_ANONYMOUS", "true")]), store());
     for v in ["", "   "] {
         let r = req("GET", "/v1/items", None, headers(&[("authorization", v)]));
         assert_eq!(denied(&c, &s, &r), Denial::Malformed(Malformed::Blank));
     }
-    let c = cfg(&[
+    let c = config(&[
         ("ALLOW_ANONYMOUS", "true"),
         ("KEY_SOURCES", "authorization,x-api-key"),
     ]);
@@ -438,7 +423,7 @@ fn a_blank_authorization_is_malformed_even_with_anonymous_access() {
 #[test]
 fn operator_paths_are_routed_on_the_normalised_path_in_any_spelling() {
     // Found in review: `//__keygate/usage` and `/%5F_keygate/usage` reached the origin.
-    let (c, s) = (cfg(&[("ADMIN_TOKEN", ADMIN)]), store());
+    let (c, s) = (config(&[("ADMIN_TOKEN", ADMIN)]), store());
     let q = Some("counter=key%3Aday%3A0123456789ab&window_start=0");
     for p in [
         "/__keygate/usage",
@@ -462,7 +447,7 @@ fn operator_paths_are_routed_on_the_normalised_path_in_any_spelling() {
     assert_eq!(s.reads.get(), 0);
     // Without ADMIN_TOKEN the prefix is an ordinary path.
     let a = accepted(
-        &cfg(&[]),
+        &config(&[]),
         &s,
         &req("GET", "//__keygate/usage", q, with_key(OPEN, &[])),
     );
@@ -476,13 +461,9 @@ fn operator_paths_are_routed_on_the_normalised_path_in_any_spelling() {
 fn encoded_semicolons_and_dots_cannot_make_a_dot_segment_pass_a_scope() {
     // Found in review: `/reports/..%3b/admin` passed `* /reports/**` and reached the origin as
     // `/reports/..;/admin`.
-    let mut st = store();
-    let reports = scoped("ab_reports", &["* /reports/**"]);
-    st.records.insert(
-        ApiKey::new("ab_reports").hash().as_kv_key().to_owned(),
-        reports.to_json(),
-    );
-    let c = cfg(&[]);
+    let st = store();
+    st.put("ab_reports", &scoped("ab_reports", &["* /reports/**"]));
+    let c = config(&[]);
     for (p, want) in [
         ("/reports/..%3b/admin", PathError::DotSegmentParameters),
         ("/reports/%2e%2e%3B/admin", PathError::DotSegmentParameters),
@@ -501,8 +482,7 @@ fn encoded_semicolons_and_dots_cannot_make_a_dot_segment_pass_a_scope() {
 
 #[test]
 fn readme_lists_exactly_the_integrity_tables_and_the_forwarded_methods() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README.md");
+    let readme = readme();
     let section = readme
         .split("### The name tables")
         .nth(1)

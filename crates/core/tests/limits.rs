@@ -3,28 +3,20 @@
 
 mod common;
 
-use common::{bearer, config, get, record};
+use common::{bearer, config, get, record, FakeStore};
 use http::StatusCode;
 use keygate_core::limits::{
     consume, days_from_civil, CounterState, Quota, QuotaCount, QuotaPeriod, QuotaScope, Window,
 };
 use keygate_core::{
-    decide, ApiKey, Config, ConfigError, Denial, Fault, KeyHash, KeyRecord, KeyStore, LimitError,
-    QuotaStore, RateLimiter, Refusal, StoreError, Verdict,
+    decide, Config, ConfigError, Denial, Fault, LimitError, QuotaStore, RateLimiter, Refusal,
+    Verdict,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// 2026-11-29 12:00:00 UTC.
 const NOW: u64 = 20_786 * 86_400 + 43_200;
-
-struct Store(HashMap<String, String>);
-
-impl KeyStore for Store {
-    async fn get(&self, hash: &KeyHash) -> Result<Option<String>, StoreError> {
-        Ok(self.0.get(hash.as_kv_key()).cloned())
-    }
-}
 
 /// A fixed-window limiter per (binding, key), like the local Workers emulation.
 #[derive(Default)]
@@ -79,12 +71,8 @@ impl QuotaStore for FakeQuotas {
     }
 }
 
-fn cfg(vars: &[(&str, &str)]) -> Config {
-    config("https://api.example", vars)
-}
-
 fn tiered() -> Config {
-    cfg(&[(
+    config(&[(
         "RATE_LIMIT_TIERS",
         "tiny=RL_TINY:3/60,internal=none,ghost=RL_GHOST:5/10",
     )])
@@ -97,18 +85,9 @@ fn limiter() -> FakeLimiter {
     }
 }
 
-fn store(records: &[(&str, KeyRecord)]) -> Store {
-    Store(
-        records
-            .iter()
-            .map(|(k, r)| (ApiKey::new(*k).hash().as_kv_key().to_owned(), r.to_json()))
-            .collect(),
-    )
-}
-
 fn run(
     cfg: &Config,
-    store: &Store,
+    store: &FakeStore,
     limiter: &FakeLimiter,
     quotas: &FakeQuotas,
     key: &str,
@@ -116,6 +95,10 @@ fn run(
 ) -> Result<Verdict, Fault> {
     let h = bearer(key);
     pollster::block_on(decide(cfg, &get("/x", &h), store, limiter, quotas, now))
+}
+
+fn accepted(verdict: Result<Verdict, Fault>) -> bool {
+    matches!(verdict, Ok(Verdict::Accept(_)))
 }
 
 fn quota(limit: u64, period: &str, per: QuotaScope) -> Option<Quota> {
@@ -128,7 +111,7 @@ fn quota(limit: u64, period: &str, per: QuotaScope) -> Option<Quota> {
 
 #[test]
 fn key_without_tier_or_quota_makes_no_limiter_or_quota_call() {
-    let s = store(&[("k_plain", record("k_plain", "acme"))]);
+    let s = FakeStore::with(&[("k_plain", record("k_plain", "acme"))]);
     let (l, q) = (limiter(), FakeQuotas::default());
     let Ok(Verdict::Accept(a)) = run(&tiered(), &s, &l, &q, "k_plain", NOW) else {
         panic!("not accepted")
@@ -143,7 +126,7 @@ fn refused_keys_never_reach_the_limiter_or_the_quota_store() {
     r.disabled = true;
     r.tier = Some("tiny".into());
     r.quota = quota(5, "day", QuotaScope::Key);
-    let s = store(&[("k_off", r)]);
+    let s = FakeStore::with(&[("k_off", r)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     for key in ["k_off", "k_unknown"] {
         assert!(matches!(
@@ -158,7 +141,7 @@ fn refused_keys_never_reach_the_limiter_or_the_quota_store() {
 fn tier_admits_its_limit_then_429_with_retry_after_and_ratelimit_fields() {
     let mut r = record("k_tiny", "acme");
     r.tier = Some("tiny".into());
-    let s = store(&[("k_tiny", r)]);
+    let s = FakeStore::with(&[("k_tiny", r)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     for _ in 0..3 {
         let Ok(Verdict::Accept(a)) = run(&tiered(), &s, &l, &q, "k_tiny", NOW) else {
@@ -184,14 +167,14 @@ fn tier_admits_its_limit_then_429_with_retry_after_and_ratelimit_fields() {
 
 #[test]
 fn default_tier_applies_to_keys_that_name_none() {
-    let c = cfg(&[
+    let c = config(&[
         ("RATE_LIMIT_TIERS", "tiny=RL_TINY:3/60"),
         ("DEFAULT_TIER", "tiny"),
     ]);
-    let s = store(&[("k_def", record("k_def", "acme"))]);
+    let s = FakeStore::with(&[("k_def", record("k_def", "acme"))]);
     let (l, q) = (limiter(), FakeQuotas::default());
     let verdicts: Vec<bool> = (0..4)
-        .map(|_| matches!(run(&c, &s, &l, &q, "k_def", NOW), Ok(Verdict::Accept(_))))
+        .map(|_| accepted(run(&c, &s, &l, &q, "k_def", NOW)))
         .collect();
     assert_eq!(verdicts, [true, true, true, false]);
 }
@@ -200,13 +183,10 @@ fn default_tier_applies_to_keys_that_name_none() {
 fn explicitly_unlimited_tier_makes_no_limiter_call() {
     let mut r = record("k_int", "acme");
     r.tier = Some("internal".into());
-    let s = store(&[("k_int", r)]);
+    let s = FakeStore::with(&[("k_int", r)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     for _ in 0..10 {
-        assert!(matches!(
-            run(&tiered(), &s, &l, &q, "k_int", NOW),
-            Ok(Verdict::Accept(_))
-        ));
+        assert!(accepted(run(&tiered(), &s, &l, &q, "k_int", NOW)));
     }
     assert_eq!(l.calls.get(), 0);
 }
@@ -217,7 +197,7 @@ fn tier_missing_from_config_or_binding_is_a_config_error_never_unlimited() {
     gold.tier = Some("gold".into());
     let mut ghost = record("k_ghost", "acme");
     ghost.tier = Some("ghost".into());
-    let s = store(&[("k_gold", gold), ("k_ghost", ghost)]);
+    let s = FakeStore::with(&[("k_gold", gold), ("k_ghost", ghost)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     for (key, want) in [
         ("k_gold", ConfigError::UnknownTier),
@@ -236,7 +216,7 @@ fn tier_missing_from_config_or_binding_is_a_config_error_never_unlimited() {
 fn quota_admits_exactly_its_limit_then_429_until_the_window_resets() {
     let mut r = record("k_q", "acme");
     r.quota = quota(3, "hour", QuotaScope::Key);
-    let s = store(&[("k_q", r)]);
+    let s = FakeStore::with(&[("k_q", r)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     let now = NOW + 600; // 12:10 UTC: 50 minutes left in the hour.
     let remaining: Vec<String> = (0..3)
@@ -272,23 +252,17 @@ fn quota_admits_exactly_its_limit_then_429_until_the_window_resets() {
         run(&tiered(), &s, &l, &q, "k_q", next_hour - 1),
         Ok(Verdict::Deny(Denial::QuotaExhausted { reset_in: 1, .. }))
     ));
-    assert!(matches!(
-        run(&tiered(), &s, &l, &q, "k_q", next_hour),
-        Ok(Verdict::Accept(_))
-    ));
+    assert!(accepted(run(&tiered(), &s, &l, &q, "k_q", next_hour)));
 }
 
 #[test]
 fn monthly_quota_resets_on_the_first_of_the_month_utc() {
     let mut r = record("k_m", "acme");
     r.quota = quota(1, "month", QuotaScope::Key);
-    let s = store(&[("k_m", r)]);
+    let s = FakeStore::with(&[("k_m", r)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     let dec1 = days_from_civil(2026, 12, 1) as u64 * 86_400;
-    assert!(matches!(
-        run(&tiered(), &s, &l, &q, "k_m", NOW),
-        Ok(Verdict::Accept(_))
-    ));
+    assert!(accepted(run(&tiered(), &s, &l, &q, "k_m", NOW)));
     let Ok(Verdict::Deny(Denial::QuotaExhausted {
         reset_in,
         window_secs,
@@ -298,10 +272,7 @@ fn monthly_quota_resets_on_the_first_of_the_month_utc() {
         panic!("still November")
     };
     assert_eq!((reset_in, window_secs), (1, 30 * 86_400));
-    assert!(matches!(
-        run(&tiered(), &s, &l, &q, "k_m", dec1),
-        Ok(Verdict::Accept(_))
-    ));
+    assert!(accepted(run(&tiered(), &s, &l, &q, "k_m", dec1)));
 }
 
 #[test]
@@ -310,11 +281,11 @@ fn per_consumer_quota_is_shared_by_the_consumers_keys() {
     a.quota = quota(2, "day", QuotaScope::Consumer);
     let mut b = record("k_b", "shared-co");
     b.quota = quota(2, "day", QuotaScope::Consumer);
-    let s = store(&[("k_a", a), ("k_b", b)]);
+    let s = FakeStore::with(&[("k_a", a), ("k_b", b)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     let admitted: Vec<bool> = ["k_a", "k_b", "k_a"]
         .iter()
-        .map(|k| matches!(run(&tiered(), &s, &l, &q, k, NOW), Ok(Verdict::Accept(_))))
+        .map(|k| accepted(run(&tiered(), &s, &l, &q, k, NOW)))
         .collect();
     assert_eq!(admitted, [true, true, false]);
     assert!(q.counters.borrow().contains_key("consumer:day:shared-co"));
@@ -328,15 +299,12 @@ fn per_consumer_quotas_of_different_periods_count_apart_and_stay_exact() {
     hourly.quota = quota(3, "hour", QuotaScope::Consumer);
     let mut daily = record("k_day", "mixed-co");
     daily.quota = quota(3, "day", QuotaScope::Consumer);
-    let s = store(&[("k_hour", hourly), ("k_day", daily)]);
+    let s = FakeStore::with(&[("k_hour", hourly), ("k_day", daily)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     let mut admitted = HashMap::<&str, u32>::new();
     for i in 0..20 {
         let k = if i % 2 == 0 { "k_hour" } else { "k_day" };
-        if matches!(
-            run(&tiered(), &s, &l, &q, k, NOW + i),
-            Ok(Verdict::Accept(_))
-        ) {
+        if accepted(run(&tiered(), &s, &l, &q, k, NOW + i)) {
             *admitted.entry(k).or_default() += 1;
         }
     }
@@ -354,16 +322,11 @@ fn a_new_limit_keeps_the_count_and_a_new_period_starts_a_count_of_its_own() {
     let with = |limit: u64, period: &str| {
         let mut r = record("k_sq", "acme");
         r.quota = quota(limit, period, QuotaScope::Key);
-        store(&[("k_sq", r)])
+        FakeStore::with(&[("k_sq", r)])
     };
-    let used = |s: &Store, n: u64| -> u64 {
+    let used = |s: &FakeStore, n: u64| -> u64 {
         (0..n)
-            .filter(|i| {
-                matches!(
-                    run(&tiered(), s, &l, &q, "k_sq", NOW + i),
-                    Ok(Verdict::Accept(_))
-                )
-            })
+            .filter(|i| accepted(run(&tiered(), s, &l, &q, "k_sq", NOW + i)))
             .count() as u64
     };
     // 5/day: 4 of 4 admitted.
@@ -383,7 +346,7 @@ fn rate_limited_request_spends_no_quota() {
     let mut r = record("k_both", "acme");
     r.tier = Some("tiny".into());
     r.quota = quota(100, "day", QuotaScope::Key);
-    let s = store(&[("k_both", r)]);
+    let s = FakeStore::with(&[("k_both", r)]);
     let (l, q) = (limiter(), FakeQuotas::default());
     for _ in 0..5 {
         let _ = run(&tiered(), &s, &l, &q, "k_both", NOW);
@@ -400,7 +363,7 @@ fn limiter_or_quota_store_fault_fails_closed_with_503_and_retry_after() {
     let mut r = record("k_f", "acme");
     r.tier = Some("tiny".into());
     r.quota = quota(100, "day", QuotaScope::Key);
-    let s = store(&[("k_f", r)]);
+    let s = FakeStore::with(&[("k_f", r)]);
     let broken_limiter = FakeLimiter {
         fail: true,
         ..limiter()
@@ -436,7 +399,7 @@ fn missing_quota_binding_is_a_config_error() {
     }
     let mut r = record("k_nq", "acme");
     r.quota = quota(1, "day", QuotaScope::Key);
-    let s = store(&[("k_nq", r)]);
+    let s = FakeStore::with(&[("k_nq", r)]);
     let h = bearer("k_nq");
     let f = pollster::block_on(decide(
         &tiered(),

@@ -1,6 +1,9 @@
 //! The decision codes: every refusal the gateway can produce logs a code from the fixed,
 //! documented set, with the matching kind, and the README documents exactly that set.
 
+mod common;
+
+use common::readme;
 use keygate_core::admin::AdminDenial;
 use keygate_core::credential::Malformed;
 use keygate_core::integrity::OverrideError;
@@ -125,8 +128,7 @@ fn every_refusal_code_in_the_set_is_reachable() {
 
 #[test]
 fn readme_documents_exactly_the_decision_codes() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README.md");
+    let readme = readme();
     let table = readme
         .split("\n### ")
         .find(|s| s.starts_with("Decision codes"))
