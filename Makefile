@@ -60,8 +60,8 @@ test: setup
 	@$(MAKE) -s worker worker-faults
 	@scripts/test.sh
 
-## The core's property tests (crates/core/tests/properties.rs) with FUZZ_CASES cases each instead
-## of the 512 that `make test` runs; prints the cases each property ran and the time. Cargo only.
+## The core's property tests (crates/core/tests/properties/, a module per subject) with FUZZ_CASES
+## cases each instead of the 512 that `make test` runs; prints the cases each property ran and the time. Cargo only.
 FUZZ_CASES ?= 200000
 fuzz:
 	@start=$$SECONDS; \

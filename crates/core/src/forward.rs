@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn connection_with_a_tab_or_non_ascii_byte_still_drops_the_fields_it_names() {
-        // Found by tests/properties.rs: such a field failed `to_str` and was ignored whole.
+        // Found by the property tests (tests/properties/): such a field failed `to_str` and was ignored whole.
         let mut incoming = HeaderMap::new();
         for (name, value) in [
             ("connection", &b"close,\tx-a"[..]),
@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn every_client_x_forwarded_and_proxy_header_is_dropped() {
-        // Found by tests/properties.rs: only three X-Forwarded-* names and three Proxy-* names
+        // Found by the property tests (tests/properties/): only three X-Forwarded-* names and three Proxy-* names
         // were dropped, while the README promises all of them.
         let incoming = headers(&[
             ("x-forwarded-port", "1"),

@@ -361,7 +361,7 @@ mod tests {
 
     #[test]
     fn query_or_fragment_delimiter_in_the_path_is_refused() {
-        // Found by tests/properties.rs: "/public/..?" became "http://o/api/public/..?", which
+        // Found by the property tests (tests/properties/): "/public/..?" became "http://o/api/public/..?", which
         // fetch resolves to "http://o/api/" (and "/..?" to "http://o/"), above the scoped path.
         for p in ["/public/..?", "/..?x=1", "/..#x", "/a?b", "/a#b"] {
             assert_eq!(

@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn metadata_numbers_decode_and_reencode_exactly() {
-        // Found by tests/properties.rs: serde_json's best-effort float parsing read these back one
+        // Found by the property tests (tests/properties/): serde_json's best-effort float parsing read these back one
         // or two units in the last place off, so a record changed on every read-modify-write and
         // the origin got another number than the one stored. Fixed by its `float_roundtrip`.
         let h = hash();
