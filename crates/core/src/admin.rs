@@ -156,19 +156,14 @@ pub fn is_counter_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     const TOKEN: &str = "admin-token-0123456789";
 
     fn cfg(admin: Option<&str>) -> Config {
-        let mut vars: HashMap<&str, &str> = HashMap::from([
-            ("ORIGIN_URL", "http://o"),
-            ("SHARED_SECRET", "shared-secret-0123456789"),
-        ]);
-        if let Some(t) = admin {
-            vars.insert("ADMIN_TOKEN", t);
+        match admin {
+            Some(t) => crate::common::config(&[("ADMIN_TOKEN", t)]),
+            None => crate::common::config(&[]),
         }
-        Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap()
     }
 
     fn bearer(token: &str) -> HeaderMap {
@@ -205,7 +200,7 @@ mod tests {
         for h in [
             HeaderMap::new(),
             bearer("admin-token-012345678"),
-            bearer("shared-secret-0123456789"),
+            bearer(crate::common::SECRET),
         ] {
             assert_eq!(
                 route(&c, "GET", "/__keygate/usage", Some(Q), &h),

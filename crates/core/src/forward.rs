@@ -210,13 +210,10 @@ mod tests {
     use super::*;
     use crate::record::KeyRecord;
 
+    use crate::common::{config, SECRET};
+
     fn cfg() -> Config {
-        Config::from_lookup(|k| match k {
-            "ORIGIN_URL" => Some("http://o".into()),
-            "SHARED_SECRET" => Some("s3cr3t-s3cr3t-s3cr3t".into()),
-            _ => None,
-        })
-        .unwrap()
+        config(&[])
     }
 
     fn record() -> Caller {
@@ -274,7 +271,7 @@ mod tests {
         assert!(out.get("authorization").is_none());
         assert!(out.get("x-consumer-role").is_none());
         for (name, want) in [
-            ("x-shared-secret", "s3cr3t-s3cr3t-s3cr3t"),
+            ("x-shared-secret", SECRET),
             ("x-consumer-id", "acme"),
             ("x-consumer-name", "Acme"),
             ("x-key-id", "0123456789ab"),
@@ -314,7 +311,7 @@ mod tests {
         }
         assert_eq!(out.get("x-other").unwrap(), "2");
         // Connection naming our secret header cannot remove it: it is set after stripping.
-        assert_eq!(out.get("x-shared-secret").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
+        assert_eq!(out.get("x-shared-secret").unwrap(), SECRET);
     }
 
     #[test]
@@ -341,17 +338,11 @@ mod tests {
 
     #[test]
     fn custom_secret_header_is_set_and_client_copies_of_both_names_dropped() {
-        let cfg = Config::from_lookup(|k| match k {
-            "ORIGIN_URL" => Some("http://o".into()),
-            "SHARED_SECRET" => Some("s3cr3t-s3cr3t-s3cr3t".into()),
-            "SHARED_SECRET_HEADER" => Some("X-Origin-Auth".into()),
-            _ => None,
-        })
-        .unwrap();
+        let cfg = config(&[("SHARED_SECRET_HEADER", "X-Origin-Auth")]);
         let incoming = headers(&[("x-origin-auth", "forged"), ("x-shared-secret", "forged")]);
         let out = upstream_headers(&incoming, &cfg, &record(), ctx());
         assert_eq!(out.get_all("x-origin-auth").iter().count(), 1);
-        assert_eq!(out.get("x-origin-auth").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
+        assert_eq!(out.get("x-origin-auth").unwrap(), SECRET);
         assert!(out.get("x-shared-secret").is_none());
     }
 
@@ -416,30 +407,26 @@ mod tests {
             vec!["true"]
         );
         assert!(out.get("x-consumer-id").is_none() && out.get("x-key-id").is_none());
-        assert_eq!(out.get("x-shared-secret").unwrap(), "s3cr3t-s3cr3t-s3cr3t");
+        assert_eq!(out.get("x-shared-secret").unwrap(), SECRET);
         let pre = upstream_headers(&incoming, &cfg(), &Caller::Preflight, ctx());
         assert!(pre.get("x-consumer-anonymous").is_none() && pre.get("x-consumer-id").is_none());
     }
 
     #[test]
     fn only_listed_metadata_is_forwarded_and_x_api_key_dropped_when_it_is_a_source() {
-        let cfg = Config::from_lookup(|k| match k {
-            "ORIGIN_URL" => Some("http://o".into()),
-            "SHARED_SECRET" => Some("s3cr3t-s3cr3t-s3cr3t".into()),
-            "CONSUMER_META_HEADERS" => Some("plan".into()),
-            "KEY_SOURCES" => Some("authorization,x-api-key".into()),
-            _ => None,
-        })
-        .unwrap();
+        let listed = config(&[
+            ("CONSUMER_META_HEADERS", "plan"),
+            ("KEY_SOURCES", "authorization,x-api-key"),
+        ]);
         let incoming = headers(&[("x-consumer-plan", "enterprise"), ("x-api-key", "kg_abc")]);
-        let out = upstream_headers(&incoming, &cfg, &record(), ctx());
+        let out = upstream_headers(&incoming, &listed, &record(), ctx());
         assert_eq!(
             out.get_all("x-consumer-plan").iter().collect::<Vec<_>>(),
             vec!["pro"]
         );
         assert!(out.get("x-consumer-secret_note").is_none());
         assert!(out.get("x-api-key").is_none());
-        let plain = upstream_headers(&incoming, &super::tests::cfg(), &record(), ctx());
+        let plain = upstream_headers(&incoming, &cfg(), &record(), ctx());
         assert_eq!(
             plain.get("x-api-key").unwrap(),
             "kg_abc",
@@ -465,8 +452,8 @@ mod tests {
     #[test]
     fn response_headers_echoing_the_secret_are_removed() {
         let mut h = headers(&[
-            ("x-shared-secret", "s3cr3t-s3cr3t-s3cr3t"),
-            ("x-debug", "got secret=s3cr3t-s3cr3t-s3cr3t ok"),
+            ("x-shared-secret", SECRET),
+            ("x-debug", &format!("got secret={SECRET} ok")),
             ("set-cookie", "a=b"),
             ("connection", "x-hop"),
             ("x-hop", "1"),

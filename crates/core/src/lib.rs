@@ -54,3 +54,11 @@ pub use problem::{Problem, Refusal};
 pub use record::{InvalidKey, KeyRecord};
 pub use secret::{ApiKey, KeyHash, SharedSecret};
 pub use store::{KeyStore, LimitError, QuotaStore, RateLimiter, StoreError};
+
+/// The native tests' fixtures (`tests/common`), also for the unit tests here: one way to build a
+/// test configuration, one in-memory key store. They name the crate `keygate_core`.
+#[cfg(test)]
+extern crate self as keygate_core;
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+pub(crate) mod common;
