@@ -17,6 +17,8 @@ pub mod forward;
 pub mod gateway;
 pub mod integrity;
 pub mod keyformat;
+pub mod kv;
+pub mod lifecycle;
 pub mod limits;
 pub mod path;
 pub mod problem;
