@@ -105,8 +105,9 @@ mod tests {
         let out = cap.out();
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("ID ") && lines[0].ends_with("STATE"));
-        assert!(lines[1].starts_with(&a) && lines[1].ends_with("active"));
-        assert!(lines[2].starts_with(&b) && lines[2].ends_with("disabled"));
+        assert_eq!(lines.len(), 3);
+        let row = |id: &str| *lines.iter().find(|l| l.starts_with(id)).unwrap();
+        assert!(row(&a).ends_with("active") && row(&b).ends_with("disabled"));
         assert_eq!(cap.err(), "keygate: 2 key(s)\n");
     }
 
