@@ -131,39 +131,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_http_is_accepted_only_to_loopback_hosts() {
-        for ok in [
-            "http://127.0.0.1:8787",
-            "http://localhost:8787",
-            "HTTP://LOCALHOST",
-            "http://[::1]:8787/",
-            "https://gw.example.com",
+    fn only_localhost_127_8_and_ipv6_loopback_count_as_loopback() {
+        for (url, loopback) in [
+            ("http://127.0.0.1:8787", true),
+            ("http://127.9.9.9", true),
+            ("http://LOCALHOST", true),
+            ("http://[::1]:8787/", true),
+            ("http://10.0.0.1", false),
+            ("https://localhost.example.com", false),
         ] {
-            assert!(check_base_url(ok, "the URL", "token").is_ok(), "{ok}");
+            assert_eq!(is_loopback(&Url::parse(url).unwrap()), loopback, "{url}");
         }
-        let e = check_base_url("http://gw.example.com", "the URL", "admin token").unwrap_err();
-        assert_eq!(
-            e,
-            "refusing to send the admin token over plain http to gw.example.com; use https://"
-        );
     }
 
     #[test]
-    fn a_base_url_loses_trailing_slashes_and_refuses_credentials_query_and_fragment() {
+    fn a_base_url_loses_trailing_slashes_and_plain_http_names_the_secret_it_protects() {
         assert_eq!(
             check_base_url("https://gw.example/base//", "x", "t"),
             Ok("https://gw.example/base".to_owned())
         );
-        for bad in [
-            "gw.example.com",
-            "ftp://gw.example.com",
-            "https://",
-            "https://gw.example.com/?x=1",
-            "https://gw.example.com/#f",
-        ] {
-            assert!(check_base_url(bad, "x", "t").is_err(), "{bad}");
-        }
-        let e = check_base_url("https://admin:hunter2@gw.example", "x", "t").unwrap_err();
-        assert!(!e.contains("hunter2"), "{e}");
+        assert_eq!(
+            check_base_url("http://gw.example.com", "the URL", "admin token"),
+            Err(
+                "refusing to send the admin token over plain http to gw.example.com; use https://"
+                    .to_owned()
+            )
+        );
     }
 }

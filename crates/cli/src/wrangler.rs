@@ -2,7 +2,7 @@
 //! inside its async calls (the CLI drives them with `pollster`). Which namespace ([`Target`]),
 //! finding wrangler, reading its errors, and retrying a KV API that answers 5xx.
 
-use keygate_core::kv::{KvError, KvStore, ListPage, Listed};
+use keygate_core::kv::{KvError, KvStore, ListPage, Listed, PutOptions};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -177,15 +177,9 @@ impl KvStore for Wrangler {
             .map_err(KvError)
     }
 
-    async fn put(
-        &self,
-        name: &str,
-        value: &str,
-        metadata: Option<&serde_json::Value>,
-        expiration: Option<u64>,
-    ) -> Result<(), KvError> {
-        let meta = metadata.map(|m| m.to_string());
-        let exp = expiration.map(|e| e.to_string());
+    async fn put(&self, name: &str, value: &str, opts: PutOptions<'_>) -> Result<(), KvError> {
+        let meta = opts.metadata.map(|m| m.to_string());
+        let exp = opts.expiration.map(|e| e.to_string());
         let mut args = vec!["put", name, value];
         if let Some(m) = &meta {
             args.extend(["--metadata", m]);

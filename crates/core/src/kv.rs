@@ -54,45 +54,26 @@ impl fmt::Display for KvError {
 
 impl std::error::Error for KvError {}
 
+/// What KV keeps beside a value that is put.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PutOptions<'a> {
+    /// Returned by `list` with the name (KV: at most 1024 bytes of JSON).
+    pub metadata: Option<&'a serde_json::Value>,
+    /// When KV removes the entry: absolute Unix seconds, at least 60 s ahead.
+    pub expiration: Option<u64>,
+}
+
 /// A KV namespace.
 #[allow(async_fn_in_trait)] // Workers futures are single-threaded; no Send bound is wanted.
 pub trait KvStore {
     /// The value stored under `name`; `Ok(None)` when there is none.
     async fn get(&self, name: &str) -> Result<Option<String>, KvError>;
-    /// Stores `value` under `name` with its list `metadata` and an `expiration` (absolute Unix
-    /// seconds; KV wants it at least 60 s ahead). Replaces what was there.
-    async fn put(
-        &self,
-        name: &str,
-        value: &str,
-        metadata: Option<&serde_json::Value>,
-        expiration: Option<u64>,
-    ) -> Result<(), KvError>;
+    /// Stores `value` under `name`, with list metadata and an expiration. Replaces what was there.
+    async fn put(&self, name: &str, value: &str, opts: PutOptions<'_>) -> Result<(), KvError>;
     /// Removes `name`; removing a name that is not there succeeds.
     async fn delete(&self, name: &str) -> Result<(), KvError>;
     /// One page of the names starting with `prefix`, from `cursor` (`None`: the first page).
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, KvError>;
-}
-
-impl<T: KvStore + ?Sized> KvStore for &T {
-    async fn get(&self, name: &str) -> Result<Option<String>, KvError> {
-        (**self).get(name).await
-    }
-    async fn put(
-        &self,
-        name: &str,
-        value: &str,
-        metadata: Option<&serde_json::Value>,
-        expiration: Option<u64>,
-    ) -> Result<(), KvError> {
-        (**self).put(name, value, metadata, expiration).await
-    }
-    async fn delete(&self, name: &str) -> Result<(), KvError> {
-        (**self).delete(name).await
-    }
-    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, KvError> {
-        (**self).list(prefix, cursor).await
-    }
 }
 
 /// Every name starting with `prefix`, following cursors to the last page; stops early once

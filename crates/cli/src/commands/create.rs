@@ -7,10 +7,11 @@ use crate::error::CliError;
 use keygate_core::kv::KvStore;
 use keygate_core::lifecycle::{self, rules::quota_text};
 
+/// The fields of the new key; `import` takes the same.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    key: KeyOpts,
+    pub(super) key: KeyOpts,
 }
 
 pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
@@ -39,26 +40,15 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::with_ctx;
-    use clap::Parser;
+    use crate::commands::testing::{parse as args, with_ctx};
     use keygate_core::keyformat::{self, KeyShape};
     use keygate_core::kv::memory::MemoryKv;
     use keygate_core::lifecycle::generate_key;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
-    fn args(a: &[&str]) -> Args {
-        Cli::parse_from(std::iter::once("create").chain(a.iter().copied())).args
-    }
-
     #[test]
     fn create_prints_the_key_alone_on_stdout_and_its_id_on_stderr() {
         let kv = MemoryKv::new();
-        let a = args(&["--name", "ci", "--tier", "pro", "--quota", "5/day"]);
+        let a: Args = args(&["--name", "ci", "--tier", "pro", "--quota", "5/day"]);
         let (cap, r) = with_ctx("", |ctx| run(a, &kv, ctx));
         r.unwrap();
         let out = cap.out();
@@ -75,7 +65,7 @@ mod tests {
     #[test]
     fn create_refused_by_a_rule_prints_nothing_and_stores_nothing() {
         let kv = MemoryKv::new();
-        let (cap, r) = with_ctx("", |ctx| run(args(&["--name", ""]), &kv, ctx));
+        let (cap, r) = with_ctx("", |ctx| run(args::<Args>(&["--name", ""]), &kv, ctx));
         let e = r.unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().starts_with("--name must be"), "{e}");

@@ -13,39 +13,43 @@ pub struct Args {
 }
 
 pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+    set(args, kv, ctx, true)
+}
+
+/// Disables or enables the key (`enable` runs this too) and says so on stderr.
+pub(super) fn set(
+    args: Args,
+    kv: &impl KvStore,
+    ctx: &mut Ctx,
+    disabled: bool,
+) -> Result<(), CliError> {
     let r = ctx.io.key_ref(&args.key)?;
-    let rec = block_on(lifecycle::set_disabled(kv, &r, true, ctx.now))?;
+    let rec = block_on(lifecycle::set_disabled(kv, &r, disabled, ctx.now))?;
+    let done = if disabled { "disabled" } else { "enabled" };
     ctx.io
-        .note(format_args!("disabled key {} ({}).", rec.id, rec.name));
+        .note(format_args!("{done} key {} ({}).", rec.id, rec.name));
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::{with_ctx, NOW};
-    use keygate_core::kv::memory::MemoryKv;
-    use keygate_core::lifecycle::{KeyRef, NewKey};
+    use crate::commands::testing::{store_with_a_key, with_ctx, NOW};
+    use keygate_core::lifecycle::KeyRef;
     use keygate_core::record::KeyState;
 
     #[test]
     fn disable_then_enable_by_id_flips_the_state_and_says_so_on_stderr() {
-        let kv = MemoryKv::new();
-        let (_, rec) = block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
+        let (kv, _, rec) = store_with_a_key();
         let state = || {
             block_on(lifecycle::show(&kv, &KeyRef::Id(rec.id.clone())))
                 .unwrap()
                 .state(NOW)
         };
-        let (cap, r) = with_ctx("", |ctx| {
-            run(
-                Args {
-                    key: rec.id.clone(),
-                },
-                &kv,
-                ctx,
-            )
-        });
+        let a = Args {
+            key: rec.id.clone(),
+        };
+        let (cap, r) = with_ctx("", |ctx| run(a, &kv, ctx));
         r.unwrap();
         assert_eq!(
             cap.err(),

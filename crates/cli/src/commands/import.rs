@@ -1,7 +1,6 @@
 //! `keygate import`: existing plaintext keys from stdin, one a line, all or nothing. Only their
 //! hashes are stored; nothing is printed on stdout.
 
-use super::key_opts::KeyOpts;
 use super::{block_on, Ctx};
 use crate::error::CliError;
 use keygate_core::kv::KvStore;
@@ -10,11 +9,8 @@ use keygate_core::lifecycle;
 /// The most stdin `import` reads.
 const MAX_INPUT: u64 = 16 * 1024 * 1024;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    key: KeyOpts,
-}
+/// The fields every imported key gets, as for `create`.
+pub use super::create::Args;
 
 pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
     let new = args.key.build(ctx.now)?;
@@ -35,18 +31,11 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::with_ctx;
-    use clap::Parser;
+    use crate::commands::testing::{parse, with_ctx};
     use keygate_core::kv::memory::MemoryKv;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
     fn args(a: &[&str]) -> Args {
-        Cli::parse_from(std::iter::once("import").chain(a.iter().copied())).args
+        parse(a)
     }
 
     #[test]

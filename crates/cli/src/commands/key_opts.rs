@@ -219,15 +219,8 @@ mod tests {
         ));
     }
 
-    #[derive(clap::Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        o: KeyOpts,
-    }
-
     fn opts(args: &[&str]) -> Result<KeyOpts, clap::Error> {
-        use clap::Parser;
-        Wrap::try_parse_from(std::iter::once("x").chain(args.iter().copied())).map(|w| w.o)
+        crate::commands::testing::try_parse(args)
     }
 
     #[test]

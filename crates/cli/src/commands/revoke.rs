@@ -24,23 +24,16 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::{with_ctx, NOW};
+    use crate::commands::testing::{store_with_a_key, with_ctx};
     use keygate_core::kv::memory::MemoryKv;
-    use keygate_core::lifecycle::NewKey;
 
     #[test]
     fn revoke_deletes_the_key_and_a_second_revoke_exits_3() {
-        let kv = MemoryKv::new();
-        let (_, rec) = block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
-        let (cap, r) = with_ctx("", |ctx| {
-            run(
-                Args {
-                    key: rec.id.clone(),
-                },
-                &kv,
-                ctx,
-            )
-        });
+        let (kv, _, rec) = store_with_a_key();
+        let a = Args {
+            key: rec.id.clone(),
+        };
+        let (cap, r) = with_ctx("", |ctx| run(a, &kv, ctx));
         r.unwrap();
         assert!(cap
             .err()

@@ -39,9 +39,8 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::{with_ctx, NOW};
-    use keygate_core::kv::memory::MemoryKv;
-    use keygate_core::lifecycle::{KeyRef, NewKey};
+    use crate::commands::testing::{store_with_a_key, with_ctx, NOW};
+    use keygate_core::lifecycle::KeyRef;
 
     fn args(key: &str, overlap: &str) -> Args {
         Args {
@@ -52,9 +51,7 @@ mod tests {
 
     #[test]
     fn rotate_prints_the_new_key_alone_and_when_the_old_one_expires() {
-        let kv = MemoryKv::new();
-        let (old_key, old) =
-            block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
+        let (kv, old_key, old) = store_with_a_key();
         let (cap, r) = with_ctx("", |ctx| run(args(&old.id, "1h"), &kv, ctx));
         r.unwrap();
         let new = cap.out().trim_end().to_owned();
@@ -67,8 +64,7 @@ mod tests {
 
     #[test]
     fn a_bad_overlap_or_a_disabled_key_is_refused_with_its_exit_code() {
-        let kv = MemoryKv::new();
-        let (_, old) = block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
+        let (kv, _, old) = store_with_a_key();
         let (_, r) = with_ctx("", |ctx| run(args(&old.id, "soon"), &kv, ctx));
         assert!(matches!(
             r.unwrap_err(),

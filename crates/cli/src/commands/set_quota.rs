@@ -69,9 +69,7 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::{with_ctx, NOW};
-    use keygate_core::kv::memory::MemoryKv;
-    use keygate_core::lifecycle::NewKey;
+    use crate::commands::testing::{store_with_a_key, with_ctx};
 
     fn args(key: &str, quota: &str, per: Option<&str>) -> Args {
         Args {
@@ -83,8 +81,7 @@ mod tests {
 
     #[test]
     fn a_new_limit_keeps_the_count_and_a_new_period_moves_it() {
-        let kv = MemoryKv::new();
-        let (_, rec) = block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
+        let (kv, _, rec) = store_with_a_key();
         let steps = [
             (
                 "100/day",
@@ -112,8 +109,7 @@ mod tests {
 
     #[test]
     fn none_with_per_or_a_bad_quota_is_a_usage_error_that_writes_nothing() {
-        let kv = MemoryKv::new();
-        let (_, rec) = block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
+        let (kv, _, rec) = store_with_a_key();
         let puts = kv.calls().len();
         let (_, r) = with_ctx("", |ctx| run(args(&rec.id, "none", Some("key")), &kv, ctx));
         assert!(matches!(

@@ -44,43 +44,31 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::{with_ctx, NOW};
-    use clap::Parser;
+    use crate::commands::testing::{store_with_a_key, try_parse as parse, with_ctx};
     use keygate_core::kv::memory::MemoryKv;
-    use keygate_core::lifecycle::{Field, KeyRef, LifecycleError, NewKey};
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
-    fn parse(a: &[&str]) -> Result<Args, clap::Error> {
-        Cli::try_parse_from(std::iter::once("set-tier").chain(a.iter().copied())).map(|c| c.args)
-    }
+    use keygate_core::lifecycle::{Field, KeyRef, LifecycleError};
 
     #[test]
     fn set_tier_takes_a_tier_or_clear_but_not_both_or_neither() {
         assert!(matches!(
-            parse(&["0123456789ab", "pro"]).unwrap(),
+            parse::<Args>(&["0123456789ab", "pro"]).unwrap(),
             Args { tier: Some(t), clear: false, .. } if t == "pro"
         ));
         assert!(matches!(
-            parse(&["0123456789ab", "--clear"]).unwrap(),
+            parse::<Args>(&["0123456789ab", "--clear"]).unwrap(),
             Args {
                 tier: None,
                 clear: true,
                 ..
             }
         ));
-        assert!(parse(&["0123456789ab"]).is_err());
-        assert!(parse(&["0123456789ab", "pro", "--clear"]).is_err());
+        assert!(parse::<Args>(&["0123456789ab"]).is_err());
+        assert!(parse::<Args>(&["0123456789ab", "pro", "--clear"]).is_err());
     }
 
     #[test]
     fn set_tier_then_clear_says_which_tier_applies() {
-        let kv = MemoryKv::new();
-        let (_, rec) = block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
+        let (kv, _, rec) = store_with_a_key();
         let (cap, r) = with_ctx("", |ctx| run(parse(&[&rec.id, "pro"]).unwrap(), &kv, ctx));
         r.unwrap();
         assert!(cap.err().contains("now has tier pro;"), "{}", cap.err());

@@ -67,7 +67,7 @@ fn text(r: &KeyRecord, state: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::{with_ctx, NOW};
+    use crate::commands::testing::{store_with_a_key, with_ctx, NOW};
     use keygate_core::kv::memory::MemoryKv;
     use keygate_core::lifecycle::NewKey;
 
@@ -99,8 +99,7 @@ mod tests {
 
     #[test]
     fn show_json_adds_the_state_and_an_unknown_id_exits_3() {
-        let kv = MemoryKv::new();
-        let (_, rec) = block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
+        let (kv, _, rec) = store_with_a_key();
         let args = Args {
             key: rec.id.clone(),
             json: true,

@@ -1,11 +1,34 @@
 //! What command tests share: a context over in-memory streams and a fixed clock, and
 //! core's `MemoryKv` as the store.
 
-use super::{Ctx, Io};
+use super::{block_on, Ctx, Io};
 use crate::wrangler::Target;
+use keygate_core::kv::memory::MemoryKv;
+use keygate_core::lifecycle::{self, NewKey};
+use keygate_core::{ApiKey, KeyRecord};
 
 /// 2027-01-15T08:00:00Z.
 pub const NOW: u64 = 1_800_000_000;
+
+/// Parses a command's arguments as clap would after `keygate NAME`; panics on a usage error.
+pub fn parse<A: clap::Args + clap::FromArgMatches>(argv: &[&str]) -> A {
+    try_parse(argv).unwrap()
+}
+
+/// Parses a command's arguments as clap would after `keygate NAME`.
+pub fn try_parse<A: clap::Args + clap::FromArgMatches>(argv: &[&str]) -> Result<A, clap::Error> {
+    let cmd = A::augment_args(clap::Command::new("keygate-test"));
+    let matches =
+        cmd.try_get_matches_from(std::iter::once("keygate-test").chain(argv.iter().copied()))?;
+    A::from_arg_matches(&matches)
+}
+
+/// A store holding one key, `a` of consumer `acme`, created at [`NOW`].
+pub fn store_with_a_key() -> (MemoryKv, ApiKey, KeyRecord) {
+    let kv = MemoryKv::new();
+    let (key, rec) = block_on(lifecycle::create(&kv, &NewKey::new("a", "acme"), NOW)).unwrap();
+    (kv, key, rec)
+}
 
 /// A command's captured streams.
 #[derive(Default)]

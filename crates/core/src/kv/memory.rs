@@ -2,7 +2,7 @@
 //! every call, pages its lists like KV (with a page size tests can lower), and fails on
 //! request: every call, every call of one kind, or one call after a number of successes.
 
-use super::{KvError, KvStore, ListPage, Listed, MAX_LIST_PAGE};
+use super::{KvError, KvStore, ListPage, Listed, PutOptions, MAX_LIST_PAGE};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -157,20 +157,14 @@ impl KvStore for MemoryKv {
         Ok(self.entries.borrow().get(name).map(|e| e.value.clone()))
     }
 
-    async fn put(
-        &self,
-        name: &str,
-        value: &str,
-        metadata: Option<&serde_json::Value>,
-        expiration: Option<u64>,
-    ) -> Result<(), KvError> {
+    async fn put(&self, name: &str, value: &str, opts: PutOptions<'_>) -> Result<(), KvError> {
         self.call(Op::Put, name)?;
         self.insert(
             name,
             MemoryEntry {
                 value: value.to_owned(),
-                metadata: metadata.cloned(),
-                expiration,
+                metadata: opts.metadata.cloned(),
+                expiration: opts.expiration,
             },
         );
         Ok(())
@@ -213,7 +207,7 @@ mod tests {
     fn filled(n: usize, page: usize) -> MemoryKv {
         let kv = MemoryKv::with_page_size(page);
         for i in 0..n {
-            block_on(kv.put(&format!("k{i:02}"), "v", None, None)).unwrap();
+            block_on(kv.put(&format!("k{i:02}"), "v", PutOptions::default())).unwrap();
         }
         kv
     }
@@ -247,12 +241,15 @@ mod tests {
     fn a_planned_failure_hits_only_its_kind_and_turn() {
         let kv = MemoryKv::new();
         kv.fail_once_after(Op::Put, 1, "KV PUT failed: 500");
-        assert!(block_on(kv.put("a", "1", None, None)).is_ok());
+        assert!(block_on(kv.put("a", "1", PutOptions::default())).is_ok());
         assert_eq!(
-            block_on(kv.put("b", "2", None, None)),
+            block_on(kv.put("b", "2", PutOptions::default())),
             Err(KvError::new("KV PUT failed: 500"))
         );
-        assert!(block_on(kv.put("c", "3", None, None)).is_ok(), "only once");
+        assert!(
+            block_on(kv.put("c", "3", PutOptions::default())).is_ok(),
+            "only once"
+        );
         assert!(block_on(kv.get("b")).unwrap().is_none());
         kv.fail(None, "down");
         assert!(block_on(kv.get("a")).is_err());

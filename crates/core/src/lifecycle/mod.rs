@@ -16,7 +16,7 @@ mod tests;
 pub use error::{AskedBy, Conflict, Field, Invalid, LifecycleError, NotFound, Problem, Rollback};
 pub use generate::generate_key;
 
-use crate::kv::{list_all as list_names, KvStore};
+use crate::kv::{list_all as list_names, KvStore, PutOptions};
 use crate::limits::Quota;
 use crate::record::{CorruptRecord, KeyRecord, KeyState, RECORD_VERSION};
 use crate::secret::{ApiKey, KeyHash, KEY_ID_LEN};
@@ -462,13 +462,11 @@ async fn write(
         e.saturating_add(EXPIRED_RETENTION_SECS)
             .max(now + MIN_EXPIRATION_AHEAD_SECS)
     });
-    kv.put(
-        hash.as_kv_key(),
-        &record.to_json(),
-        metadata.as_ref(),
+    let opts = PutOptions {
+        metadata: metadata.as_ref(),
         expiration,
-    )
-    .await
+    };
+    kv.put(hash.as_kv_key(), &record.to_json(), opts).await
 }
 
 /// One page of keys that pass `filter`, from list metadata (reading the record of an entry
