@@ -5,10 +5,11 @@
 //! The admin token is sent only in the `Authorization` header. It never appears in an error
 //! message: the gateway's problem texts are scrubbed of it before they are shown.
 
-use crate::UsageSource;
+use crate::commands::usage::UsageSource;
+use crate::http::{check_base_url, Client, Request, SendError};
+use crate::redact::{clean, redact};
 use serde::Deserialize;
 use std::time::Duration;
-use url::{Host, Url};
 
 /// The gateway `wrangler dev` serves, used when neither `--url` nor `KEYGATE_URL` is given.
 pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:8787";
@@ -23,8 +24,6 @@ pub const DEV_VARS_FILE: &str = ".dev.vars";
 /// The gateway's variable that holds the admin token.
 pub const TOKEN_VAR: &str = "ADMIN_TOKEN";
 
-/// How a transport error starts.
-const UNREACHABLE: &str = "could not reach the gateway";
 /// Largest admin answer read, in bytes.
 const MAX_BODY: u64 = 64 * 1024;
 
@@ -37,49 +36,12 @@ pub fn admin_url(flag: Option<&str>, env: Option<&str>, remote: bool) -> Result<
         .or(env.map(|u| (u, URL_ENV)))
         .filter(|(u, _)| !u.trim().is_empty());
     match given {
-        Some((url, from)) => check_base_url(url).map_err(|e| format!("{from}: {e}")),
+        Some((url, from)) => check_base_url(url, "the gateway URL", "admin token")
+            .map_err(|e| format!("{from}: {e}")),
         None if remote => Err(format!(
             "--remote needs the deployed gateway's URL: pass --url https://… or set {URL_ENV}"
         )),
         None => Ok(DEFAULT_LOCAL_URL.to_owned()),
-    }
-}
-
-/// Checks a base URL and drops trailing slashes. Never echoes a URL that holds credentials.
-fn check_base_url(raw: &str) -> Result<String, String> {
-    let url = Url::parse(raw.trim())
-        .map_err(|_| "the gateway URL must be an absolute http:// or https:// URL".to_owned())?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("the gateway URL must not hold a user name or password".to_owned());
-    }
-    let tls = match url.scheme() {
-        "https" => true,
-        "http" => false,
-        _ => return Err("the gateway URL must start with http:// or https://".to_owned()),
-    };
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "the gateway URL '{url}' must be a plain base URL, without query or fragment"
-        ));
-    }
-    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-        return Err("the gateway URL has no host".to_owned());
-    };
-    if !tls && !is_loopback(&url) {
-        return Err(format!(
-            "refusing to send the admin token over plain http to {host}; use https://"
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// True for `localhost`, `127.0.0.0/8` and `[::1]`.
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(a)) => a.is_loopback(),
-        Some(Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
     }
 }
 
@@ -227,20 +189,6 @@ pub fn parse_usage_response(
     Err(msg)
 }
 
-/// A text from the network made safe to print: no control characters, at most 200 characters.
-fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
-}
-
-/// Replaces every occurrence of the token in a message.
-fn redact(msg: &str, token: &str) -> String {
-    if token.is_empty() {
-        msg.to_owned()
-    } else {
-        msg.replace(token, "[admin token]")
-    }
-}
-
 /// The real [`UsageSource`]: one `GET` to the gateway's admin endpoint. The URL and token are
 /// worked out when a count is needed, so a key without a quota needs neither.
 pub struct AdminApi {
@@ -264,71 +212,46 @@ impl UsageSource for AdminApi {
         let token = admin_token(env_var(TOKEN_ENV).as_deref(), self.remote, || {
             std::fs::read_to_string(DEV_VARS_FILE).ok()
         })?;
-        fetch_used(&base, &token, counter, window_start).map_err(|e| {
-            if !self.remote && e.starts_with(UNREACHABLE) {
+        fetch_used(&base, &token, counter, window_start).map_err(|e| match e {
+            Fetch::Unreachable(e) if !self.remote => {
                 format!("{e}; is the local gateway running (`make dev`)?")
-            } else {
-                e
             }
+            Fetch::Unreachable(e) | Fetch::Failed(e) => e,
         })
     }
 }
 
-/// Asks the gateway at `base` for a counter's count; errors never hold the token.
-pub fn fetch_used(
-    base: &str,
-    token: &str,
-    counter: &str,
-    window_start: u64,
-) -> Result<u64, String> {
-    get(base, &usage_url(base, counter, window_start), token)
-        .and_then(|(status, body)| parse_usage_response(status, &body, counter, window_start))
-        .map_err(|e| redact(&e, token))
+/// Why [`fetch_used`] has no count: the gateway could not be reached, or its answer was not
+/// a count. The texts never hold the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    Unreachable(String),
+    Failed(String),
 }
 
-/// The CLI's HTTP client for `base`: every status is an answer (not an error), no redirects are
-/// followed (a bearer token must not follow one), and `global` bounds the whole call. A loopback
-/// `base` bypasses any proxy from the environment, which has no business seeing a local call.
-pub(crate) fn http_agent(base: &str, global: Duration) -> ureq::Agent {
-    let mut config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_global(Some(global))
-        .user_agent(concat!("keygate-cli/", env!("CARGO_PKG_VERSION")));
-    if Url::parse(base).is_ok_and(|u| is_loopback(&u)) {
-        config = config.proxy(None);
-    }
-    config.build().into()
-}
-
-/// Sends the request; returns the status and body of whatever answer came back.
-fn get(base: &str, url: &str, token: &str) -> Result<(u16, String), String> {
-    let agent = http_agent(base, Duration::from_secs(30));
-    let mut answer = agent
-        .get(url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Accept", "application/json, application/problem+json")
-        .call()
-        .map_err(|e| format!("{UNREACHABLE} at {base}: {e}"))?;
-    read_answer(&mut answer, MAX_BODY)
-        .map_err(|(status, e)| format!("could not read the gateway's answer ({status}): {e}"))
-}
-
-/// An answer's status and its body as text, at most `limit` bytes; on failure, the status and
-/// the read error.
-pub(crate) fn read_answer(
-    answer: &mut ureq::http::Response<ureq::Body>,
-    limit: u64,
-) -> Result<(u16, String), (u16, ureq::Error)> {
-    let status = answer.status().as_u16();
-    let body = answer
-        .body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_string()
-        .map_err(|e| (status, e))?;
-    Ok((status, body))
+/// Asks the gateway at `base` for a counter's count.
+pub fn fetch_used(base: &str, token: &str, counter: &str, window_start: u64) -> Result<u64, Fetch> {
+    let url = usage_url(base, counter, window_start);
+    let req = Request {
+        url: &url,
+        token,
+        token_label: "admin token",
+        accept: "application/json, application/problem+json",
+        body: None,
+        max_body: MAX_BODY,
+    };
+    let (status, body) = Client::new(base, Duration::from_secs(30))
+        .send(&req)
+        .map_err(|e| match e {
+            SendError::Unreachable(e) => {
+                Fetch::Unreachable(format!("could not reach the gateway at {base}: {e}"))
+            }
+            SendError::Unreadable { status, error } => Fetch::Failed(format!(
+                "could not read the gateway's answer ({status}): {error}"
+            )),
+        })?;
+    parse_usage_response(status, &body, counter, window_start)
+        .map_err(|e| Fetch::Failed(redact(&e, token, "admin token")))
 }
 
 #[cfg(test)]
@@ -366,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_http_is_refused_except_to_loopback_hosts() {
+    fn plain_http_to_the_gateway_is_refused_except_to_loopback_hosts() {
         for ok in [
             "http://127.0.0.1:8787",
             "http://localhost:8787",
@@ -507,14 +430,6 @@ mod tests {
         assert_eq!(e, "the gateway answered 500 Boom[31m");
     }
 
-    #[test]
-    fn the_token_is_scrubbed_from_messages() {
-        assert_eq!(
-            redact("the gateway answered 401: token s3cr3t is wrong", "s3cr3t"),
-            "the gateway answered 401: token [admin token] is wrong"
-        );
-    }
-
     /// A one-shot HTTP server on loopback: answers one request with `status` and `body`, and
     /// hands back the request it received.
     fn serve_once(status: &str, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
@@ -572,7 +487,9 @@ mod tests {
             "401 Unauthorized",
             r#"{"title":"Unauthorized","detail":"token tok-456 is not the admin token"}"#,
         );
-        let e = fetch_used(&base, "tok-456", "key:abc", 0).unwrap_err();
+        let Fetch::Failed(e) = fetch_used(&base, "tok-456", "key:abc", 0).unwrap_err() else {
+            panic!("the gateway answered")
+        };
         server.join().unwrap();
         assert!(
             e.starts_with("the gateway answered 401 Unauthorized: token [admin token] is"),
@@ -590,7 +507,10 @@ mod tests {
             .unwrap()
             .port();
         let base = format!("http://127.0.0.1:{port}");
-        let e = fetch_used(&base, "s3cr3t-token", "key:abc", 0).unwrap_err();
+        let Fetch::Unreachable(e) = fetch_used(&base, "s3cr3t-token", "key:abc", 0).unwrap_err()
+        else {
+            panic!("not unreachable")
+        };
         assert!(
             e.starts_with(&format!("could not reach the gateway at {base}")),
             "{e}"

@@ -84,7 +84,7 @@ fn create_refused_by_a_4xx_put_is_not_tried_again_and_prints_no_key() {
             ("FAIL_WITH", "KV PUT failed: 400 Bad Request"),
         ],
     );
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(5), "exit 5: the store failed");
     assert!(
         out.stdout.is_empty(),
         "a key was printed for a record never stored"
@@ -109,7 +109,7 @@ fn create_gives_up_after_three_puts_answered_500() {
             ("FAIL_ALWAYS", "1"),
         ],
     );
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(5), "exit 5: the store failed");
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains(PUT_500));
     assert_eq!(calls(&dir, "put").len(), 3);

@@ -89,7 +89,7 @@ fn line(
     total: f64,
     gw: f64,
 ) -> String {
-    let ts = keygate_cli::rfc3339(now() - ago);
+    let ts = keygate_cli::commands::rfc3339(now() - ago);
     let v = serde_json::json!({
         "event": "keygate.request", "ts": ts, "request_id": format!("req-{ago}"),
         "method": "GET", "path": "/v1/orders", "decision": decision, "key_id": key,

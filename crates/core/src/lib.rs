@@ -27,6 +27,8 @@ pub mod credential;
 pub mod headers;
 pub mod integrity;
 pub mod keyformat;
+pub mod kv;
+pub mod lifecycle;
 pub mod limits;
 pub mod record;
 pub mod scope;

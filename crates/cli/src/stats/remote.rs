@@ -7,12 +7,12 @@
 //! `Debug` does not show it, and is scrubbed from every error before it is returned.
 
 use super::{is_traffic, DecisionCount, Latency, Query, Stats};
-use crate::admin::{http_agent, is_loopback, read_answer};
+use crate::http::{check_base_url, Client, Request, SendError};
+use crate::redact::clean;
 use keygate_core::telemetry::{columns, DecisionKind, DECISIONS};
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::time::Duration;
-use url::Url;
 
 /// The API's base URL, as wrangler reads it.
 pub const API_BASE_ENV: &str = "CLOUDFLARE_API_BASE_URL";
@@ -93,31 +93,10 @@ pub fn credentials(var: impl Fn(&str) -> Option<String>) -> Result<Credentials, 
         ));
     }
     let base = get(API_BASE_ENV).unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-    let url = Url::parse(base.trim())
-        .map_err(|_| format!("{API_BASE_ENV} must be an absolute https:// URL"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "{API_BASE_ENV} must not hold a user name or password"
-        ));
-    }
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(&url) => {}
-        "http" => {
-            return Err(format!(
-            "refusing to send the API token over plain http to {}; {API_BASE_ENV} must be https://",
-            url.host_str().unwrap_or("")
-        ))
-        }
-        _ => return Err(format!("{API_BASE_ENV} must start with https://")),
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "{API_BASE_ENV} must be a plain base URL, without query or fragment"
-        ));
-    }
+    let base = check_base_url(&base, "the Cloudflare API URL", "API token")
+        .map_err(|e| format!("{API_BASE_ENV}: {e}"))?;
     Ok(Credentials {
-        base: url.as_str().trim_end_matches('/').to_owned(),
+        base,
         account_id,
         token: Token(token),
     })
@@ -375,11 +354,6 @@ pub fn parse_key_latency(
         .collect()
 }
 
-/// A text from the network made safe to print: no control characters, at most 300 characters.
-fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(300).collect()
-}
-
 /// The error for an answer other than 200: the status, the API's own messages (the v4 envelope's
 /// `errors[].message`, else the body's text), and a hint. The token is scrubbed from it.
 pub fn error_message(status: u16, body: &str, creds: &Credentials) -> String {
@@ -416,37 +390,29 @@ pub fn error_message(status: u16, body: &str, creds: &Credentials) -> String {
 }
 
 fn redact(msg: &str, token: &Token) -> String {
-    if token.0.is_empty() {
-        msg.to_owned()
-    } else {
-        msg.replace(&token.0, "[API token]")
-    }
+    crate::redact::redact(msg, &token.0, "API token")
 }
 
-/// POSTs one query with `agent`; the answer's rows, or an error without the token.
+/// POSTs one query with `client`; the answer's rows, or an error without the token.
 pub fn run_sql(
-    agent: &ureq::Agent,
+    client: &Client,
     creds: &Credentials,
     sql: &str,
 ) -> Result<Vec<Map<String, Value>>, String> {
     let url = creds.sql_url();
-    let mut answer = agent
-        .post(&url)
-        .header("Authorization", &format!("Bearer {}", creds.token.0))
-        .header("Content-Type", "text/plain; charset=utf-8")
-        .header("Accept", "application/json")
-        .send(sql)
-        .map_err(|e| {
-            redact(
-                &format!("could not reach {}: {e}", creds.base),
-                &creds.token,
-            )
-        })?;
-    let (status, body) = read_answer(&mut answer, MAX_BODY).map_err(|(status, e)| {
-        redact(
-            &format!("could not read the Analytics Engine answer ({status}): {e}"),
-            &creds.token,
-        )
+    let req = Request {
+        url: &url,
+        token: &creds.token.0,
+        token_label: "API token",
+        accept: "application/json",
+        body: Some(("text/plain; charset=utf-8", sql)),
+        max_body: MAX_BODY,
+    };
+    let (status, body) = client.send(&req).map_err(|e| match e {
+        SendError::Unreachable(e) => format!("could not reach {}: {e}", creds.base),
+        SendError::Unreadable { status, error } => {
+            format!("could not read the Analytics Engine answer ({status}): {error}")
+        }
     })?;
     if status != 200 {
         return Err(error_message(status, &body, creds));
@@ -458,10 +424,10 @@ pub fn run_sql(
 /// key, latency over all), sent through one client so that they can share a connection.
 pub fn fetch(creds: &Credentials, dataset: &str, q: &Query) -> Result<Stats, String> {
     check_dataset(dataset)?;
-    let agent = http_agent(&creds.base, Duration::from_secs(60));
-    let counts = parse_counts(&run_sql(&agent, creds, &counts_sql(dataset, q))?)?;
-    let per_key = parse_key_latency(&run_sql(&agent, creds, &latency_sql(dataset, q, true))?)?;
-    let total = match run_sql(&agent, creds, &latency_sql(dataset, q, false))?.first() {
+    let client = Client::new(&creds.base, Duration::from_secs(60));
+    let counts = parse_counts(&run_sql(&client, creds, &counts_sql(dataset, q))?)?;
+    let per_key = parse_key_latency(&run_sql(&client, creds, &latency_sql(dataset, q, true))?)?;
+    let total = match run_sql(&client, creds, &latency_sql(dataset, q, false))?.first() {
         Some(row) => parse_latency(row)?,
         None => Latency::default(),
     };

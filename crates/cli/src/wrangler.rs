@@ -1,35 +1,10 @@
-//! Where the CLI reads and writes key records: Workers KV through `wrangler kv key …`,
-//! or an in-memory map for tests.
+//! The CLI's storage: Workers KV through `wrangler kv key …`, as a [`KvStore`] that blocks
+//! inside its async calls (the CLI drives them with `pollster`). Which namespace ([`Target`]),
+//! finding wrangler, reading its errors, and retrying a KV API that answers 5xx.
 
-use serde::Deserialize;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+use keygate_core::kv::{KvError, KvStore, ListPage, Listed, PutOptions};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-/// One KV entry as `wrangler kv key list` reports it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Listed {
-    pub name: String,
-    #[serde(default)]
-    pub expiration: Option<u64>,
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
-}
-
-/// The operations the CLI needs from a KV namespace.
-pub trait KvBackend {
-    fn put(
-        &self,
-        name: &str,
-        value: &str,
-        metadata: &str,
-        expiration: Option<u64>,
-    ) -> Result<(), String>;
-    fn get(&self, name: &str) -> Result<Option<String>, String>;
-    fn list(&self, prefix: &str) -> Result<Vec<Listed>, String>;
-    fn delete(&self, name: &str) -> Result<(), String>;
-}
 
 /// Which namespace wrangler should talk to, passed through as flags.
 #[derive(Debug, Clone, Default)]
@@ -180,39 +155,57 @@ fn is_server_error(msg: &str) -> bool {
         })
 }
 
-impl KvBackend for Wrangler {
-    fn put(
-        &self,
-        name: &str,
-        value: &str,
-        metadata: &str,
-        expiration: Option<u64>,
-    ) -> Result<(), String> {
-        let exp = expiration.map(|e| e.to_string());
-        let mut args = vec!["put", name, value, "--metadata", metadata];
-        if let Some(e) = &exp {
-            args.extend(["--expiration", e]);
-        }
-        self.run_retrying(&args).map(|_| ())
+impl Wrangler {
+    /// Every name with `prefix`: wrangler follows KV's cursors itself and prints one array.
+    fn list_names(&self, prefix: &str) -> Result<Vec<Listed>, KvError> {
+        let out = self
+            .run_retrying(&["list", "--prefix", prefix])
+            .map_err(KvError)?;
+        serde_json::from_str(&out)
+            .map_err(|e| KvError::new(format!("unexpected output from wrangler kv key list: {e}")))
     }
+}
 
-    fn get(&self, name: &str) -> Result<Option<String>, String> {
+impl KvStore for Wrangler {
+    async fn get(&self, name: &str) -> Result<Option<String>, KvError> {
         // `get` prints "Value not found" for a missing key, so existence is checked by listing.
-        if !self.list(name)?.iter().any(|l| l.name == name) {
+        if !self.list_names(name)?.iter().any(|l| l.name == name) {
             return Ok(None);
         }
         self.run_retrying(&["get", name, "--text"])
             .map(|s| Some(s.trim_end_matches('\n').to_owned()))
+            .map_err(KvError)
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<Listed>, String> {
-        let out = self.run_retrying(&["list", "--prefix", prefix])?;
-        serde_json::from_str(&out)
-            .map_err(|e| format!("unexpected output from wrangler kv key list: {e}"))
+    async fn put(&self, name: &str, value: &str, opts: PutOptions<'_>) -> Result<(), KvError> {
+        let meta = opts.metadata.map(|m| m.to_string());
+        let exp = opts.expiration.map(|e| e.to_string());
+        let mut args = vec!["put", name, value];
+        if let Some(m) = &meta {
+            args.extend(["--metadata", m]);
+        }
+        if let Some(e) = &exp {
+            args.extend(["--expiration", e]);
+        }
+        self.run_retrying(&args).map(|_| ()).map_err(KvError)
     }
 
-    fn delete(&self, name: &str) -> Result<(), String> {
-        self.run_retrying(&["delete", name]).map(|_| ())
+    async fn delete(&self, name: &str) -> Result<(), KvError> {
+        self.run_retrying(&["delete", name])
+            .map(|_| ())
+            .map_err(KvError)
+    }
+
+    /// Everything in one page: wrangler has already followed KV's cursors. The page has no
+    /// cursor, so a later page (asked for with one) is empty.
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, KvError> {
+        if cursor.is_some() {
+            return Ok(ListPage::default());
+        }
+        Ok(ListPage {
+            keys: self.list_names(prefix)?,
+            cursor: None,
+        })
     }
 }
 
@@ -223,67 +216,6 @@ fn strip_ansi(s: &str) -> String {
         .trim_start_matches("[ERROR]")
         .trim()
         .to_owned()
-}
-
-/// One stored entry of [`MemoryKv`]: value, metadata JSON, KV expiration.
-pub type MemoryEntry = (String, String, Option<u64>);
-
-/// An in-memory namespace for tests; it can be told to fail.
-#[derive(Default)]
-pub struct MemoryKv {
-    pub entries: RefCell<BTreeMap<String, MemoryEntry>>,
-    pub fail: RefCell<Option<String>>,
-}
-
-impl MemoryKv {
-    fn check(&self) -> Result<(), String> {
-        match self.fail.borrow().as_ref() {
-            Some(msg) => Err(msg.clone()),
-            None => Ok(()),
-        }
-    }
-}
-
-impl KvBackend for MemoryKv {
-    fn put(
-        &self,
-        name: &str,
-        value: &str,
-        metadata: &str,
-        expiration: Option<u64>,
-    ) -> Result<(), String> {
-        self.check()?;
-        self.entries
-            .borrow_mut()
-            .insert(name.into(), (value.into(), metadata.into(), expiration));
-        Ok(())
-    }
-
-    fn get(&self, name: &str) -> Result<Option<String>, String> {
-        self.check()?;
-        Ok(self.entries.borrow().get(name).map(|(v, _, _)| v.clone()))
-    }
-
-    fn list(&self, prefix: &str) -> Result<Vec<Listed>, String> {
-        self.check()?;
-        Ok(self
-            .entries
-            .borrow()
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, (_, m, e))| Listed {
-                name: k.clone(),
-                expiration: *e,
-                metadata: serde_json::from_str(m).ok(),
-            })
-            .collect())
-    }
-
-    fn delete(&self, name: &str) -> Result<(), String> {
-        self.check()?;
-        self.entries.borrow_mut().remove(name);
-        Ok(())
-    }
 }
 
 #[cfg(test)]

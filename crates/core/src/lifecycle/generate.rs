@@ -1,0 +1,23 @@
+//! New keys from the platform's CSPRNG, natively and on wasm32 (getrandom's `wasm_js` backend,
+//! `crypto.getRandomValues` in a Worker).
+
+use super::LifecycleError;
+use crate::keyformat;
+use crate::secret::ApiKey;
+
+/// A new key: `kg_` + 43 uniformly random base62 characters + `_` + checksum.
+pub fn generate_key() -> Result<ApiKey, LifecycleError> {
+    let mut random = String::with_capacity(keyformat::RANDOM_LEN);
+    let mut buf = [0u8; 64];
+    while random.len() < keyformat::RANDOM_LEN {
+        getrandom::fill(&mut buf).map_err(|e| LifecycleError::Random(e.to_string()))?;
+        // 248 = 4 × 62: rejecting bytes at or above it keeps every character equally likely.
+        for &b in buf.iter().filter(|&&b| b < 248) {
+            if random.len() == keyformat::RANDOM_LEN {
+                break;
+            }
+            random.push(keyformat::BASE62[(b % 62) as usize] as char);
+        }
+    }
+    Ok(ApiKey::new(keyformat::assemble(&random)))
+}
