@@ -4,8 +4,10 @@
 //! 1. Tables and values: [`secret`], [`keyformat`], [`scope`], [`limits`], [`signing`],
 //!    [`integrity`], [`headers`], [`credential`], [`record`], [`telemetry`].
 //! 2. Configuration: [`config`], then [`path`] (the origin URL join).
-//! 3. Stores: [`store`] (the traits the edge implements), [`cache`] (the per-isolate key cache
-//!    over a [`store::KeyStore`]).
+//! 3. Stores: [`store`] (the traits the pipeline reads), [`kv`] (a store with KV's semantics, and
+//!    its in-memory fake), [`cache`] (the per-isolate key cache over a [`store::KeyStore`]), and
+//!    [`lifecycle`] (create, rotate, import, update, list and revoke keys over a [`kv::KvStore`]:
+//!    the CLI's operations, and the management API's).
 //! 4. The request pipeline: [`admin`] (the operator endpoint), [`forward`] (the upstream request
 //!    filter), [`pipeline`] (the phases in order), then [`problem`] (denials and faults as HTTP).
 //!
@@ -27,8 +29,6 @@ pub mod credential;
 pub mod headers;
 pub mod integrity;
 pub mod keyformat;
-pub mod kv;
-pub mod lifecycle;
 pub mod limits;
 pub mod record;
 pub mod scope;
@@ -38,8 +38,10 @@ pub mod telemetry;
 // 2. Configuration.
 pub mod config;
 pub mod path;
-// 3. Stores.
+// 3. Stores, and the key lifecycle over a KV store.
 pub mod cache;
+pub mod kv;
+pub mod lifecycle;
 pub mod store;
 // 4. The request pipeline.
 pub mod admin;

@@ -140,7 +140,7 @@ pub enum Problem {
     Scope(String),
     /// Metadata that is not a JSON object.
     MetaNotObject,
-    /// Metadata larger than [`super::MAX_META_LEN`].
+    /// Metadata larger than [`super::rules::MAX_META_LEN`].
     MetaTooLarge,
     /// A tier name outside `a-z 0-9 _ -`, 1 to 32 characters.
     TierName(String),
