@@ -159,6 +159,14 @@ impl TestOrigin {
             .filter(|r| r.target.contains(marker))
             .collect()
     }
+
+    /// The targets of [`TestOrigin::received_with`], in the order received.
+    pub fn targets_with(&self, marker: &str) -> Vec<String> {
+        self.received_with(marker)
+            .into_iter()
+            .map(|r| r.target)
+            .collect()
+    }
 }
 
 /// One `wrangler dev` instance with its own config file, ports and state directory.
@@ -215,6 +223,21 @@ impl Dev {
                 ..Setup::default()
             },
         )
+    }
+
+    /// Starts a recording origin that expects [`SECRET`] and an instance of its own in front of
+    /// it (`ORIGIN_URL` and `SHARED_SECRET` set, then `vars`), wired as `setup` says.
+    pub fn start_with_origin(
+        name: &str,
+        vars: &[(&str, &str)],
+        setup: Setup<'_>,
+    ) -> (TestOrigin, Dev) {
+        let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
+        let url = format!("http://{}", origin.addr());
+        let mut all = vec![("ORIGIN_URL", url.as_str()), ("SHARED_SECRET", SECRET)];
+        all.extend_from_slice(vars);
+        let dev = Self::start_setup(name, &all, setup);
+        (origin, dev)
     }
 
     /// Starts an instance wired as `setup` says.
@@ -807,9 +830,17 @@ pub fn bearer(key: &str) -> String {
 
 /// GET with an optional bearer key.
 pub fn get(url: &str, key: Option<&str>) -> Resp {
+    get_with(url, key, &[])
+}
+
+/// GET with an optional bearer key and these header fields besides.
+pub fn get_with(url: &str, key: Option<&str>, headers: &[(&str, &str)]) -> Resp {
     let mut req = client().get(url);
     if let Some(k) = key {
         req = req.header("authorization", bearer(k));
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     send(req)
 }
@@ -1018,6 +1049,11 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs()
+}
+
+/// Sleeps until the Unix second `t` is over (a key's expiry, say).
+pub fn sleep_past(t: u64) {
+    std::thread::sleep(Duration::from_secs(t.saturating_sub(unix_now()) + 1));
 }
 
 /// Sleeps past the end of the current `period`-second window (aligned to the Unix epoch) when

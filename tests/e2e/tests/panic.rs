@@ -221,12 +221,7 @@ fn repeated_panics_each_answer_500_and_each_next_request_works(c: &Ctx) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 5, "every panic answer has its own request id");
-    let seen: Vec<String> = c
-        .origin
-        .received_with(&m)
-        .into_iter()
-        .map(|r| r.target)
-        .collect();
+    let seen = c.origin.targets_with(&m);
     let expected: Vec<String> = (0..5).map(|i| format!("/{m}/ok-{i}")).collect();
     assert_eq!(
         seen, expected,

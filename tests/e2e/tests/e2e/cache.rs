@@ -14,30 +14,18 @@ fn cache_outcome(dev: &Dev, request_id: &str) -> String {
 }
 
 fn get_with_id(dev: &Dev, path: &str, key: &str, request_id: &str) -> Resp {
-    send(
-        client()
-            .get(dev.url(path))
-            .header("authorization", bearer(key))
-            .header("x-request-id", request_id),
-    )
+    get_with(&dev.url(path), Some(key), &[("x-request-id", request_id)])
 }
 
 const CACHE_TTL_SECS: u64 = 8;
 
-fn start_cached_instance(name: &str, origin: &TestOrigin) -> Dev {
-    Dev::start(
-        name,
-        &[
-            ("ORIGIN_URL", &format!("http://{}", origin.addr())),
-            ("SHARED_SECRET", SECRET),
-            ("KEY_CACHE_TTL_SECS", &CACHE_TTL_SECS.to_string()),
-        ],
-    )
+fn start_cached_instance(name: &str) -> (TestOrigin, Dev) {
+    let ttl = CACHE_TTL_SECS.to_string();
+    Dev::start_with_origin(name, &[("KEY_CACHE_TTL_SECS", &ttl)], Setup::default())
 }
 
 pub fn revoked_key_is_refused_within_the_isolate_ttl(_c: &Ctx) {
-    let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
-    let dev = start_cached_instance("cache-ttl", &origin);
+    let (_origin, dev) = start_cached_instance("cache-ttl");
     let key = dev.create_key(&["--name", "cached"]);
     let m = marker("cachettl");
     assert_eq!(get_with_id(&dev, "/a", &key, &format!("{m}-a")).status, 200);
@@ -80,8 +68,7 @@ pub fn revoked_key_is_refused_within_the_isolate_ttl(_c: &Ctx) {
 }
 
 pub fn concurrent_requests_for_one_key_make_one_kv_read(_c: &Ctx) {
-    let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
-    let dev = start_cached_instance("cache-coalesce", &origin);
+    let (origin, dev) = start_cached_instance("cache-coalesce");
     let key = dev.create_key(&["--name", "burst"]);
     let m = marker("burst");
     let ids: Vec<String> = (0..24).map(|i| format!("{m}-{i}")).collect();

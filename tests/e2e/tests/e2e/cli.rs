@@ -4,7 +4,6 @@
 use super::Ctx;
 use keygate_e2e::*;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 pub fn revoked_key_is_refused_afterwards(c: &Ctx) {
     let key = c.main.create_key(&["--name", "to-revoke"]);
@@ -182,11 +181,7 @@ pub fn expiring_key_works_until_its_expiry_then_is_refused(c: &Ctx) {
         .expect("expires_at");
     let m = marker("expiry");
     assert_eq!(get(&c.main.url(&format!("/{m}/1")), Some(&key)).status, 200);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    std::thread::sleep(Duration::from_secs(expires_at.saturating_sub(now) + 1));
+    sleep_past(expires_at);
     get(&c.main.url(&format!("/{m}/2")), Some(&key)).problem(401);
     assert_eq!(c.origin.received_with(&m).len(), 1);
 }

@@ -41,17 +41,18 @@ pub fn origin_receives_secret_identity_and_forwarding_headers_once(c: &Ctx) {
 pub fn client_copies_of_secret_and_identity_headers_are_replaced(c: &Ctx) {
     let key = c.main.create_key(&["--consumer", "real-consumer"]);
     let m = marker("copies");
-    let r = send(
-        client()
-            .get(c.main.url(&format!("/{m}")))
-            .header("authorization", bearer(&key))
-            .header("x-shared-secret", "forged-secret")
-            .header("x-consumer-id", "admin")
-            .header("x-consumer-name", "Admin")
-            .header("x-key-id", "000000000000")
-            .header("x-forwarded-for", "10.6.6.6")
-            .header("x-forwarded-proto", "https")
-            .header("x-api-key", "kept-because-not-ours"),
+    let r = get_with(
+        &c.main.url(&format!("/{m}")),
+        Some(&key),
+        &[
+            ("x-shared-secret", "forged-secret"),
+            ("x-consumer-id", "admin"),
+            ("x-consumer-name", "Admin"),
+            ("x-key-id", "000000000000"),
+            ("x-forwarded-for", "10.6.6.6"),
+            ("x-forwarded-proto", "https"),
+            ("x-api-key", "kept-because-not-ours"),
+        ],
     );
     assert_eq!(r.status, 200);
     let g = &c.origin.received_with(&m)[0];
@@ -95,20 +96,13 @@ pub fn hop_by_hop_and_connection_listed_headers_are_dropped(c: &Ctx) {
 pub fn sane_request_id_passes_and_others_are_replaced(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let m = marker("rid");
-    let r = send(
-        client()
-            .get(c.main.url(&format!("/{m}/a")))
-            .header("authorization", bearer(&key))
-            .header("x-request-id", "trace-abc.123"),
-    );
-    assert_eq!(r.status, 200);
-    let r2 = send(
-        client()
-            .get(c.main.url(&format!("/{m}/b")))
-            .header("authorization", bearer(&key))
-            .header("x-request-id", "bad id with spaces"),
-    );
-    assert_eq!(r2.status, 200);
+    for (path, id) in [("a", "trace-abc.123"), ("b", "bad id with spaces")] {
+        let url = c.main.url(&format!("/{m}/{path}"));
+        assert_eq!(
+            get_with(&url, Some(&key), &[("x-request-id", id)]).status,
+            200
+        );
+    }
     let got = c.origin.received_with(&m);
     let a = got.iter().find(|g| g.target.ends_with("/a")).expect("a");
     let b = got.iter().find(|g| g.target.ends_with("/b")).expect("b");
@@ -117,11 +111,7 @@ pub fn sane_request_id_passes_and_others_are_replaced(c: &Ctx) {
     assert_ne!(generated, "bad id with spaces");
     assert!(generated.len() >= 16);
     // Errors carry the request id too.
-    let e = send(
-        client()
-            .get(c.main.url("/x"))
-            .header("x-request-id", "err-trace-1"),
-    );
+    let e = get_with(&c.main.url("/x"), None, &[("x-request-id", "err-trace-1")]);
     assert_eq!(e.problem(401)["request_id"], "err-trace-1");
 }
 
@@ -323,11 +313,10 @@ pub fn response_headers_echoing_the_secret_never_reach_the_client(c: &Ctx) {
 pub fn custom_secret_header_name_is_used_and_default_one_not_sent(c: &Ctx) {
     let key = c.custom_header.create_key(&[]);
     let m = marker("custom");
-    let r = send(
-        client()
-            .get(c.custom_header.url(&format!("/{m}")))
-            .header("authorization", bearer(&key))
-            .header("x-origin-auth", "forged"),
+    let r = get_with(
+        &c.custom_header.url(&format!("/{m}")),
+        Some(&key),
+        &[("x-origin-auth", "forged")],
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let g = &c.custom_origin.received_with(&m)[0];

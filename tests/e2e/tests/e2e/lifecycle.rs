@@ -3,7 +3,6 @@
 
 use super::{cli_ok, Ctx, BASE};
 use keygate_e2e::*;
-use std::time::Duration;
 
 pub fn disable_refuses_the_key_and_enable_restores_it(c: &Ctx) {
     let key = c.main.create_key(&["--name", "toggle"]);
@@ -17,13 +16,10 @@ pub fn disable_refuses_the_key_and_enable_restores_it(c: &Ctx) {
     assert_eq!(shown["state"], "disabled");
     cli_ok(&c.main, &["enable", &id]);
     assert_eq!(get(&c.main.url(&format!("/{m}/3")), Some(&key)).status, 200);
-    let got: Vec<String> = c
-        .origin
-        .received_with(&m)
-        .into_iter()
-        .map(|r| r.target)
-        .collect();
-    assert_eq!(got, vec![format!("{BASE}/{m}/1"), format!("{BASE}/{m}/3")]);
+    assert_eq!(
+        c.origin.targets_with(&m),
+        vec![format!("{BASE}/{m}/1"), format!("{BASE}/{m}/3")]
+    );
 }
 
 pub fn rotate_keeps_both_keys_during_the_overlap_then_refuses_the_old(c: &Ctx) {
@@ -59,11 +55,7 @@ pub fn rotate_keeps_both_keys_during_the_overlap_then_refuses_the_old(c: &Ctx) {
     let shown: serde_json::Value =
         serde_json::from_str(&cli_ok(&c.main, &["show", &old, "--json"])).expect("json");
     let expires_at = shown["expires_at"].as_u64().expect("old key now expires");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    std::thread::sleep(Duration::from_secs(expires_at.saturating_sub(now) + 1));
+    sleep_past(expires_at);
     get(&c.main.url(&format!("/{m}/after/old")), Some(&old)).problem(401);
     assert_eq!(
         get(&c.main.url(&format!("/{m}/after/new")), Some(&new)).status,

@@ -127,14 +127,10 @@ pub fn quota_of_n_admits_exactly_n_of_concurrent_requests_and_usage_agrees(c: &C
 }
 
 pub fn quota_count_survives_a_wrangler_dev_restart(_c: &Ctx) {
-    let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
-    let dev = Dev::start(
+    let (origin, dev) = Dev::start_with_origin(
         "quota-restart",
-        &[
-            ("ORIGIN_URL", &format!("http://{}", origin.addr())),
-            ("SHARED_SECRET", SECRET),
-            ("ADMIN_TOKEN", ADMIN_TOKEN),
-        ],
+        &[("ADMIN_TOKEN", ADMIN_TOKEN)],
+        Setup::default(),
     );
     let key = dev.create_key(&["--name", "persist", "--quota", "3/hour"]);
     let id = key_id(&key);
@@ -173,14 +169,10 @@ pub fn tier_missing_from_config_is_a_500_never_unlimited(c: &Ctx) {
 }
 
 pub fn tier_binding_missing_from_wrangler_toml_is_a_500(_c: &Ctx) {
-    let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
-    let dev = Dev::start(
+    let (origin, dev) = Dev::start_with_origin(
         "tier-no-binding",
-        &[
-            ("ORIGIN_URL", &format!("http://{}", origin.addr())),
-            ("SHARED_SECRET", SECRET),
-            ("RATE_LIMIT_TIERS", "free=RL_ABSENT:5/60"),
-        ],
+        &[("RATE_LIMIT_TIERS", "free=RL_ABSENT:5/60")],
+        Setup::default(),
     );
     let key = dev.create_key(&["--name", "any"]);
     let p = get(&dev.url("/x"), Some(&key)).problem(500);
@@ -190,13 +182,9 @@ pub fn tier_binding_missing_from_wrangler_toml_is_a_500(_c: &Ctx) {
 }
 
 pub fn quota_store_fault_fails_closed_and_keys_without_quota_never_call_it(_c: &Ctx) {
-    let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
-    let dev = Dev::start_setup(
+    let (origin, dev) = Dev::start_with_origin(
         "quota-fault",
-        &[
-            ("ORIGIN_URL", &format!("http://{}", origin.addr())),
-            ("SHARED_SECRET", SECRET),
-        ],
+        &[],
         Setup {
             failing_quota: true,
             ..Setup::default()

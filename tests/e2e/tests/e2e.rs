@@ -1,14 +1,21 @@
 //! End-to-end: real `wrangler dev` instances with local KV, a real recording origin, a real HTTP
 //! client, and keys made with the `keygate` CLI. Every response is scanned for leaked secrets,
 //! and after the run every wrangler log is too. This file starts the instances and registers
-//! the tests; each module holds one subject's tests, registered as `module::function`.
+//! the tests; each module in `e2e/` holds one subject's tests, registered as `module::function`.
 
+#[path = "e2e/cache.rs"]
 mod cache;
+#[path = "e2e/cli.rs"]
 mod cli;
+#[path = "e2e/contract.rs"]
 mod contract;
+#[path = "e2e/forward.rs"]
 mod forward;
+#[path = "e2e/lifecycle.rs"]
 mod lifecycle;
+#[path = "e2e/limits.rs"]
 mod limits;
+#[path = "e2e/policy.rs"]
 mod policy;
 
 use keygate_e2e::*;
@@ -34,7 +41,6 @@ struct Ctx {
 const LIMITS_TOML: &str = "[[ratelimits]]\nname = \"RL_TINY\"\nnamespace_id = \"1001\"\n\
      simple = { limit = 5, period = 60 }\n\n[[ratelimits]]\nname = \"RL_BIG\"\n\
      namespace_id = \"1002\"\nsimple = { limit = 1000, period = 60 }\n";
-
 const LIMITS_TIERS: &str = "tiny=RL_TINY:5/60,big=RL_BIG:1000/60,internal=none";
 
 const BASE: &str = "/base";
