@@ -1529,8 +1529,9 @@ fn main() {
             environment_without_the_kv_binding_fails_closed,
         ],
     ];
-    // The flaky-origin tests share one port: `origin_down_gets_502_and_service_resumes_when_it_is_back`
-    // runs first (it is queued first, and the others wait for the origin it brings up).
+    // The flaky-origin tests share one port:
+    // `origin_down_gets_502_and_service_resumes_when_it_is_back` runs first (it is queued first,
+    // and the others wait for the origin it brings up).
     trials.extend(keygate_e2e::trials(&ctx, faults));
     let conclusion = libtest_mimic::run(&args, trials);
 
