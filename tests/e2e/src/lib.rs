@@ -6,13 +6,18 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The shared secret every test instance uses (except the ones testing its absence).
 pub const SECRET: &str = "e2e-shared-secret-7f3a9c2d41b8e6f0";
 /// The operator token of instances with the admin endpoint on.
 pub const ADMIN_TOKEN: &str = "e2e-admin-token-5b1e07c9d2a4f863";
+
+/// Locks `m`; a panic of a failed test that held it does not poison it for the others.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,7 +31,7 @@ pub fn repo_root() -> PathBuf {
 /// OS may offer a just-released port again while its first taker is still starting up).
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut given = lock(&GIVEN);
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -154,6 +159,14 @@ impl TestOrigin {
             .filter(|r| r.target.contains(marker))
             .collect()
     }
+
+    /// The targets of [`TestOrigin::received_with`], in the order received.
+    pub fn targets_with(&self, marker: &str) -> Vec<String> {
+        self.received_with(marker)
+            .into_iter()
+            .map(|r| r.target)
+            .collect()
+    }
 }
 
 /// One `wrangler dev` instance with its own config file, ports and state directory.
@@ -210,6 +223,21 @@ impl Dev {
                 ..Setup::default()
             },
         )
+    }
+
+    /// Starts a recording origin that expects [`SECRET`] and an instance of its own in front of
+    /// it (`ORIGIN_URL` and `SHARED_SECRET` set, then `vars`), wired as `setup` says.
+    pub fn start_with_origin(
+        name: &str,
+        vars: &[(&str, &str)],
+        setup: Setup<'_>,
+    ) -> (TestOrigin, Dev) {
+        let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
+        let url = format!("http://{}", origin.addr());
+        let mut all = vec![("ORIGIN_URL", url.as_str()), ("SHARED_SECRET", SECRET)];
+        all.extend_from_slice(vars);
+        let dev = Self::start_setup(name, &all, setup);
+        (origin, dev)
     }
 
     /// Starts an instance wired as `setup` says.
@@ -375,7 +403,7 @@ impl Dev {
     /// Stops `wrangler dev` and starts it again on the same ports and state directory.
     pub fn restart(&self) {
         {
-            let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            let mut child = lock(&self.child);
             stop(&mut child);
             *child = Self::spawn(
                 &self.dir,
@@ -596,7 +624,7 @@ impl Dev {
 
 impl Drop for Dev {
     fn drop(&mut self) {
-        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let mut child = lock(&self.child);
         stop(&mut child);
     }
 }
@@ -655,30 +683,19 @@ static EXTRA_SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Records another secret a test uses (beside [`SECRET`] and [`ADMIN_TOKEN`]), so responses
 /// and logs are scanned for it too.
 pub fn remember_secret(secret: &str) {
-    EXTRA_SECRETS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(secret.to_owned());
+    lock(&EXTRA_SECRETS).push(secret.to_owned());
 }
 
 /// Records a plaintext key so responses and logs can be scanned for it.
 pub fn remember_key(key: &str) {
-    KEYS.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(key.to_owned());
+    lock(&KEYS).push(key.to_owned());
 }
 
 /// Every secret the run knows: the shared secret, every key and every full key hash.
 pub fn secrets() -> Vec<String> {
-    let keys = KEYS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let keys = lock(&KEYS).clone();
     let mut out = vec![SECRET.to_owned(), ADMIN_TOKEN.to_owned()];
-    out.extend(
-        EXTRA_SECRETS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned(),
-    );
+    out.extend(lock(&EXTRA_SECRETS).iter().cloned());
     for k in keys {
         out.push(
             keygate_core::ApiKey::new(k.as_str())
@@ -759,6 +776,15 @@ impl Resp {
     }
 }
 
+/// A problem body without its per-request `request_id`, for comparing two refusals.
+pub fn without_request_id(mut problem: serde_json::Value) -> serde_json::Value {
+    problem
+        .as_object_mut()
+        .expect("a problem body is a JSON object")
+        .remove("request_id");
+    problem
+}
+
 /// A blocking client that never follows redirects and never adds credentials.
 pub fn client() -> &'static reqwest::blocking::Client {
     static C: OnceLock<reqwest::blocking::Client> = OnceLock::new();
@@ -801,11 +827,104 @@ pub fn bearer(key: &str) -> String {
 
 /// GET with an optional bearer key.
 pub fn get(url: &str, key: Option<&str>) -> Resp {
+    get_with(url, key, &[])
+}
+
+/// GET with an optional bearer key and these header fields besides.
+pub fn get_with(url: &str, key: Option<&str>, headers: &[(&str, &str)]) -> Resp {
     let mut req = client().get(url);
     if let Some(k) = key {
         req = req.header("authorization", bearer(k));
     }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     send(req)
+}
+
+/// Sends `n` GETs with `key` through `dev`, to `{path}/0` … `{path}/{n-1}`, from 4 threads;
+/// every one must get a 200. Returns the answers in the order of their paths.
+pub fn batch(dev: &Dev, key: &str, path: &str, n: usize) -> Vec<Resp> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut answers: Vec<(usize, Resp)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= n {
+                            return mine;
+                        }
+                        let r = get(&dev.url(&format!("{path}/{i}")), Some(key));
+                        assert_eq!(r.status, 200, "request {i} of {path}: {}", r.text());
+                        mine.push((i, r));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("batch worker"))
+            .collect()
+    });
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, r)| r).collect()
+}
+
+/// A signed request as the origin received it: its target and the header fields the gateway's
+/// signature covers.
+pub struct Captured {
+    /// The signature's time, `t=` of `X-Keygate-Signature`.
+    pub t: u64,
+    pub target: String,
+    pub signature: String,
+    pub consumer: String,
+    pub key_id: String,
+}
+
+impl Captured {
+    /// Sends a GET for `path` with `key` through `dev` (it must get a 200) and reads the one
+    /// request `origin` received for it.
+    pub fn through(dev: &Dev, origin: &TestOrigin, key: &str, path: &str) -> Captured {
+        let r = get(&dev.url(path), Some(key));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let got = origin.received_with(path.trim_start_matches('/'));
+        assert_eq!(got.len(), 1, "{got:?}");
+        let one = |h: &str| {
+            got[0]
+                .one(h)
+                .unwrap_or_else(|| panic!("origin received no single {h}"))
+                .to_owned()
+        };
+        let signature = one("x-keygate-signature");
+        let t = signature
+            .strip_prefix("t=")
+            .and_then(|s| s.split(',').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no t=<digits> in {signature}"));
+        Captured {
+            t,
+            target: got[0].target.clone(),
+            signature,
+            consumer: one("x-consumer-id"),
+            key_id: one("x-key-id"),
+        }
+    }
+
+    /// The signed header fields as captured, to send the request again.
+    pub fn headers(&self) -> Vec<(&'static str, &str)> {
+        self.headers_for(&self.consumer)
+    }
+
+    /// The signed header fields with `consumer` in place of the captured one.
+    pub fn headers_for<'a>(&'a self, consumer: &'a str) -> Vec<(&'static str, &'a str)> {
+        vec![
+            ("x-keygate-signature", self.signature.as_str()),
+            ("x-consumer-id", consumer),
+            ("x-key-id", self.key_id.as_str()),
+        ]
+    }
 }
 
 /// A request with exactly these header fields, sent with [`send`].
@@ -929,6 +1048,11 @@ pub fn unix_now() -> u64 {
         .as_secs()
 }
 
+/// Sleeps until the Unix second `t` is over (a key's expiry, say).
+pub fn sleep_past(t: u64) {
+    std::thread::sleep(Duration::from_secs(t.saturating_sub(unix_now()) + 1));
+}
+
 /// Sleeps past the end of the current `period`-second window (aligned to the Unix epoch) when
 /// fewer than `margin` seconds of it are left, so a counting test never straddles two windows.
 pub fn avoid_window_edge(period: u64, margin: u64) {
@@ -998,6 +1122,31 @@ pub fn logs_are_clean(devs: &[&Dev]) -> bool {
 /// A named test over a shared context.
 pub type NamedTest<C> = (&'static str, fn(&C));
 
+/// A binary's tests as [`NamedTest`]s, each registered as `group::function` with the function's
+/// own name (`stringify!`), so the name a run prints is the function to look for:
+///
+/// - `named_tests![contract::{a, b}, forward::{c}]` takes `contract::a`, `contract::b` and
+///   `forward::c` from those modules (a binary split into modules);
+/// - `named_tests![secret: [a, b], rotation: [c]]` takes `a`, `b` and `c` from the scope and
+///   registers them as `secret::a`, `secret::b` and `rotation::c` (a binary in one file, where
+///   the group is a label).
+#[macro_export]
+macro_rules! named_tests {
+    ($($module:ident :: { $($f:ident),* $(,)? }),* $(,)?) => {
+        vec![$($(
+            (
+                concat!(stringify!($module), "::", stringify!($f)),
+                $module::$f as fn(&_),
+            ),
+        )*)*]
+    };
+    ($($group:ident : [ $($f:ident),* $(,)? ]),* $(,)?) => {
+        vec![$($(
+            (concat!(stringify!($group), "::", stringify!($f)), $f as fn(&_)),
+        )*)*]
+    };
+}
+
 /// One trial a test, each run against the shared context.
 pub fn trials<C: Send + Sync + 'static>(
     ctx: &std::sync::Arc<C>,
@@ -1010,4 +1159,20 @@ pub fn trials<C: Send + Sync + 'static>(
             trial(name, move || f(&ctx))
         })
         .collect()
+}
+
+/// Ends a test binary after its run: `clean` checks what must hold afterwards (the log scans),
+/// then `ctx` is dropped, stopping its instances (`exit` would skip that), and the process exits
+/// with libtest's code, or 101 when `clean` said no.
+pub fn conclude<C>(
+    conclusion: libtest_mimic::Conclusion,
+    ctx: std::sync::Arc<C>,
+    clean: impl FnOnce(&C) -> bool,
+) -> ! {
+    let clean = clean(&ctx);
+    drop(ctx);
+    if !clean {
+        std::process::exit(101);
+    }
+    conclusion.exit()
 }

@@ -76,7 +76,6 @@ enum Challenge {
 }
 
 type Check = fn(&Ctx, &str, &Received) -> Result<(), String>;
-type Test = fn(&Ctx);
 type Build = Box<dyn Fn(&Ctx, &str) -> Vec<u8> + Send + Sync>;
 
 struct Case {
@@ -1058,11 +1057,11 @@ fn abort_mid_upload(c: &Ctx, chunked: bool) {
     assert_eq!(r.status, 200);
 }
 
-fn abort_mid_upload_length(c: &Ctx) {
+fn client_abort_mid_upload_never_reaches_the_origin_as_complete(c: &Ctx) {
     abort_mid_upload(c, false)
 }
 
-fn abort_mid_upload_chunked(c: &Ctx) {
+fn client_abort_mid_chunked_upload_never_reaches_the_origin_as_complete(c: &Ctx) {
     abort_mid_upload(c, true)
 }
 
@@ -1229,7 +1228,7 @@ fn read_to_end(base: &str, key: &str, path: &str) -> (u16, bool, usize, String) 
     (status, complete, body.len(), head_text)
 }
 
-fn origin_down_then_back(c: &Ctx) {
+fn origin_down_gets_502_and_service_resumes_when_it_is_back(c: &Ctx) {
     let key = c.keys.get("good");
     let m = marker("down");
     let r = get(&c.flaky.url(&format!("/{m}/1")), Some(key));
@@ -1245,16 +1244,13 @@ fn origin_down_then_back(c: &Ctx) {
     assert!(up.connections() >= 1);
 }
 
-/// A lock that a failed test's panic does not poison for the others.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The stub from `origin_down_then_back`, kept for the tests that need the flaky origin up.
+/// The stub from `origin_down_gets_502_and_service_resumes_when_it_is_back`, kept for the
+/// tests that need the flaky origin up.
 static STUB: Mutex<Option<Stub>> = Mutex::new(None);
 
-/// Brings the flaky origin up: after `origin_down_then_back` has used it down (waiting for that
-/// test up to a minute), or at once when that test is not part of the run.
+/// Brings the flaky origin up: after `origin_down_gets_502_and_service_resumes_when_it_is_back`
+/// has used it down (waiting for that test up to a minute), or at once when that test is not
+/// part of the run.
 fn with_stub(c: &Ctx) {
     let waited = Instant::now();
     while lock(&STUB).is_none() && waited.elapsed() < Duration::from_secs(60) {
@@ -1291,18 +1287,18 @@ fn origin_reset_mid_response(c: &Ctx, route: &str) {
     }
 }
 
-fn origin_reset_with_length(c: &Ctx) {
+fn origin_reset_mid_response_is_a_failed_transfer_not_a_short_200(c: &Ctx) {
     origin_reset_mid_response(c, "length-reset")
 }
 
-fn origin_reset_chunked(c: &Ctx) {
+fn origin_reset_mid_chunked_response_is_a_failed_transfer(c: &Ctx) {
     origin_reset_mid_response(c, "chunked-reset")
 }
 
 /// The flaky instance's `ORIGIN_TIMEOUT_MS`.
 const HANG_TIMEOUT_MS: u64 = 2_000;
 
-fn origin_hangs(c: &Ctx) {
+fn origin_that_hangs_gets_504_at_the_configured_timeout(c: &Ctx) {
     with_stub(c);
     let m = marker("hang");
     let started = Instant::now();
@@ -1321,7 +1317,7 @@ fn origin_hangs(c: &Ctx) {
     eprintln!("origin hangs: 504 after {took:?} (ORIGIN_TIMEOUT_MS={HANG_TIMEOUT_MS})");
 }
 
-fn redirect_to_trap(c: &Ctx) {
+fn redirect_to_another_host_reaches_the_client_and_the_trap_sees_nothing(c: &Ctx) {
     with_stub(c);
     let trap = TcpListener::bind("127.0.0.1:0").expect("trap");
     trap.set_nonblocking(true).expect("nonblocking");
@@ -1343,7 +1339,7 @@ fn redirect_to_trap(c: &Ctx) {
     );
 }
 
-fn kv_binding_missing(c: &Ctx) {
+fn environment_without_the_kv_binding_fails_closed(c: &Ctx) {
     let m = marker("nokv");
     let r = get(&c.no_kv.url(&format!("/{m}")), Some(c.keys.get("good")));
     let p = r.problem(500);
@@ -1521,50 +1517,27 @@ fn main() {
             })
         })
         .collect();
-    let faults: Vec<(&str, Test)> = vec![
-        (
-            "faults::client_abort_mid_upload_never_reaches_the_origin_as_complete",
-            abort_mid_upload_length,
-        ),
-        (
-            "faults::client_abort_mid_chunked_upload_never_reaches_the_origin_as_complete",
-            abort_mid_upload_chunked,
-        ),
-        (
-            "faults::origin_down_gets_502_and_service_resumes_when_it_is_back",
-            origin_down_then_back,
-        ),
-        (
-            "faults::origin_reset_mid_response_is_a_failed_transfer_not_a_short_200",
-            origin_reset_with_length,
-        ),
-        (
-            "faults::origin_reset_mid_chunked_response_is_a_failed_transfer",
-            origin_reset_chunked,
-        ),
-        (
-            "faults::origin_that_hangs_gets_504_at_the_configured_timeout",
-            origin_hangs,
-        ),
-        (
-            "faults::redirect_to_another_host_reaches_the_client_and_the_trap_sees_nothing",
-            redirect_to_trap,
-        ),
-        (
-            "faults::environment_without_the_kv_binding_fails_closed",
-            kv_binding_missing,
-        ),
+    let faults: Vec<NamedTest<Ctx>> = named_tests![
+        faults: [
+            client_abort_mid_upload_never_reaches_the_origin_as_complete,
+            client_abort_mid_chunked_upload_never_reaches_the_origin_as_complete,
+            origin_down_gets_502_and_service_resumes_when_it_is_back,
+            origin_reset_mid_response_is_a_failed_transfer_not_a_short_200,
+            origin_reset_mid_chunked_response_is_a_failed_transfer,
+            origin_that_hangs_gets_504_at_the_configured_timeout,
+            redirect_to_another_host_reaches_the_client_and_the_trap_sees_nothing,
+            environment_without_the_kv_binding_fails_closed,
+        ],
     ];
-    // The flaky-origin tests share one port: `origin_down_then_back` runs first (it is queued
-    // first, and the others wait for the origin it brings up).
+    // The flaky-origin tests share one port:
+    // `origin_down_gets_502_and_service_resumes_when_it_is_back` runs first (it is queued first,
+    // and the others wait for the origin it brings up).
     trials.extend(keygate_e2e::trials(&ctx, faults));
     let conclusion = libtest_mimic::run(&args, trials);
 
-    let clean = logs_are_clean(&[&ctx.gw, &ctx.flaky, &ctx.no_kv]);
-    drop(lock(&STUB).take());
-    drop(ctx);
-    if !clean {
-        std::process::exit(101);
-    }
-    conclusion.exit();
+    conclude(conclusion, ctx, |c| {
+        let clean = logs_are_clean(&[&c.gw, &c.flaky, &c.no_kv]);
+        drop(lock(&STUB).take());
+        clean
+    });
 }

@@ -90,7 +90,7 @@ impl ExpressOrigin {
 
 impl Drop for ExpressOrigin {
     fn drop(&mut self) {
-        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let mut child = lock(&self.child);
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -196,7 +196,7 @@ fn shouted(name: &str) -> String {
 
 // ---- methods and overrides, against Express ----
 
-fn express_overrides_off(c: &Ctx) {
+fn with_overrides_off_no_override_header_or_parameter_reaches_express(c: &Ctx) {
     // Found in review: a key scoped to GET /v1/* sent X-HTTP-Method-Override: DELETE and got 200.
     let m = marker("express-off");
     let url = c.express_off.url(&format!("/v1/{m}"));
@@ -242,7 +242,7 @@ fn express_overrides_off(c: &Ctx) {
     assert_eq!(ran(&plain), Some(("POST".into(), "POST".into())));
 }
 
-fn express_tunnelling_on(c: &Ctx) {
+fn with_tunnelling_on_express_runs_a_tunnelled_method_only_within_scope(c: &Ctx) {
     let m = marker("express-on");
     let url = c.express_on.url(&format!("/v1/{m}"));
     let post_v1 = bearer(c.key("post_v1"));
@@ -301,7 +301,7 @@ fn express_tunnelling_on(c: &Ctx) {
     assert_eq!(problem_type(&list, 400), "invalid_request");
 }
 
-fn express_every_answer_ran_a_method_in_scope(c: &Ctx) {
+fn whatever_is_sent_express_only_ever_runs_a_method_in_the_keys_scopes(c: &Ctx) {
     // Every combination of a sent method and an override, through both gateways, with a key
     // scoped to POST and DELETE: whenever Express answers, what it ran is in scope.
     let m = marker("express-matrix");
@@ -336,7 +336,7 @@ fn express_every_answer_ran_a_method_in_scope(c: &Ctx) {
     assert_eq!(answered, 8);
 }
 
-fn express_methods_arrive_as_sent(c: &Ctx) {
+fn forwarded_methods_arrive_as_sent_and_extension_methods_get_405(c: &Ctx) {
     // Found in review: PROPFIND and MKCOL reached the origin as GET, and passed a GET scope.
     let m = marker("express-methods");
     let open = bearer(c.key("open"));
@@ -375,7 +375,7 @@ fn express_methods_arrive_as_sent(c: &Ctx) {
 
 // ---- what the recording origin receives ----
 
-fn trace_never_reaches_the_origin(c: &Ctx) {
+fn trace_gets_405_and_never_reaches_the_origin(c: &Ctx) {
     let m = marker("trace");
     let r = request(
         "TRACE",
@@ -389,7 +389,7 @@ fn trace_never_reaches_the_origin(c: &Ctx) {
     assert!(c.origin.received_with(&m).is_empty());
 }
 
-fn forwarded_methods_arrive_exactly(c: &Ctx) {
+fn each_forwarded_method_reaches_the_origin_exactly_as_sent(c: &Ctx) {
     let m = marker("methods");
     let open = bearer(c.key("open"));
     for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
@@ -405,7 +405,7 @@ fn forwarded_methods_arrive_exactly(c: &Ctx) {
     }
 }
 
-fn rewrite_and_identity_headers_stripped(c: &Ctx) {
+fn rewrite_and_foreign_identity_headers_never_reach_the_origin(c: &Ctx) {
     use keygate_core::integrity::{IDENTITY_HEADERS, METHOD_OVERRIDE_HEADERS, REWRITE_HEADERS};
     let m = marker("strip");
     let mut names = Vec::new();
@@ -466,7 +466,7 @@ fn rewrite_and_identity_headers_stripped(c: &Ctx) {
     assert_eq!(c.origin.received_with(&m).len(), 1);
 }
 
-fn preflight_with_body_refused(c: &Ctx) {
+fn a_preflight_with_a_body_or_an_override_is_refused_and_a_real_one_passes(c: &Ctx) {
     // Found in review: a forged preflight delivered a JSON body to the origin without a key.
     let m = marker("preflight");
     let json = send(
@@ -516,7 +516,7 @@ fn preflight_with_body_refused(c: &Ctx) {
     assert!(got[0].all("x-consumer-id").is_empty());
 }
 
-fn encoded_dot_segments_refused(c: &Ctx) {
+fn dot_segments_with_encoded_semicolons_or_dots_are_refused(c: &Ctx) {
     // Found in review: `/reports/..%3b/admin` passed `* /reports/**` and the origin received
     // `/reports/..;/admin`.
     let m = marker("dots");
@@ -545,7 +545,7 @@ fn encoded_dot_segments_refused(c: &Ctx) {
     assert_eq!(got[0].target, format!("{BASE}/reports/{m}/q3"));
 }
 
-fn keys_in_the_url_refused_and_never_logged(c: &Ctx) {
+fn a_key_anywhere_in_the_url_is_refused_and_never_logged(c: &Ctx) {
     // Found in review: `?kg_…`, `?x=1,kg_…` and a percent-encoded prefix were forwarded, and
     // with LOG_QUERY=true the whole key was logged.
     let m = marker("url-key");
@@ -593,7 +593,7 @@ fn keys_in_the_url_refused_and_never_logged(c: &Ctx) {
     assert_eq!(c.checked.request_log(&rid)["query"], "unit=kg_per_m2");
 }
 
-fn blank_credentials(c: &Ctx) {
+fn blank_authorization_counts_as_none_and_blank_x_api_key_is_refused(c: &Ctx) {
     // Found in review: with ALLOW_ANONYMOUS, a blank Authorization was forwarded as anonymous.
     // The Workers runtime removes a known header with an empty value before the worker runs, so
     // keygate cannot see it: it counts as no credential, and the origin never gets the header.
@@ -635,7 +635,7 @@ fn blank_credentials(c: &Ctx) {
 
 // ---- quotas ----
 
-fn quota_mixed_periods(c: &Ctx) {
+fn per_consumer_quotas_of_different_periods_stay_exact(c: &Ctx) {
     // Found in review: two keys of one consumer, 3/hour and 3/day per consumer, reset each
     // other's window, and 20 alternating requests were all accepted.
     avoid_window_edge(3_600, 30);
@@ -661,7 +661,7 @@ fn quota_mixed_periods(c: &Ctx) {
     assert_eq!(c.origin.received_with(&m).len(), 6);
 }
 
-fn set_quota_period_change(c: &Ctx) {
+fn set_quota_keeps_the_count_for_a_new_limit_and_starts_one_for_a_new_period(c: &Ctx) {
     // What `keygate set-quota` does to the count: a new limit keeps it, a new period starts a
     // count of its own, and going back finds the old period's count again.
     avoid_window_edge(3_600, 60);
@@ -711,65 +711,39 @@ fn main() {
     let started = Instant::now();
     let ctx = Arc::new(start());
     eprintln!("integrity: instances up in {:?}", started.elapsed());
-    let tests: Vec<NamedTest<Ctx>> = vec![
-        (
-            "express::with_overrides_off_no_override_header_or_parameter_reaches_express",
-            express_overrides_off,
-        ),
-        (
-            "express::with_tunnelling_on_express_runs_a_tunnelled_method_only_within_scope",
-            express_tunnelling_on,
-        ),
-        (
-            "express::whatever_is_sent_express_only_ever_runs_a_method_in_the_keys_scopes",
-            express_every_answer_ran_a_method_in_scope,
-        ),
-        (
-            "express::forwarded_methods_arrive_as_sent_and_extension_methods_get_405",
-            express_methods_arrive_as_sent,
-        ),
-        (
-            "methods::trace_gets_405_and_never_reaches_the_origin",
-            trace_never_reaches_the_origin,
-        ),
-        (
-            "methods::each_forwarded_method_reaches_the_origin_exactly_as_sent",
-            forwarded_methods_arrive_exactly,
-        ),
-        (
-            "headers::rewrite_and_foreign_identity_headers_never_reach_the_origin",
-            rewrite_and_identity_headers_stripped,
-        ),
-        (
-            "preflight::a_preflight_with_a_body_or_an_override_is_refused_and_a_real_one_passes",
-            preflight_with_body_refused,
-        ),
-        (
-            "paths::dot_segments_with_encoded_semicolons_or_dots_are_refused",
-            encoded_dot_segments_refused,
-        ),
-        (
-            "keys::a_key_anywhere_in_the_url_is_refused_and_never_logged",
-            keys_in_the_url_refused_and_never_logged,
-        ),
-        (
-            "credentials::blank_authorization_counts_as_none_and_blank_x_api_key_is_refused",
-            blank_credentials,
-        ),
-        (
-            "quota::per_consumer_quotas_of_different_periods_stay_exact",
-            quota_mixed_periods,
-        ),
-        (
-            "quota::set_quota_keeps_the_count_for_a_new_limit_and_starts_one_for_a_new_period",
-            set_quota_period_change,
-        ),
+    let tests: Vec<NamedTest<Ctx>> = named_tests![
+        express: [
+            with_overrides_off_no_override_header_or_parameter_reaches_express,
+            with_tunnelling_on_express_runs_a_tunnelled_method_only_within_scope,
+            whatever_is_sent_express_only_ever_runs_a_method_in_the_keys_scopes,
+            forwarded_methods_arrive_as_sent_and_extension_methods_get_405,
+        ],
+        methods: [
+            trace_gets_405_and_never_reaches_the_origin,
+            each_forwarded_method_reaches_the_origin_exactly_as_sent,
+        ],
+        headers: [
+            rewrite_and_foreign_identity_headers_never_reach_the_origin,
+        ],
+        preflight: [
+            a_preflight_with_a_body_or_an_override_is_refused_and_a_real_one_passes,
+        ],
+        paths: [
+            dot_segments_with_encoded_semicolons_or_dots_are_refused,
+        ],
+        keys: [
+            a_key_anywhere_in_the_url_is_refused_and_never_logged,
+        ],
+        credentials: [
+            blank_authorization_counts_as_none_and_blank_x_api_key_is_refused,
+        ],
+        quota: [
+            per_consumer_quotas_of_different_periods_stay_exact,
+            set_quota_keeps_the_count_for_a_new_limit_and_starts_one_for_a_new_period,
+        ],
     ];
     let conclusion = libtest_mimic::run(&args, trials(&ctx, tests));
-    let clean = logs_are_clean(&[&ctx.checked, &ctx.express_off, &ctx.express_on]);
-    drop(ctx);
-    if !clean {
-        std::process::exit(101);
-    }
-    conclusion.exit();
+    conclude(conclusion, ctx, |c| {
+        logs_are_clean(&[&c.checked, &c.express_off, &c.express_on])
+    });
 }

@@ -659,7 +659,8 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn load_loses_nothing() {
+/// The one test: it starts its own instance, so it has no shared context.
+fn twenty_thousand_mixed_requests_reach_the_origin_exactly_once_or_get_their_refusal(_: &()) {
     let n = env_or("LOAD_REQUESTS", REQUESTS);
     let concurrency = env_or("LOAD_CONCURRENCY", CONCURRENCY);
     let setup = Instant::now();
@@ -813,9 +814,8 @@ fn load_loses_nothing() {
 
 fn main() {
     let args = Arguments::from_args();
-    let trials = vec![trial(
-        "load::twenty_thousand_mixed_requests_reach_the_origin_exactly_once_or_get_their_refusal",
-        load_loses_nothing,
-    )];
-    libtest_mimic::run(&args, trials).exit();
+    let tests: Vec<NamedTest<()>> = named_tests![
+        load: [twenty_thousand_mixed_requests_reach_the_origin_exactly_once_or_get_their_refusal],
+    ];
+    libtest_mimic::run(&args, trials(&Arc::new(()), tests)).exit();
 }

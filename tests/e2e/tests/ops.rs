@@ -10,8 +10,6 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-const SECRET: &str = "ops-shared-secret-0123456789abcdef";
-const ADMIN_TOKEN: &str = "ops-admin-token-fedcba9876543210";
 /// The `ANALYTICS` dataset binding, as `wrangler.toml` declares it.
 const ANALYTICS_TOML: &str =
     "[[analytics_engine_datasets]]\nbinding = \"ANALYTICS\"\ndataset = \"keygate_e2e\"\n";
@@ -42,8 +40,6 @@ fn start() -> Ctx {
         root.join("build-faults/index.js").is_file(),
         "the test build is missing: run `make worker-faults` (`make test` does)"
     );
-    remember_secret(SECRET);
-    remember_secret(ADMIN_TOKEN);
     let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
     let closed = ClosedPort::new();
     let o = format!("http://{}", origin.addr());
@@ -496,14 +492,6 @@ fn every_decision_has_one_line_with_its_fields(c: &Ctx) {
     );
 }
 
-/// A problem body without its per-request id, for comparing answers.
-fn without_request_id(mut v: Value) -> Value {
-    if let Some(o) = v.as_object_mut() {
-        o.remove("request_id");
-    }
-    v
-}
-
 fn faults_without_a_dataset_binding_are_logged_with_their_detail(c: &Ctx) {
     let dev = &c.bare;
     // Not shaped like a keygate key, so it is looked up (and the lookup fails).
@@ -737,29 +725,16 @@ fn data_point(dev: &Dev, id: &str) -> Value {
 fn main() {
     let args = Arguments::from_args();
     let ctx = Arc::new(start());
-    let tests: Vec<NamedTest<Ctx>> = vec![
-        (
-            "ops::every_decision_has_one_line_with_its_fields",
+    let tests: Vec<NamedTest<Ctx>> = named_tests![
+        ops: [
             every_decision_has_one_line_with_its_fields,
-        ),
-        (
-            "ops::faults_without_a_dataset_binding_are_logged_with_their_detail",
             faults_without_a_dataset_binding_are_logged_with_their_detail,
-        ),
-        (
-            "ops::stats_local_summarises_the_real_log",
             stats_local_summarises_the_real_log,
-        ),
-        (
-            "ops::each_request_writes_one_data_point_matching_its_log_line",
             each_request_writes_one_data_point_matching_its_log_line,
-        ),
+        ],
     ];
     let conclusion = libtest_mimic::run(&args, trials(&ctx, tests));
-    let clean = logs_are_clean(&[&ctx.main, &ctx.echo, &ctx.bare]);
-    drop(ctx);
-    if !clean {
-        std::process::exit(101);
-    }
-    conclusion.exit();
+    conclude(conclusion, ctx, |c| {
+        logs_are_clean(&[&c.main, &c.echo, &c.bare])
+    });
 }

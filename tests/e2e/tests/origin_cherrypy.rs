@@ -55,7 +55,7 @@ impl App {
     /// Stops the process and starts it again on the same port with new settings.
     fn restart(&self, env: &[(&str, &str)]) {
         {
-            let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            let mut child = lock(&self.child);
             stop_app(&mut child);
             *child = spawn_app(self.port, &self.log, env);
         }
@@ -66,13 +66,7 @@ impl App {
         let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().expect("addr");
         let start = Instant::now();
         loop {
-            if let Some(status) = self
-                .child
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .try_wait()
-                .expect("try_wait")
-            {
+            if let Some(status) = lock(&self.child).try_wait().expect("try_wait") {
                 panic!(
                     "app.py '{}' exited early ({status}); log:\n{}",
                     self.name,
@@ -298,7 +292,7 @@ fn through_keygate_is_accepted_with_the_consumer(c: &Ctx) {
     assert_eq!(accepted(&p.get("/"))["consumer_id"], p.consumer);
 }
 
-fn direct_without_the_secret_is_refused(c: &Ctx) {
+fn direct_without_the_secret_is_401_no_secret_provided(c: &Ctx) {
     let r = request("GET", &c.plain.app.url("/base/v1/orders"), &[]);
     assert_refused(&r, 401, "No secret provided");
     // Identity headers alone prove nothing.
@@ -310,7 +304,7 @@ fn direct_without_the_secret_is_refused(c: &Ctx) {
     assert_refused(&r, 401, "No secret provided");
 }
 
-fn direct_with_a_wrong_secret_is_refused(c: &Ctx) {
+fn direct_with_a_wrong_secret_is_401_invalid_secret(c: &Ctx) {
     for wrong in [WRONG_SECRET, "", &SECRET[1..]] {
         let r = request(
             "GET",
@@ -340,7 +334,7 @@ fn direct_with_the_secret_is_accepted(c: &Ctx) {
     assert_eq!(accepted(&r)["consumer_id"], "direct");
 }
 
-fn app_without_a_secret_is_a_configuration_error(c: &Ctx) {
+fn app_without_a_secret_is_500_server_configuration_error(c: &Ctx) {
     for headers in [vec![], vec![("x-shared-secret", SECRET)]] {
         let r = request("GET", &c.unconfigured.url("/base/x"), &headers);
         assert_refused(&r, 500, "Server configuration error");
@@ -365,11 +359,10 @@ fn client_identity_headers_never_reach_the_app(c: &Ctx) {
 
 // ---- rotation ----
 
-/// A batch through the gateway: every request accepted, with the key's consumer.
-fn batch(p: &Pair, step: &str) {
-    for i in 0..BATCH {
-        let r = p.get(&format!("/v1/rotation/{step}/{i}"));
-        assert_eq!(r.status, 200, "{step}, request {i}: {}", r.text());
+/// A batch through the gateway at one step: every request accepted, with the key's consumer.
+fn rotation_batch(p: &Pair, step: &str) {
+    let answers = batch(&p.dev, &p.key, &format!("/v1/rotation/{step}"), BATCH);
+    for (i, r) in answers.iter().enumerate() {
         assert_eq!(r.json()["consumer_id"], p.consumer, "{step}, request {i}");
     }
 }
@@ -378,33 +371,33 @@ fn direct_secret(app: &App, secret: &str) -> Resp {
     request("GET", &app.url("/base/x"), &[("x-shared-secret", secret)])
 }
 
-fn rotation_refuses_no_request_at_any_step(c: &Ctx) {
+fn no_request_is_refused_at_any_step_and_the_old_secret_is_refused_at_the_end(c: &Ctx) {
     let p = &c.rotation;
-    batch(p, "0-old");
+    rotation_batch(p, "0-old");
     assert_refused(&direct_secret(&p.app, NEW_SECRET), 401, "Invalid secret");
 
     // 1. The app accepts the old and the new secret.
     let both = format!("{SECRET},{NEW_SECRET}");
     p.app.restart(&[("SHARED_SECRETS", both.as_str())]);
-    batch(p, "1-app-accepts-both");
+    rotation_batch(p, "1-app-accepts-both");
     accepted(&direct_secret(&p.app, SECRET));
     accepted(&direct_secret(&p.app, NEW_SECRET));
 
     // 2. The gateway sends the new secret.
     p.dev.set_secret("SHARED_SECRET", NEW_SECRET);
     p.dev.restart();
-    batch(p, "2-gateway-sends-new");
+    rotation_batch(p, "2-gateway-sends-new");
 
     // 3. The app accepts only the new one; the gateway's requests still pass, so it sends it.
     p.app.restart(&[("SHARED_SECRETS", NEW_SECRET)]);
-    batch(p, "3-app-accepts-new");
+    rotation_batch(p, "3-app-accepts-new");
     assert_refused(&direct_secret(&p.app, SECRET), 401, "Invalid secret");
     accepted(&direct_secret(&p.app, NEW_SECRET));
 }
 
 // ---- signed requests ----
 
-fn signed_only_through_keygate_is_accepted(c: &Ctx) {
+fn hmac_only_through_keygate_to_an_app_that_requires_signatures(c: &Ctx) {
     let p = &c.signed;
     // Percent-encoding is signed and checked as sent, never decoded.
     let seen = accepted(&p.get("/v1/a%20b/%7Euser?q=a%2Fb&x=1&empty="));
@@ -423,7 +416,7 @@ fn signed_only_through_keygate_is_accepted(c: &Ctx) {
     assert_eq!(accepted(&r)["method"], "POST");
 }
 
-fn unsigned_request_to_a_signature_requiring_app_is_refused(c: &Ctx) {
+fn unsigned_request_to_an_app_that_requires_signatures_is_401(c: &Ctx) {
     let r = direct_secret(&c.signed.app, SECRET);
     assert_refused(&r, 401, "No signature provided");
 }
@@ -432,52 +425,16 @@ fn unsigned_request_to_a_signature_requiring_app_is_refused(c: &Ctx) {
 type Headers<'a> = Vec<(&'a str, &'a str)>;
 
 /// What the gateway sent to the recording origin for one request through `SIGNING=hmac`.
-struct Captured {
-    t: u64,
-    target: String,
-    signature: String,
-    consumer: String,
-    key_id: String,
-}
-
 fn capture(c: &Ctx, path: &str) -> Captured {
-    let m = marker("cherrypy-capture");
-    let r = get(&c.capture.url(&format!("/{m}{path}")), Some(&c.capture_key));
-    assert_eq!(r.status, 200, "{}", r.text());
-    let got = c.recorder.received_with(&m);
-    assert_eq!(got.len(), 1);
-    let g = &got[0];
+    let path = format!("/{}{path}", marker("cherrypy-capture"));
+    let cap = Captured::through(&c.capture, &c.recorder, &c.capture_key, &path);
     // SIGNING=hmac: the signature beside the static secret.
-    assert_eq!(g.all("x-shared-secret"), vec![SECRET]);
-    let signature = g
-        .one("x-keygate-signature")
-        .expect("one signature")
-        .to_owned();
-    let t = signature
-        .strip_prefix("t=")
-        .and_then(|s| s.split(',').next())
-        .and_then(|s| s.parse().ok())
-        .expect("t=<digits>");
-    Captured {
-        t,
-        target: g.target.clone(),
-        signature,
-        consumer: g.one("x-consumer-id").expect("consumer").to_owned(),
-        key_id: g.one("x-key-id").expect("key id").to_owned(),
-    }
+    let got = c.recorder.received_with(path.trim_start_matches('/'));
+    assert_eq!(got[0].all("x-shared-secret"), vec![SECRET]);
+    cap
 }
 
-impl Captured {
-    fn headers(&self) -> Vec<(&str, &str)> {
-        vec![
-            ("x-keygate-signature", self.signature.as_str()),
-            ("x-consumer-id", self.consumer.as_str()),
-            ("x-key-id", self.key_id.as_str()),
-        ]
-    }
-}
-
-fn gateway_signature_verifies_at_the_app(c: &Ctx) {
+fn the_gateways_signature_verifies_at_the_app(c: &Ctx) {
     let cap = capture(c, "/v1/orders?limit=10&cursor=abc");
     assert_eq!(cap.consumer, "capture-consumer");
     let url = c.signed.app.url(&cap.target);
@@ -486,7 +443,7 @@ fn gateway_signature_verifies_at_the_app(c: &Ctx) {
     assert_eq!(seen["target"], cap.target);
 }
 
-fn altered_or_repeated_signed_fields_are_refused(c: &Ctx) {
+fn altered_or_repeated_signed_fields_are_401_invalid_signature(c: &Ctx) {
     let cap = capture(c, "/v1/orders?limit=10");
     let url = c.signed.app.url(&cap.target);
     let sig = ("x-keygate-signature", cap.signature.as_str());
@@ -547,7 +504,7 @@ fn altered_or_repeated_signed_fields_are_refused(c: &Ctx) {
     accepted(&request("GET", &url, &cap.headers()));
 }
 
-fn replay_after_the_window_is_refused(c: &Ctx) {
+fn replay_after_the_window_is_401_invalid_signature(c: &Ctx) {
     let cap = capture(c, "/v1/replayed");
     let url = c.short.url(&cap.target);
     // Wait until the signature is older than the short app's window.
@@ -576,7 +533,7 @@ fn signature_at(c: &Ctx, t: u64, target: &str) -> String {
     )
 }
 
-fn signature_outside_the_default_window_is_refused(c: &Ctx) {
+fn signature_outside_the_default_window_is_401(c: &Ctx) {
     let target = "/base/v1/made-here";
     let url = c.signed.app.url(target);
     let key_id = c.signed.key_id();
@@ -615,83 +572,46 @@ fn main() {
         "origin_cherrypy: apps and gateways up in {:?}",
         started.elapsed()
     );
-    let tests: Vec<NamedTest<Ctx>> = vec![
-        (
-            "static::through_keygate_is_accepted_with_the_consumer",
+    let tests: Vec<NamedTest<Ctx>> = named_tests![
+        static: [
             through_keygate_is_accepted_with_the_consumer,
-        ),
-        (
-            "static::direct_without_the_secret_is_401_no_secret_provided",
-            direct_without_the_secret_is_refused,
-        ),
-        (
-            "static::direct_with_a_wrong_secret_is_401_invalid_secret",
-            direct_with_a_wrong_secret_is_refused,
-        ),
-        (
-            "static::direct_with_the_secret_is_accepted",
+            direct_without_the_secret_is_401_no_secret_provided,
+            direct_with_a_wrong_secret_is_401_invalid_secret,
             direct_with_the_secret_is_accepted,
-        ),
-        (
-            "static::app_without_a_secret_is_500_server_configuration_error",
-            app_without_a_secret_is_a_configuration_error,
-        ),
-        (
-            "static::client_identity_headers_never_reach_the_app",
+            app_without_a_secret_is_500_server_configuration_error,
             client_identity_headers_never_reach_the_app,
-        ),
-        (
-            "rotation::no_request_is_refused_at_any_step_and_the_old_secret_is_refused_at_the_end",
-            rotation_refuses_no_request_at_any_step,
-        ),
-        (
-            "signed::hmac_only_through_keygate_to_an_app_that_requires_signatures",
-            signed_only_through_keygate_is_accepted,
-        ),
-        (
-            "signed::unsigned_request_to_an_app_that_requires_signatures_is_401",
-            unsigned_request_to_a_signature_requiring_app_is_refused,
-        ),
-        (
-            "signed::the_gateways_signature_verifies_at_the_app",
-            gateway_signature_verifies_at_the_app,
-        ),
-        (
-            "signed::altered_or_repeated_signed_fields_are_401_invalid_signature",
-            altered_or_repeated_signed_fields_are_refused,
-        ),
-        (
-            "signed::replay_after_the_window_is_401_invalid_signature",
-            replay_after_the_window_is_refused,
-        ),
-        (
-            "signed::signature_outside_the_default_window_is_401",
-            signature_outside_the_default_window_is_refused,
-        ),
+        ],
+        rotation: [
+            no_request_is_refused_at_any_step_and_the_old_secret_is_refused_at_the_end,
+        ],
+        signed: [
+            hmac_only_through_keygate_to_an_app_that_requires_signatures,
+            unsigned_request_to_an_app_that_requires_signatures_is_401,
+            the_gateways_signature_verifies_at_the_app,
+            altered_or_repeated_signed_fields_are_401_invalid_signature,
+            replay_after_the_window_is_401_invalid_signature,
+            signature_outside_the_default_window_is_401,
+        ],
     ];
     let conclusion = libtest_mimic::run(&args, trials(&ctx, tests));
-
-    let c = &ctx;
-    let mut clean = logs_are_clean(&[&c.plain.dev, &c.rotation.dev, &c.signed.dev, &c.capture]);
-    // The apps' logs: no secret, no key.
-    for app in [
-        &c.plain.app,
-        &c.rotation.app,
-        &c.signed.app,
-        &c.unconfigured,
-        &c.short,
-    ] {
-        let logs = app.logs();
-        let scan = std::panic::catch_unwind(|| {
-            assert_no_secrets(&format!("app.py log '{}'", app.name), &logs)
-        });
-        if scan.is_err() {
-            clean = false;
+    conclude(conclusion, ctx, |c| {
+        let mut clean = logs_are_clean(&[&c.plain.dev, &c.rotation.dev, &c.signed.dev, &c.capture]);
+        // The apps' logs: no secret, no key.
+        for app in [
+            &c.plain.app,
+            &c.rotation.app,
+            &c.signed.app,
+            &c.unconfigured,
+            &c.short,
+        ] {
+            let logs = app.logs();
+            let scan = std::panic::catch_unwind(|| {
+                assert_no_secrets(&format!("app.py log '{}'", app.name), &logs)
+            });
+            if scan.is_err() {
+                clean = false;
+            }
         }
-    }
-    drop(ctx);
-    if !clean {
-        std::process::exit(101);
-    }
-    conclusion.exit();
+        clean
+    });
 }

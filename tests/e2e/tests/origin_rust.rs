@@ -38,10 +38,6 @@ struct Ctx {
     hmac: Dev,
 }
 
-fn lock(m: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn origin_url(o: &TestOrigin) -> String {
     format!("http://{}{BASE}", o.addr())
 }
@@ -143,7 +139,7 @@ fn through_keygate_is_accepted(c: &Ctx) {
     assert_eq!(echoed, Some("<verified>".into()));
 }
 
-fn direct_without_the_secret_is_refused(c: &Ctx) {
+fn direct_without_the_secret_is_401_no_secret_provided(c: &Ctx) {
     let m = marker("nosecret");
     let r = direct(&c.origin, &format!("{BASE}/{m}"), &[]);
     assert_text(&r, 401, "No secret provided");
@@ -151,7 +147,7 @@ fn direct_without_the_secret_is_refused(c: &Ctx) {
     assert_eq!(c.origin.received_with(&m).len(), 1);
 }
 
-fn direct_with_a_wrong_secret_is_refused(c: &Ctx) {
+fn direct_with_a_wrong_or_repeated_secret_is_401_invalid_secret(c: &Ctx) {
     let m = marker("wrong");
     let r = direct(
         &c.origin,
@@ -182,23 +178,6 @@ fn origin_without_a_secret_answers_500(_: &Ctx) {
 }
 
 // ---- rotation ----
-
-/// Sends `n` requests through `dev` from 4 threads; every one must get the origin's 200.
-fn batch(dev: &Dev, key: &str, m: &str, n: usize) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let r = get(&dev.url(&format!("/{m}/{i}")), Some(key));
-                assert_eq!(r.status, 200, "request {i} of {m}: {}", r.text());
-            });
-        }
-    });
-}
 
 /// Requests through `dev` in a loop while `change` runs, and a little after; all must be 200.
 fn under_traffic(dev: &Dev, key: &str, m: &str, change: impl FnOnce()) -> usize {
@@ -233,12 +212,12 @@ fn secrets_seen(o: &TestOrigin, m: &str) -> Vec<String> {
     seen
 }
 
-fn rotation_refuses_no_request_at_any_step(c: &Ctx) {
+fn old_and_new_then_gateway_restart_then_new_only_refuses_no_request(c: &Ctx) {
     let (dev, origin) = (&c.rotating, &c.rot_origin);
     let key = dev.create_key(&[]);
 
     let m0 = marker("rot-step0");
-    batch(dev, &key, &m0, 20);
+    batch(dev, &key, &format!("/{m0}"), 20);
     assert_eq!(secrets_seen(origin, &m0), [SECRET]);
 
     // Step 1: the origin accepts the old and the new secret (in place, under traffic).
@@ -246,14 +225,14 @@ fn rotation_refuses_no_request_at_any_step(c: &Ctx) {
     let sent = under_traffic(dev, &key, &m1, || {
         origin.verifier().set_secrets([SECRET, NEW_SECRET])
     });
-    batch(dev, &key, &m1, 20);
+    batch(dev, &key, &format!("/{m1}"), 20);
     eprintln!("rotation step 1: {} requests, none refused", sent + 20);
 
     // Step 2: the gateway gets the new secret (as `wrangler secret put` and a deploy).
     dev.set_secret("SHARED_SECRET", NEW_SECRET);
     dev.restart();
     let m2 = marker("rot-step2");
-    batch(dev, &key, &m2, 20);
+    batch(dev, &key, &format!("/{m2}"), 20);
     assert_eq!(secrets_seen(origin, &m2), [NEW_SECRET]);
 
     // Step 3: the origin drops the old secret (in place, under traffic).
@@ -261,7 +240,7 @@ fn rotation_refuses_no_request_at_any_step(c: &Ctx) {
     let sent = under_traffic(dev, &key, &m3, || {
         origin.verifier().set_secrets([NEW_SECRET])
     });
-    batch(dev, &key, &m3, 20);
+    batch(dev, &key, &format!("/{m3}"), 20);
     assert_eq!(secrets_seen(origin, &m3), [NEW_SECRET]);
     eprintln!("rotation step 3: {} requests, none refused", sent + 20);
 
@@ -283,46 +262,9 @@ fn rotation_refuses_no_request_at_any_step(c: &Ctx) {
 
 // ---- signed requests ----
 
-/// The headers a signature covers, as the origin received them on one request.
-struct Captured {
-    target: String,
-    signature: String,
-    consumer: String,
-    key_id: String,
-}
-
-/// Sends one GET through `dev` and returns what the signing origin received.
-fn signed_through(dev: &Dev, origin: &TestOrigin, key: &str, path: &str) -> Captured {
-    let r = get(&dev.url(path), Some(key));
-    assert_eq!(r.status, 200, "{}", r.text());
-    let got = origin.received_with(path.trim_start_matches('/'));
-    assert_eq!(got.len(), 1, "{got:?}");
-    let one = |h: &str| {
-        got[0]
-            .one(h)
-            .unwrap_or_else(|| panic!("origin received no single {h}"))
-            .to_owned()
-    };
-    Captured {
-        target: got[0].target.clone(),
-        signature: one("x-keygate-signature"),
-        consumer: one("x-consumer-id"),
-        key_id: one("x-key-id"),
-    }
-}
-
-impl Captured {
-    fn replay(&self, origin: &TestOrigin, consumer: &str) -> Resp {
-        direct(
-            origin,
-            &self.target,
-            &[
-                ("x-keygate-signature", &self.signature),
-                ("x-consumer-id", consumer),
-                ("x-key-id", &self.key_id),
-            ],
-        )
-    }
+/// Sends the captured request again, straight to `origin`, as from `consumer`.
+fn replay(origin: &TestOrigin, got: &Captured, consumer: &str) -> Resp {
+    direct(origin, &got.target, &got.headers_for(consumer))
 }
 
 fn hmac_only_requests_are_accepted_without_the_static_secret(c: &Ctx) {
@@ -330,7 +272,7 @@ fn hmac_only_requests_are_accepted_without_the_static_secret(c: &Ctx) {
     c.skew.store(0, Ordering::SeqCst);
     let key = c.hmac_only.create_key(&["--consumer", "signed-consumer"]);
     let m = marker("hmac-only");
-    let got = signed_through(
+    let got = Captured::through(
         &c.hmac_only,
         &c.signed_origin,
         &key,
@@ -344,10 +286,7 @@ fn hmac_only_requests_are_accepted_without_the_static_secret(c: &Ctx) {
         "hmac-only sent the static secret"
     );
     // The gateway signed with its clock; the origin (same machine) checks against its own.
-    let t: u64 = got.signature[2..got.signature.find(',').expect("comma")]
-        .parse()
-        .expect("t");
-    assert!(unix_now().abs_diff(t) <= 5, "t={t}");
+    assert!(unix_now().abs_diff(got.t) <= 5, "t={}", got.t);
     // Static-secret-only requests are refused by this origin.
     let r = direct(
         &c.signed_origin,
@@ -357,39 +296,39 @@ fn hmac_only_requests_are_accepted_without_the_static_secret(c: &Ctx) {
     assert_text(&r, 401, "No signature provided");
 }
 
-fn captured_signature_replayed_after_the_window_is_refused(c: &Ctx) {
+fn captured_signature_replayed_after_the_window_is_401(c: &Ctx) {
     let _g = lock(&c.signed_lock);
     c.skew.store(0, Ordering::SeqCst);
     let key = c.hmac_only.create_key(&["--consumer", "replayed-consumer"]);
     let m = marker("replay");
-    let got = signed_through(
+    let got = Captured::through(
         &c.hmac_only,
         &c.signed_origin,
         &key,
         &format!("/{m}/pay?amount=5"),
     );
     // Inside the window the captured request is still good (no replay protection there).
-    assert_eq!(got.replay(&c.signed_origin, &got.consumer).status, 200);
+    assert_eq!(replay(&c.signed_origin, &got, &got.consumer).status, 200);
     // The origin's clock moves past the window: the same bytes are refused.
     c.skew.store(WINDOW + 2, Ordering::SeqCst);
-    let r = got.replay(&c.signed_origin, &got.consumer);
+    let r = replay(&c.signed_origin, &got, &got.consumer);
     c.skew.store(0, Ordering::SeqCst);
     assert_text(&r, 401, "Invalid signature");
 }
 
-fn captured_signature_with_another_consumer_is_refused(c: &Ctx) {
+fn captured_signature_with_another_consumer_is_401(c: &Ctx) {
     let _g = lock(&c.signed_lock);
     c.skew.store(0, Ordering::SeqCst);
     let key = c.hmac_only.create_key(&["--consumer", "honest-consumer"]);
     let m = marker("relabel");
-    let got = signed_through(
+    let got = Captured::through(
         &c.hmac_only,
         &c.signed_origin,
         &key,
         &format!("/{m}/account"),
     );
-    assert_eq!(got.replay(&c.signed_origin, &got.consumer).status, 200);
-    let r = got.replay(&c.signed_origin, "another-consumer");
+    assert_eq!(replay(&c.signed_origin, &got, &got.consumer).status, 200);
+    let r = replay(&c.signed_origin, &got, "another-consumer");
     assert_text(&r, 401, "Invalid signature");
     // The header sent twice (the genuine value and another) is refused too.
     let r = direct(
@@ -428,54 +367,28 @@ fn hmac_sends_both_and_the_origin_verifies_the_signature(c: &Ctx) {
     assert_eq!(shown("x-shared-secret"), Some("<redacted>".into()));
 }
 
-type Test = fn(&Ctx);
-
 fn main() {
     let args = Arguments::from_args();
     let ctx = Arc::new(start());
-    let tests: Vec<(&str, Test)> = vec![
-        (
-            "secret::through_keygate_is_accepted",
+    let tests: Vec<NamedTest<Ctx>> = named_tests![
+        secret: [
             through_keygate_is_accepted,
-        ),
-        (
-            "secret::direct_without_the_secret_is_401_no_secret_provided",
-            direct_without_the_secret_is_refused,
-        ),
-        (
-            "secret::direct_with_a_wrong_or_repeated_secret_is_401_invalid_secret",
-            direct_with_a_wrong_secret_is_refused,
-        ),
-        (
-            "secret::origin_without_a_secret_answers_500",
+            direct_without_the_secret_is_401_no_secret_provided,
+            direct_with_a_wrong_or_repeated_secret_is_401_invalid_secret,
             origin_without_a_secret_answers_500,
-        ),
-        (
-            "rotation::old_and_new_then_gateway_restart_then_new_only_refuses_no_request",
-            rotation_refuses_no_request_at_any_step,
-        ),
-        (
-            "signed::hmac_only_requests_are_accepted_without_the_static_secret",
+        ],
+        rotation: [
+            old_and_new_then_gateway_restart_then_new_only_refuses_no_request,
+        ],
+        signed: [
             hmac_only_requests_are_accepted_without_the_static_secret,
-        ),
-        (
-            "signed::captured_signature_replayed_after_the_window_is_401",
-            captured_signature_replayed_after_the_window_is_refused,
-        ),
-        (
-            "signed::captured_signature_with_another_consumer_is_401",
-            captured_signature_with_another_consumer_is_refused,
-        ),
-        (
-            "signed::hmac_sends_both_and_the_origin_verifies_the_signature",
+            captured_signature_replayed_after_the_window_is_401,
+            captured_signature_with_another_consumer_is_401,
             hmac_sends_both_and_the_origin_verifies_the_signature,
-        ),
+        ],
     ];
     let conclusion = libtest_mimic::run(&args, trials(&ctx, tests));
-    let clean = logs_are_clean(&[&ctx.plain, &ctx.rotating, &ctx.hmac_only, &ctx.hmac]);
-    drop(ctx);
-    if !clean {
-        std::process::exit(101);
-    }
-    conclusion.exit();
+    conclude(conclusion, ctx, |c| {
+        logs_are_clean(&[&c.plain, &c.rotating, &c.hmac_only, &c.hmac])
+    });
 }

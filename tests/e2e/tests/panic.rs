@@ -130,32 +130,17 @@ fn guard_line_is_a_request_line(dev: &Dev) -> bool {
     ok
 }
 
-type Test = fn(&Ctx);
-
 fn main() {
     let mut args = Arguments::from_args();
     args.test_threads = Some(1);
-    let tests: Vec<(&str, Test)> = vec![
-        (
-            "panic::panic_gets_a_500_problem_and_the_next_request_with_the_same_key_works",
-            panic_then_recover,
-        ),
-        (
-            "panic::raw_http_answer_to_a_panic_is_the_problem_body_and_nothing_else",
-            panic_raw,
-        ),
-        (
-            "panic::repeated_panics_each_answer_500_and_each_next_request_works",
-            repeated_panics,
-        ),
-        (
-            "panic::request_in_flight_during_a_panic_is_answered_not_hung",
-            in_flight_during_panic,
-        ),
-        (
-            "panic::normal_build_treats_the_fault_header_as_an_ordinary_header",
-            plain_build_ignores_fault_header,
-        ),
+    let tests: Vec<NamedTest<Ctx>> = named_tests![
+        panic: [
+            panic_gets_a_500_problem_and_the_next_request_with_the_same_key_works,
+            raw_http_answer_to_a_panic_is_the_problem_body_and_nothing_else,
+            repeated_panics_each_answer_500_and_each_next_request_works,
+            request_in_flight_during_a_panic_is_answered_not_hung,
+            normal_build_treats_the_fault_header_as_an_ordinary_header,
+        ],
     ];
     let ctx = Arc::new(start());
     let trials = trials(&ctx, tests);
@@ -163,18 +148,15 @@ fn main() {
 
     // After every request: no wrangler log may contain a key, a full hash or the secret, and
     // the guard's log line is there.
-    let mut failed = !logs_are_clean(&[&ctx.faults, &ctx.plain]);
-    if !conclusion.has_failed() && !guard_line_is_a_request_line(&ctx.faults) {
-        failed = true;
-    }
-    drop(ctx);
-    if failed {
-        std::process::exit(101);
-    }
-    conclusion.exit();
+    let run_failed = conclusion.has_failed();
+    conclude(conclusion, ctx, |c| {
+        let clean = logs_are_clean(&[&c.faults, &c.plain]);
+        let guard_ok = run_failed || guard_line_is_a_request_line(&c.faults);
+        clean && guard_ok
+    });
 }
 
-fn panic_then_recover(c: &Ctx) {
+fn panic_gets_a_500_problem_and_the_next_request_with_the_same_key_works(c: &Ctx) {
     let key = c.faults.create_key(&[]);
     let m = marker("panic");
     let r = send(
@@ -197,7 +179,7 @@ fn panic_then_recover(c: &Ctx) {
     assert_eq!(c.origin.received_with(&format!("{m}/after")).len(), 1);
 }
 
-fn panic_raw(c: &Ctx) {
+fn raw_http_answer_to_a_panic_is_the_problem_body_and_nothing_else(c: &Ctx) {
     let key = c.faults.create_key(&[]);
     let m = marker("panic-raw");
     let addr = c.faults.base.trim_start_matches("http://");
@@ -215,7 +197,7 @@ fn panic_raw(c: &Ctx) {
 }
 
 /// With a quota, so every recovery also goes through the QuotaCounter Durable Object.
-fn repeated_panics(c: &Ctx) {
+fn repeated_panics_each_answer_500_and_each_next_request_works(c: &Ctx) {
     let key = c.faults.create_key(&["--quota", "1000/hour"]);
     let m = marker("panic-again");
     let mut ids = Vec::new();
@@ -239,12 +221,7 @@ fn repeated_panics(c: &Ctx) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 5, "every panic answer has its own request id");
-    let seen: Vec<String> = c
-        .origin
-        .received_with(&m)
-        .into_iter()
-        .map(|r| r.target)
-        .collect();
+    let seen = c.origin.targets_with(&m);
     let expected: Vec<String> = (0..5).map(|i| format!("/{m}/ok-{i}")).collect();
     assert_eq!(
         seen, expected,
@@ -256,7 +233,7 @@ fn repeated_panics(c: &Ctx) {
 /// instance the panic ends, so it cannot finish: the guard answers it with the same 500 at the
 /// moment of the trap. What it must never do is hang or show an HTML page; the outcome is
 /// printed for the record.
-fn in_flight_during_panic(c: &Ctx) {
+fn request_in_flight_during_a_panic_is_answered_not_hung(c: &Ctx) {
     let key = c.faults.create_key(&[]);
     let m = marker("panic-in-flight");
     let slow_url = c.faults.url(&format!("/{m}/slow/__test/slow?ms=4000"));
@@ -310,7 +287,7 @@ fn quota_remaining(r: &Resp) -> u64 {
 }
 
 /// Also shows that `src/entry.js` passes the QuotaCounter Durable Object through.
-fn plain_build_ignores_fault_header(c: &Ctx) {
+fn normal_build_treats_the_fault_header_as_an_ordinary_header(c: &Ctx) {
     let key = c.plain.create_key(&["--quota", "10/hour"]);
     let m = marker("no-fault");
     let r = panic_request(&c.plain, &format!("/{m}"), &key);

@@ -8,7 +8,7 @@
 //! It prints p50/p90/p99 per key and the extra latency of each against the baseline measured
 //! in the same run. A benchmark, never a test: it asserts nothing about time.
 
-use keygate_e2e::{client, Dev, Setup, TestOrigin, SECRET};
+use keygate_e2e::{client, Dev, Setup};
 use std::time::{Duration, Instant};
 
 const WARMUP: usize = 100;
@@ -18,14 +18,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_500);
-    let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
-    let dev = Dev::start_setup(
+    let (origin, dev) = Dev::start_with_origin(
         "bench-limits",
-        &[
-            ("ORIGIN_URL", &format!("http://{}", origin.addr())),
-            ("SHARED_SECRET", SECRET),
-            ("RATE_LIMIT_TIERS", "bench=RL_BENCH:1000000/60"),
-        ],
+        &[("RATE_LIMIT_TIERS", "bench=RL_BENCH:1000000/60")],
         Setup {
             extra_toml: "[[ratelimits]]\nname = \"RL_BENCH\"\nnamespace_id = \"9001\"\n\
                          simple = { limit = 1000000, period = 60 }\n",
