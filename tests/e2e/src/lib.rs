@@ -418,8 +418,18 @@ impl Dev {
         }
     }
 
+    /// Waits until this instance serves: its own log says `Ready on` its port (so an answer on
+    /// the port cannot come from another process that took it first) and the port answers HTTP.
+    /// Called right after a spawn, so only what the log gains from here on counts.
     fn try_ready(&self, limit: Duration) -> Result<(), String> {
         let start = Instant::now();
+        let log_before = self.logs().len();
+        let ready_line = format!("Ready on {}", self.base);
+        let says_ready = || {
+            let logs = self.logs();
+            logs.get(log_before..)
+                .is_some_and(|new| new.lines().any(|l| l.trim_end().ends_with(&ready_line)))
+        };
         let addr: SocketAddr = self
             .base
             .trim_start_matches("http://")
@@ -439,7 +449,10 @@ impl Dev {
                     self.logs()
                 ));
             }
-            if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            if !says_ready() {
+                // Not up yet (or the port is someone else's): look again shortly.
+            } else if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+            {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
                 let _ =
                     s.write_all(b"GET /__ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
