@@ -521,7 +521,7 @@ pub fn trim_ows(mut v: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderName, HeaderValue};
+    use crate::common::headers;
 
     // A key-shaped test value, written in pieces so that secret scanners do not flag it.
     const KEY: &str = concat!(
@@ -529,17 +529,6 @@ mod tests {
         "_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg",
         "_00AbCd"
     );
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
 
     #[test]
     fn only_the_standard_api_methods_are_forwarded_and_case_matters() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{config, readme, scoped, FakeStore};
+use common::{config, headers, readme, scoped, FakeStore};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::admin::AdminRequest;
 use keygate_core::credential::Malformed;
@@ -42,17 +42,6 @@ fn store() -> FakeStore {
             scoped(POST_DELETE_V1, &["POST /v1/*", "DELETE /v1/*"]),
         ),
     ])
-}
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    h
 }
 
 fn with_key(key: &str, pairs: &[(&str, &str)]) -> HeaderMap {

@@ -3,7 +3,7 @@
 //! record, a `GET` request head carrying a bearer key, and the README.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use keygate_core::forward::ClientContext;
 use keygate_core::{
     ApiKey, Config, ConfigError, KeyHash, KeyRecord, KeyStore, RequestHead, StoreError,
@@ -148,6 +148,18 @@ pub fn scoped(key: &str, scopes: &[&str]) -> KeyRecord {
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         ..record(key, "acme")
     }
+}
+
+/// Request headers from `(name, value)` pairs, in order, repeats kept.
+pub fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
 }
 
 /// Headers with `Authorization: Bearer <key>`.
