@@ -70,6 +70,8 @@ pub fn flag_of(field: &Field) -> String {
         Field::Quota => "quota".into(),
         Field::Keys => "keys on stdin".into(),
         Field::ImportLine(n) => format!("line {n}"),
+        Field::Permissions => "--permissions".into(),
+        Field::ConsumerPrefix => "--consumer-prefix".into(),
     }
 }
 

@@ -1,10 +1,15 @@
-//! The self-checking key format, `kg_<43 base62 random>_<6 base62 CRC-32>`, checkable offline.
+//! The self-checking key format, `kg_<43 base62 random>_<6 base62 CRC-32>`, checkable offline,
+//! and the same format with the prefix `kgr_` for root keys (the management API's credentials).
 //!
-//! Published for secret scanners: `kg_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}`. The checksum is the
-//! CRC-32 (IEEE) of everything before the last `_` (`kg_` and the random part), written as a
-//! 6-digit big-endian base62 number with the alphabet `0-9 A-Z a-z`.
+//! Published for secret scanners: `kg_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}` and
+//! `kgr_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}`. The checksum is the CRC-32 (IEEE) of everything before
+//! the last `_` (the prefix and the random part), written as a 6-digit big-endian base62 number
+//! with the alphabet `0-9 A-Z a-z`.
 
 pub const PREFIX: &str = "kg_";
+/// The prefix of root keys. It is not `kg_` followed by anything, so no root key classifies as
+/// an API key of ours, nor the other way round.
+pub const ROOT_PREFIX: &str = "kgr_";
 /// 43 base62 characters carry 43 × log2(62) ≈ 256.03 bits.
 pub const RANDOM_LEN: usize = 43;
 pub const CHECKSUM_LEN: usize = 6;
@@ -12,6 +17,8 @@ pub const KEY_LEN: usize = PREFIX.len() + RANDOM_LEN + 1 + CHECKSUM_LEN;
 pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// The regular expression the README and `.gitleaks.toml` publish.
 pub const KEY_REGEX: &str = r"kg_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}";
+/// The regular expression `.gitleaks.toml` publishes for root keys.
+pub const ROOT_KEY_REGEX: &str = r"kgr_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}";
 
 /// What a presented key looks like before any lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +46,14 @@ pub fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
 
 /// Builds a key from 43 base62 random characters.
 pub fn assemble(random: &str) -> String {
+    assemble_with(PREFIX, random)
+}
+
+/// Builds a key with `prefix` ([`PREFIX`] or [`ROOT_PREFIX`]) from 43 base62 random characters.
+pub fn assemble_with(prefix: &str, random: &str) -> String {
     debug_assert_eq!(random.len(), RANDOM_LEN);
-    let mut key = String::with_capacity(KEY_LEN);
-    key.push_str(PREFIX);
+    let mut key = String::with_capacity(prefix.len() + RANDOM_LEN + 1 + CHECKSUM_LEN);
+    key.push_str(prefix);
     key.push_str(random);
     let sum = checksum(&key);
     key.push('_');
@@ -51,14 +63,19 @@ pub fn assemble(random: &str) -> String {
 
 /// Classifies a presented key. Constant work: no allocation, one CRC over 46 bytes.
 pub fn classify(key: &str) -> KeyShape {
-    if !key.starts_with(PREFIX) {
+    classify_with(PREFIX, key)
+}
+
+/// Classifies a presented key against the format with `prefix` ([`PREFIX`] or [`ROOT_PREFIX`]).
+pub fn classify_with(prefix: &str, key: &str) -> KeyShape {
+    if !key.starts_with(prefix) {
         return KeyShape::Foreign;
     }
     let b = key.as_bytes();
-    let body_len = PREFIX.len() + RANDOM_LEN;
-    let well_formed = b.len() == KEY_LEN
+    let body_len = prefix.len() + RANDOM_LEN;
+    let well_formed = b.len() == body_len + 1 + CHECKSUM_LEN
         && b[body_len] == b'_'
-        && b[PREFIX.len()..body_len]
+        && b[prefix.len()..body_len]
             .iter()
             .all(u8::is_ascii_alphanumeric)
         && b[body_len + 1..].iter().all(u8::is_ascii_alphanumeric);
@@ -119,6 +136,24 @@ mod tests {
             };
             assert_eq!(classify(k), want, "{k}");
         }
+    }
+
+    #[test]
+    fn root_keys_have_their_own_prefix_and_check_the_same_way() {
+        let root = assemble_with(ROOT_PREFIX, RANDOM);
+        assert!(root.starts_with("kgr_0123"));
+        assert_eq!(root.len(), KEY_LEN + 1);
+        assert_eq!(classify_with(ROOT_PREFIX, &root), KeyShape::Valid);
+        // Neither format passes for the other.
+        assert_eq!(classify(&root), KeyShape::Foreign);
+        assert_eq!(
+            classify_with(ROOT_PREFIX, &assemble(RANDOM)),
+            KeyShape::Foreign
+        );
+        let mut bad = root.into_bytes();
+        bad[10] = if bad[10] == b'x' { b'y' } else { b'x' };
+        let bad = String::from_utf8(bad).unwrap();
+        assert_eq!(classify_with(ROOT_PREFIX, &bad), KeyShape::BadChecksum);
     }
 
     #[test]

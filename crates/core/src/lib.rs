@@ -7,7 +7,8 @@
 //! 3. Stores: [`store`] (the traits the pipeline reads), [`kv`] (a store with KV's semantics, and
 //!    its in-memory fake), [`cache`] (the per-isolate key cache over a [`store::KeyStore`]), and
 //!    [`lifecycle`] (create, rotate, import, update, list and revoke keys over a [`kv::KvStore`]:
-//!    the CLI's operations, and the management API's).
+//!    the CLI's operations, and the management API's), then [`root`] (root keys: the management
+//!    API's credentials, their permissions and the tenant guard).
 //! 4. The request pipeline: [`admin`] (the operator endpoint), [`forward`] (the upstream request
 //!    filter), [`pipeline`] (the phases in order), then [`problem`] (denials and faults as HTTP).
 //!
@@ -42,6 +43,7 @@ pub mod path;
 pub mod cache;
 pub mod kv;
 pub mod lifecycle;
+pub mod root;
 pub mod store;
 // 4. The request pipeline.
 pub mod admin;

@@ -26,6 +26,8 @@ const LAYERS: &[&str] = &[
     "cache",
     // The key lifecycle (create, rotate, import, update, list, revoke) over a `kv` store.
     "lifecycle",
+    // Root keys, their permissions and the tenant guard.
+    "root",
     // The request pipeline.
     "admin",
     "forward",

@@ -72,11 +72,12 @@ mod tests {
         assert!(cap.out.is_empty() && kv.calls().is_empty());
     }
 
-    /// The rule in `.gitleaks.toml`, as a scanner would apply it.
-    fn gitleaks_rule() -> regex::Regex {
+    /// The rule `id` in `.gitleaks.toml`, as a scanner would apply it.
+    fn gitleaks_rule(id: &str) -> regex::Regex {
         let toml = include_str!("../../../../.gitleaks.toml");
         let line = toml
             .lines()
+            .skip_while(|l| *l != format!("id = \"{id}\""))
             .find(|l| l.starts_with("regex = "))
             .expect("regex line");
         let pattern = line.trim_start_matches("regex = ").trim_matches('\'');
@@ -85,7 +86,7 @@ mod tests {
 
     #[test]
     fn gitleaks_rule_matches_generated_keys_and_rejects_mutated_ones() {
-        let rule = gitleaks_rule();
+        let rule = gitleaks_rule("keygate-api-key");
         for _ in 0..50 {
             let key = generate_key().unwrap();
             let text = format!("export TOKEN={} # leaked", key.expose());
@@ -103,5 +104,19 @@ mod tests {
         }
         // The published regex and the one in the code agree.
         assert!(rule.as_str().contains(keyformat::KEY_REGEX));
+    }
+
+    #[test]
+    fn gitleaks_root_key_rule_matches_generated_root_keys_and_no_api_key() {
+        let rule = gitleaks_rule("keygate-root-key");
+        for _ in 0..50 {
+            let root = keygate_core::root::RootKey::generate().unwrap();
+            let text = format!("KEYGATE_ROOT_KEY={} # leaked", root.expose());
+            assert_eq!(&rule.captures(&text).expect("matches")[1], root.expose());
+            assert!(!rule.is_match(generate_key().unwrap().expose()));
+            let k = root.expose();
+            assert!(!rule.is_match(&k[..k.len() - 1]), "checksum cut short");
+        }
+        assert!(rule.as_str().contains(keyformat::ROOT_KEY_REGEX));
     }
 }

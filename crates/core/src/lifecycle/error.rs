@@ -101,6 +101,10 @@ pub enum Field {
     Keys,
     /// One key to import: its 1-based line (or position).
     ImportLine(usize),
+    /// A root key's permissions.
+    Permissions,
+    /// A root key's consumer prefix.
+    ConsumerPrefix,
 }
 
 impl Field {
@@ -119,6 +123,8 @@ impl Field {
             Field::Quota => "quota".into(),
             Field::Keys => "keys".into(),
             Field::ImportLine(n) => format!("line {n}"),
+            Field::Permissions => "permissions".into(),
+            Field::ConsumerPrefix => "consumer_prefix".into(),
         }
     }
 }
@@ -158,6 +164,10 @@ pub enum Problem {
     BadChecksum,
     /// Nothing to import.
     NoKeys,
+    /// A permission name that is not one of `crate::root::Permission`'s.
+    Permission(String),
+    /// A root key with no permission at all.
+    NoPermissions,
 }
 
 /// An input refused by a rule: which input, and which rule.
@@ -213,6 +223,11 @@ impl Invalid {
                 format!("{subject}: starts with kg_ but fails the keygate checksum")
             }
             Problem::NoKeys => format!("no {subject} to import"),
+            Problem::Permission(p) => format!(
+                "{subject}: '{p}' is not a permission (keys:read, keys:write, keys:revoke, \
+                 usage:read, audit:read, roots:manage)"
+            ),
+            Problem::NoPermissions => format!("{subject}: name at least one permission"),
         }
     }
 }

@@ -7,6 +7,11 @@ use crate::secret::ApiKey;
 
 /// A new key: `kg_` + 43 uniformly random base62 characters + `_` + checksum.
 pub fn generate_key() -> Result<ApiKey, LifecycleError> {
+    generate_with_prefix(keyformat::PREFIX)
+}
+
+/// A new key in the checksummed format with `prefix` (`kg_`, or `kgr_` for a root key).
+pub fn generate_with_prefix(prefix: &str) -> Result<ApiKey, LifecycleError> {
     let mut random = String::with_capacity(keyformat::RANDOM_LEN);
     let mut buf = [0u8; 64];
     while random.len() < keyformat::RANDOM_LEN {
@@ -19,5 +24,5 @@ pub fn generate_key() -> Result<ApiKey, LifecycleError> {
             random.push(keyformat::BASE62[(b % 62) as usize] as char);
         }
     }
-    Ok(ApiKey::new(keyformat::assemble(&random)))
+    Ok(ApiKey::new(keyformat::assemble_with(prefix, &random)))
 }
