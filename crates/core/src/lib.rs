@@ -9,8 +9,9 @@
 //!    [`lifecycle`] (create, rotate, import, update, list and revoke keys over a [`kv::KvStore`]:
 //!    the CLI's operations, and the management API's), then [`root`] (root keys: the management
 //!    API's credentials, their permissions and the tenant guard).
-//! 4. The request pipeline: [`admin`] (the operator endpoint), [`forward`] (the upstream request
-//!    filter), [`pipeline`] (the phases in order), then [`problem`] (denials and faults as HTTP).
+//! 4. The request pipeline: [`admin`] (the operator endpoint), [`management`] (the management
+//!    API's routes and the permission each needs), [`forward`] (the upstream request filter),
+//!    [`pipeline`] (the phases in order), then [`problem`] (denials and faults as HTTP).
 //!
 //! Phases, in Pingora's terms, in the order [`pipeline`] runs them:
 //! 1. Request filter ([`pipeline::authorize`]): the method and the other request-integrity checks
@@ -48,6 +49,7 @@ pub mod store;
 // 4. The request pipeline.
 pub mod admin;
 pub mod forward;
+pub mod management;
 pub mod pipeline;
 pub mod problem;
 

@@ -16,12 +16,15 @@ pub const ROOT_RECORD_PREFIX: &str = "root:";
 /// What a root key may do: a resource and an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
-    /// Read key records, list them, and verify a key.
+    /// Read key records and list them.
     KeysRead,
     /// Create, import, change and rotate keys.
     KeysWrite,
     /// Revoke (delete) keys.
     KeysRevoke,
+    /// Ask for the gateway's decision on a key (`POST /keys/verify`), for services that do not
+    /// sit behind the gateway. Apart from `keys:read`, so such a service cannot list keys.
+    KeysVerify,
     /// Read a key's quota usage.
     UsageRead,
     /// Read the audit trail.
@@ -31,10 +34,11 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::KeysRead,
         Permission::KeysWrite,
         Permission::KeysRevoke,
+        Permission::KeysVerify,
         Permission::UsageRead,
         Permission::AuditRead,
         Permission::RootsManage,
@@ -45,6 +49,7 @@ impl Permission {
             Permission::KeysRead => "keys:read",
             Permission::KeysWrite => "keys:write",
             Permission::KeysRevoke => "keys:revoke",
+            Permission::KeysVerify => "keys:verify",
             Permission::UsageRead => "usage:read",
             Permission::AuditRead => "audit:read",
             Permission::RootsManage => "roots:manage",

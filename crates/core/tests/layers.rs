@@ -30,6 +30,7 @@ const LAYERS: &[&str] = &[
     "root",
     // The request pipeline.
     "admin",
+    "management",
     "forward",
     "pipeline",
     "problem",

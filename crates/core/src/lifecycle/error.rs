@@ -225,7 +225,7 @@ impl Invalid {
             Problem::NoKeys => format!("no {subject} to import"),
             Problem::Permission(p) => format!(
                 "{subject}: '{p}' is not a permission (keys:read, keys:write, keys:revoke, \
-                 usage:read, audit:read, roots:manage)"
+                 keys:verify, usage:read, audit:read, roots:manage)"
             ),
             Problem::NoPermissions => format!("{subject}: name at least one permission"),
         }
