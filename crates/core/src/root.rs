@@ -3,7 +3,7 @@
 //! prefix. A root key is a type of its own, so it cannot be handed to the data plane by mistake.
 
 use crate::keyformat::{self, KeyShape};
-use crate::lifecycle::rules::MAX_CONSUMER_ID_LEN;
+use crate::lifecycle::rules::check_consumer_id;
 use crate::lifecycle::{Field, Invalid, LifecycleError, Problem};
 use crate::secret::{ApiKey, KeyHash};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -130,17 +130,10 @@ impl<'de> Deserialize<'de> for Permissions {
     }
 }
 
-/// A consumer prefix that confines a root key: 1 to 128 characters of a consumer id's alphabet.
+/// A consumer prefix that confines a root key: the same rule as a consumer id (1 to 128 of
+/// `A-Z a-z 0-9 . _ : @ -`), reported against the prefix.
 pub fn check_consumer_prefix(s: &str) -> Result<(), Invalid> {
-    if s.is_empty()
-        || s.len() > MAX_CONSUMER_ID_LEN
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:@-".contains(&b))
-    {
-        return Err(Invalid::new(Field::ConsumerPrefix, Problem::ConsumerId));
-    }
-    Ok(())
+    check_consumer_id(s).map_err(|e| Invalid::new(Field::ConsumerPrefix, e.problem))
 }
 
 /// A plaintext root key. `Debug` redacts it; it hashes like an API key but is stored apart.
