@@ -19,6 +19,8 @@ mod idempotency;
 mod permissions;
 #[path = "management/refusals.rs"]
 mod refusals;
+#[path = "management/schemathesis.rs"]
+mod schemathesis;
 #[path = "management/separation.rs"]
 mod separation;
 #[path = "management/tenant.rs"]
@@ -46,6 +48,8 @@ pub struct Ctx {
     pub kv_fault: Dev,
     /// Tiny management rate limits; only the rate-limit test sends requests to it.
     pub limited: Dev,
+    /// Only the schemathesis run uses it: it changes things at random.
+    pub fuzz: Dev,
 }
 
 /// The per-client-address and per-root-key management limits of the `limited` instance.
@@ -114,8 +118,19 @@ fn start() -> Ctx {
                 },
             )
         });
+        let fuzz = s.spawn(|| {
+            Dev::start(
+                "mgmt-fuzz",
+                &[
+                    ("ORIGIN_URL", &o),
+                    ("SHARED_SECRET", SECRET),
+                    ("ADMIN_TOKEN", ADMIN_TOKEN),
+                ],
+            )
+        });
         Ctx {
             main: main.join().expect("mgmt-main"),
+            fuzz: fuzz.join().expect("mgmt-fuzz"),
             kv_fault: kv_fault.join().expect("mgmt-kv-fault"),
             limited: limited.join().expect("mgmt-limited"),
             origin,
@@ -125,7 +140,11 @@ fn start() -> Ctx {
 
 fn main() {
     let args = Arguments::from_args();
+    // The longest first: it runs beside all the others.
     let tests: Vec<NamedTest<Ctx>> = named_tests![
+        schemathesis::{
+            schemathesis_finds_no_server_error_schema_break_or_undocumented_status
+        },
         endpoints::{
             create_answers_201_with_the_key_once_its_record_and_location_and_the_key_passes,
             create_with_only_the_required_fields_leaves_the_optional_ones_unset,
@@ -185,7 +204,7 @@ fn main() {
     let trials = trials(&ctx, tests);
     let conclusion = libtest_mimic::run(&args, trials);
     conclude(conclusion, ctx, |c| {
-        logs_are_clean(&[&c.main, &c.kv_fault, &c.limited])
+        logs_are_clean(&[&c.main, &c.kv_fault, &c.limited, &c.fuzz])
     });
 }
 
