@@ -2,6 +2,7 @@
 //! counters (Durable Objects) and the vars and secrets of its config, each behind a core trait.
 
 use keygate_core::cache::{Pause, COALESCE_POLL_MS};
+use keygate_core::kv;
 use keygate_core::limits::{CounterCall, CounterUsage, QuotaCount, Window};
 use keygate_core::{
     Config, ConfigError, KeyHash, KeyStore, LimitError, QuotaStore, RateLimiter, StoreError,
@@ -33,6 +34,63 @@ impl KeyStore for Kv {
             StoreError(e.to_string().replace(hash.as_kv_key(), hash.id()))
         })
     }
+}
+
+/// The management API's view of the same namespace: key records and root-key records read,
+/// written, listed and deleted through core's lifecycle. Unlike the data plane's reads above,
+/// no read here goes through KV's edge cache (`cacheTtl`): a write is read back at once, in
+/// this location (other locations may still see the old value for up to KV's propagation
+/// time, about 60 s). Error texts are scrubbed of full key hashes (`KvError::scrubbed`).
+impl kv::KvStore for Kv {
+    async fn get(&self, name: &str) -> Result<Option<String>, kv::KvError> {
+        self.0.get(name).text().await.map_err(scrub)
+    }
+
+    async fn put(
+        &self,
+        name: &str,
+        value: &str,
+        opts: kv::PutOptions<'_>,
+    ) -> Result<(), kv::KvError> {
+        let mut put = self.0.put(name, value).map_err(scrub)?;
+        if let Some(metadata) = opts.metadata {
+            put = put.metadata(metadata).map_err(scrub)?;
+        }
+        if let Some(at) = opts.expiration {
+            put = put.expiration(at);
+        }
+        put.execute().await.map_err(scrub)
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), kv::KvError> {
+        self.0.delete(name).await.map_err(scrub)
+    }
+
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<kv::ListPage, kv::KvError> {
+        let mut list = self.0.list().prefix(prefix.to_owned());
+        if let Some(c) = cursor {
+            list = list.cursor(c.to_owned());
+        }
+        let page = list.execute().await.map_err(scrub)?;
+        let keys = page
+            .keys
+            .into_iter()
+            .map(|k| kv::Listed {
+                name: k.name,
+                expiration: k.expiration,
+                metadata: k.metadata,
+            })
+            .collect();
+        // KV may send a cursor with the last page; core's last page has none.
+        let cursor = page.cursor.filter(|c| !page.list_complete && !c.is_empty());
+        Ok(kv::ListPage { keys, cursor })
+    }
+}
+
+/// A KV binding's error for core: its text may quote the names it was given, so full key
+/// hashes are cut to their ids.
+fn scrub(e: worker::kv::KvError) -> kv::KvError {
+    kv::KvError::scrubbed(&e.to_string())
 }
 
 /// How a request waits for another request's KV read of the same key: a short timer of its own,
