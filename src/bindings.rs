@@ -1,15 +1,20 @@
-//! The Workers bindings keygate reads: the key store (KV), the rate-limit bindings, the quota
-//! counters (Durable Objects) and the vars and secrets of its config, each behind a core trait.
+//! The Workers bindings keygate reads: the key store (KV, for the data plane's lookups and the
+//! management API's lifecycle), the rate-limit bindings (the tiers' and the management API's),
+//! the quota counters and the management log (Durable Objects) and the vars and secrets of its
+//! config, each behind a core trait.
 
+use keygate_core::audit::LogError;
 use keygate_core::cache::{Pause, COALESCE_POLL_MS};
 use keygate_core::kv;
 use keygate_core::limits::{CounterCall, CounterUsage, QuotaCount, Window};
+use keygate_core::management_log::{LogCall, LogClient, LogTransport};
 use keygate_core::{
     Config, ConfigError, KeyHash, KeyStore, LimitError, QuotaStore, RateLimiter, StoreError,
 };
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
-use worker::{Delay, Env, KvStore};
+use wasm_bindgen::JsValue;
+use worker::{Delay, Env, KvStore, Method, ObjectNamespace, Request, RequestInit};
 
 /// The KV namespace binding that holds key records.
 pub const KV_BINDING: &str = "API_KEYS";
@@ -166,6 +171,54 @@ impl QuotaStore for Quotas<'_> {
             .call(counter, CounterCall::Consume { window, limit })
             .await?;
         parse_answer(&body)
+    }
+}
+
+/// The Durable Object namespace binding of the management log (class `ManagementLog`).
+pub const LOG_BINDING: &str = "MANAGEMENT_LOG";
+/// The management log's one instance.
+const LOG_INSTANCE: &str = "v1";
+/// The most characters of the log's error answer that go into a `LogError` (for the log line).
+const LOG_ERROR_CHARS: usize = 300;
+
+/// The management log (the `ManagementLog` Durable Object): the transport under core's
+/// `LogClient`, which is the management API's `AuditLog` and `IdempotencyStore`.
+pub struct LogObject(ObjectNamespace);
+
+impl LogObject {
+    /// The management log of `env`; `None` when the `MANAGEMENT_LOG` binding is missing, a
+    /// configuration fault (500, fail closed). A call that fails later is a `LogError`, a store
+    /// fault (503).
+    #[expect(
+        dead_code,
+        reason = "until the management API's glue calls LogObject::client"
+    )]
+    pub fn client(env: &Env) -> Option<LogClient<LogObject>> {
+        let ns = env.durable_object(LOG_BINDING).ok()?;
+        Some(LogClient(LogObject(ns)))
+    }
+}
+
+impl LogTransport for LogObject {
+    async fn send(&self, call: &LogCall, body: String) -> Result<String, LogError> {
+        let failed = |e: worker::Error| {
+            LogError::new(format!("management log: {:?} failed: {e}", call.kind()))
+        };
+        let stub = self.0.get_by_name(LOG_INSTANCE).map_err(failed)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(JsValue::from_str(&body)));
+        let req = Request::new_with_init("https://management-log/call", &init).map_err(failed)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(failed)?;
+        let text = resp.text().await.map_err(failed)?;
+        match resp.status_code() {
+            200 => Ok(text),
+            status => Err(LogError::new(format!(
+                "management log answered {status} to {:?}: {}",
+                call.kind(),
+                text.chars().take(LOG_ERROR_CHARS).collect::<String>()
+            ))),
+        }
     }
 }
 
