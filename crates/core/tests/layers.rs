@@ -28,6 +28,10 @@ const LAYERS: &[&str] = &[
     "lifecycle",
     // Root keys, their permissions and the tenant guard.
     "root",
+    // The management API's stores: the audit trail, idempotency claims, the log keeping both.
+    "audit",
+    "idempotency",
+    "management_log",
     // The request pipeline.
     "admin",
     "management",

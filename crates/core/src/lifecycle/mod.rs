@@ -14,7 +14,7 @@ pub mod rules;
 mod tests;
 
 pub use error::{AskedBy, Conflict, Field, Invalid, LifecycleError, NotFound, Problem, Rollback};
-pub use generate::{generate_key, generate_with_prefix};
+pub use generate::{generate_key, generate_with_prefix, key_from_bytes};
 
 use crate::kv::{list_all as list_names, KvStore, PutOptions};
 use crate::limits::Quota;
