@@ -46,6 +46,8 @@ pub struct Ctx {
     pub main: Dev,
     /// `API_KEYS` bound to a store whose calls throw.
     pub kv_fault: Dev,
+    /// `MANAGEMENT_LOG` (audit trail, idempotency records) bound to an object whose calls throw.
+    pub log_fault: Dev,
     /// Tiny management rate limits; only the rate-limit test sends requests to it.
     pub limited: Dev,
     /// Only the schemathesis run uses it: it changes things at random.
@@ -59,19 +61,9 @@ pub const LIMITED_KEY: u32 = 3;
 const MAIN_TOML: &str = "[[ratelimits]]\nname = \"RL_BIG\"\nnamespace_id = \"3001\"\n\
      simple = { limit = 1000, period = 60 }\n";
 
-fn limited_toml() -> String {
-    format!(
-        "[[ratelimits]]\nname = \"MGMT_IP_LIMIT\"\nnamespace_id = \"3101\"\n\
-         simple = {{ limit = {LIMITED_IP}, period = 60 }}\n\n\
-         [[ratelimits]]\nname = \"MGMT_KEY_LIMIT\"\nnamespace_id = \"3102\"\n\
-         simple = {{ limit = {LIMITED_KEY}, period = 60 }}\n"
-    )
-}
-
 fn start() -> Ctx {
     let origin = TestOrigin::start(Some(SECRET), "x-shared-secret");
     let o = format!("http://{}", origin.addr());
-    let limited_toml = limited_toml();
     // Side by side: each instance takes seconds to boot.
     std::thread::scope(|s| {
         let main = s.spawn(|| {
@@ -104,6 +96,21 @@ fn start() -> Ctx {
                 },
             )
         });
+        let log_fault = s.spawn(|| {
+            Dev::start_setup(
+                "mgmt-log-fault",
+                &[
+                    ("ORIGIN_URL", &o),
+                    ("SHARED_SECRET", SECRET),
+                    ("ADMIN_TOKEN", ADMIN_TOKEN),
+                    ("KEY_CACHE_TTL_SECS", "0"),
+                ],
+                Setup {
+                    failing_log: true,
+                    ..Setup::default()
+                },
+            )
+        });
         let limited = s.spawn(|| {
             Dev::start_setup(
                 "mgmt-limited",
@@ -113,7 +120,8 @@ fn start() -> Ctx {
                     ("ADMIN_TOKEN", ADMIN_TOKEN),
                 ],
                 Setup {
-                    extra_toml: &limited_toml,
+                    mgmt_ip_limit: Some(LIMITED_IP),
+                    mgmt_key_limit: Some(LIMITED_KEY),
                     ..Setup::default()
                 },
             )
@@ -132,6 +140,7 @@ fn start() -> Ctx {
             main: main.join().expect("mgmt-main"),
             fuzz: fuzz.join().expect("mgmt-fuzz"),
             kv_fault: kv_fault.join().expect("mgmt-kv-fault"),
+            log_fault: log_fault.join().expect("mgmt-log-fault"),
             limited: limited.join().expect("mgmt-limited"),
             origin,
         }
@@ -170,6 +179,7 @@ fn main() {
         },
         faults::{
             failing_key_store_fails_closed_with_503,
+            failing_management_log_fails_closed_with_503_and_says_what_was_done,
             management_requests_over_the_ip_or_root_key_limit_get_429,
         },
         permissions::{each_permission_opens_exactly_its_endpoints},
@@ -204,7 +214,7 @@ fn main() {
     let trials = trials(&ctx, tests);
     let conclusion = libtest_mimic::run(&args, trials);
     conclude(conclusion, ctx, |c| {
-        logs_are_clean(&[&c.main, &c.kv_fault, &c.limited, &c.fuzz])
+        logs_are_clean(&[&c.main, &c.kv_fault, &c.log_fault, &c.limited, &c.fuzz])
     });
 }
 

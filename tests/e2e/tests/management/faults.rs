@@ -70,3 +70,50 @@ pub fn management_requests_over_the_ip_or_root_key_limit_get_429(c: &Ctx) {
     let r = get(&dev.url(&format!("/{}", marker("limited-data"))), None);
     assert_eq!(r.status, 401, "{}", r.text());
 }
+
+/// The log line of `r` names a fault (a 5xx decision code).
+fn logged_as_fault(dev: &Dev, r: &Resp) {
+    let line = dev.request_log(r.header("x-request-id").expect("request id"));
+    let code = line["decision"].as_str().expect("decision");
+    assert_eq!(
+        keygate_core::telemetry::decision_kind(code),
+        Some(keygate_core::telemetry::DecisionKind::Fault),
+        "{line}"
+    );
+}
+
+pub fn failing_management_log_fails_closed_with_503_and_says_what_was_done(c: &Ctx) {
+    let dev = &c.log_fault;
+    let consumer = marker("log-fault");
+    // What needs no log still answers.
+    answer(&call(dev, Some(BOOT), "GET", "/keys", None), 200);
+    // The audit trail cannot be read.
+    let r = call(dev, Some(BOOT), "GET", "/audit", None);
+    r.problem(503);
+    logged_as_fault(dev, &r);
+    // An idempotent create cannot claim its idempotency key: nothing is written.
+    let body = json!({"name": "x", "consumer_id": consumer});
+    let r = call_raw(
+        dev,
+        Some(BOOT),
+        "POST",
+        "/keys",
+        &[
+            ("content-type", "application/json"),
+            ("idempotency-key", consumer.as_str()),
+        ],
+        Some(body.to_string().into_bytes()),
+    );
+    r.problem(503);
+    logged_as_fault(dev, &r);
+    assert!(ids_of_consumer(dev, BOOT, &consumer).is_empty());
+    // A plain create is made but cannot be audited: a 503 that says so, and no key in it.
+    let r = call(dev, Some(BOOT), "POST", "/keys", Some(&body));
+    let p = r.problem(503);
+    assert_eq!(
+        p["detail"], "the change was made; its audit entry was not written",
+        "{p}"
+    );
+    logged_as_fault(dev, &r);
+    assert_eq!(ids_of_consumer(dev, BOOT, &consumer).len(), 1);
+}
