@@ -176,6 +176,10 @@ pub fn route(method: &str, path: &str) -> Result<Route, RouteError> {
     }
 }
 
+/// The OpenAPI 3.1 document of the management API, served at `GET {BASE}/openapi.json`. It is
+/// the committed `openapi/keygate-management.json`; `tests/openapi.rs` checks it against [`route`].
+pub const OPENAPI_JSON: &str = include_str!("../../../openapi/keygate-management.json");
+
 #[cfg(test)]
 mod tests {
     use super::*;
