@@ -333,7 +333,12 @@ mod tests {
         for p in ["/__keygate/v1", "/__keygate/v1/", "/__keygate/v1/keys/x"] {
             assert!(is_management_path(p), "{p}");
         }
-        for p in ["/__keygate/v10", "/__keygate/usage", "/__keygate", "/v1/__keygate/v1"] {
+        for p in [
+            "/__keygate/v10",
+            "/__keygate/usage",
+            "/__keygate",
+            "/v1/__keygate/v1",
+        ] {
             assert!(!is_management_path(p), "{p}");
         }
     }

@@ -252,7 +252,16 @@ pub async fn authorize<K: KeyLookup>(
             deny(Denial::MissingCredential)
         };
     };
-    match check_key(keys, key, head.method, tunnelled.as_deref(), &target.path, now).await? {
+    match check_key(
+        keys,
+        key,
+        head.method,
+        tunnelled.as_deref(),
+        &target.path,
+        now,
+    )
+    .await?
+    {
         Ok(record) => forward(Caller::Key(record), target),
         Err(d) => deny(d),
     }
@@ -454,7 +463,12 @@ pub async fn peek_limits<Q: QuotaReader>(
         used,
     };
     if !limits::consume(stored, window, q.limit).1.allowed {
-        return Ok(Err(exhausted(KeyIdBuf::from_id(&record.id), &q, window, now)));
+        return Ok(Err(exhausted(
+            KeyIdBuf::from_id(&record.id),
+            &q,
+            window,
+            now,
+        )));
     }
     Ok(Ok(Some(QuotaPeek {
         limit: q.limit,
@@ -473,7 +487,11 @@ fn tier_of<'c>(cfg: &'c Config, record: &KeyRecord) -> Result<Option<&'c Tier>, 
 /// The key's quota, its counter's name and the window holding `now`.
 pub fn quota_of(record: &KeyRecord, now: u64) -> Option<(Quota, String, Window)> {
     let q = record.quota?;
-    Some((q, q.counter(&record.id, &record.consumer_id), q.period.window(now)))
+    Some((
+        q,
+        q.counter(&record.id, &record.consumer_id),
+        q.period.window(now),
+    ))
 }
 
 fn quota_fault(e: LimitError) -> Fault {

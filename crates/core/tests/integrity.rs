@@ -8,7 +8,6 @@ mod common;
 use common::{config, headers, readme, scoped, FakeStore};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::admin::{AdminDenial, AdminRequest};
-use keygate_core::management::{Route, RouteError};
 use keygate_core::credential::Malformed;
 use keygate_core::forward::ClientContext;
 use keygate_core::integrity::{
@@ -16,6 +15,7 @@ use keygate_core::integrity::{
     METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_HEADERS_BY, METHOD_OVERRIDE_PARAMS,
     METHOD_OVERRIDE_PARAMS_BY, REWRITE_HEADERS, REWRITE_HEADERS_BY,
 };
+use keygate_core::management::{Route, RouteError};
 use keygate_core::path::PathError;
 use keygate_core::{authorize, Accepted, Config, Denial, Fault, Refusal, RequestHead, Verdict};
 
