@@ -148,12 +148,29 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// An entry; a detail that would quote something shaped like a key (a rule's message may
+    /// quote the value it refused) says only which field is invalid.
     pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            detail: detail.into(),
-        }
+        let (field, detail) = (field.into(), detail.into());
+        let detail = if quotes_a_key(&detail) {
+            format!("{field} is invalid")
+        } else {
+            detail
+        };
+        Self { field, detail }
     }
+}
+
+/// Whether `s` holds `kg_` or `kgr_` followed by a key character: a key (or a piece of one).
+fn quotes_a_key(s: &str) -> bool {
+    ["kg_", "kgr_"].iter().any(|p| {
+        s.match_indices(p).any(|(i, _)| {
+            s[i + p.len()..]
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+        })
+    })
 }
 
 /// Why a management request was not answered with success.
