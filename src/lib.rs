@@ -7,9 +7,11 @@ mod bindings;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod headers;
+mod management_log;
 mod origin;
 mod quota_counter;
 
+pub use management_log::ManagementLog;
 pub use quota_counter::QuotaCounter;
 
 use bindings::{load_config, Kv, Limiters, Quotas, TimerPause, ANALYTICS_BINDING, KV_BINDING};
