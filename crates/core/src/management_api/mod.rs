@@ -138,6 +138,13 @@ pub struct ManagementRequest<'a> {
     pub request_id: &'a str,
 }
 
+/// The answer to every management request when the edge cannot bind what the API runs on (the
+/// `MANAGEMENT_LOG` Durable Object): a configuration fault, 500, failing closed. `detail` is for
+/// the operator's log.
+pub fn unbound(detail: &str, request_id: &str) -> Answer {
+    ApiError::Config(detail.to_owned()).answer(request_id, LogFacts::default())
+}
+
 /// Answers one management request. Never fails: faults are answers (500, 503) whose
 /// [`LogFacts`] carry the operator's detail.
 pub async fn serve<K, A, I, L, Q, S>(
