@@ -33,6 +33,9 @@ pub enum Canned {
     },
     /// Close the connection without answering.
     HangUp,
+    /// Handle the request for real, then close the connection without answering: the change
+    /// is made and its answer lost.
+    LoseAnswer,
 }
 
 /// A request the fake received.
@@ -160,6 +163,15 @@ impl FakeApi {
         self.state.lock().unwrap().canned.push_back(Canned::HangUp);
     }
 
+    /// The next request is handled, but its answer is lost on the way.
+    pub fn then_lose_the_answer(&self) {
+        self.state
+            .lock()
+            .unwrap()
+            .canned
+            .push_back(Canned::LoseAnswer);
+    }
+
     /// What `GET /keys/{id}/usage` reports as used from now on.
     pub fn set_used(&self, used: u64) {
         self.state.lock().unwrap().used = used;
@@ -242,6 +254,10 @@ fn serve(mut conn: TcpStream, kv: &Mutex<MemoryKv>, state: &Mutex<State>) {
     };
     let (status, headers, body) = match canned {
         Some(Canned::HangUp) => return,
+        Some(Canned::LoseAnswer) => {
+            handle(&req, &kv.lock().unwrap(), &mut state.lock().unwrap());
+            return;
+        }
         Some(Canned::Answer {
             status,
             headers,

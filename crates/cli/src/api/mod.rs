@@ -139,7 +139,10 @@ impl ApiBackend {
                 Err(SendError::Unreachable(e)) => {
                     let local =
                         url::Url::parse(&self.base).is_ok_and(|u| crate::http::is_loopback(&u));
-                    let hint = if local {
+                    let hint = if method != "GET" {
+                        "; if the request arrived, the change may have been made: look before \
+                         trying again"
+                    } else if local {
                         "; is the local gateway running (`make dev`)?"
                     } else {
                         ""
@@ -147,7 +150,7 @@ impl ApiBackend {
                     Err(CliError::Coded {
                         code: EXIT_STORE,
                         message: self.hide(&format!(
-                            "could not reach the management API at {}: {}{hint}",
+                            "no answer from the management API at {}: {}{hint}",
                             self.base,
                             clean(&e)
                         )),

@@ -326,23 +326,47 @@ fn a_create_whose_answer_is_lost_is_retried_with_the_same_idempotency_key_and_ma
 }
 
 #[test]
-fn a_replayed_create_returns_the_first_key() {
+fn a_create_made_but_whose_answer_is_lost_is_replayed_and_prints_the_key_made() {
     let fake = FakeApi::start();
-    let b = fake.backend();
-    // The same idempotency key twice, as a retry after a lost answer would send it.
-    let body = r#"{"name":"ci","consumer_id":"default"}"#;
-    let send = || {
-        b.send(
-            "POST",
-            "/keys",
-            Some(("application/json", body)),
-            &[("Idempotency-Key", "same-one")],
-            Retry::Never,
-        )
-        .unwrap()
-    };
-    let (first, second) = (send(), send());
-    assert_eq!(first.body, second.body);
+    fake.then_lose_the_answer();
+    let (cap, r) = run_on(&fake.backend(), &["create", "--name", "ci"], "");
+    r.unwrap();
+    let stored = fake.with_kv(|kv| {
+        block_on(lifecycle::list_all(kv, &Filter::default(), NOW))
+            .unwrap()
+            .keys
+    });
+    assert_eq!(stored.len(), 1, "the retry created nothing");
+    let printed = cap.out().trim_end().to_owned();
+    assert_eq!(
+        id(&printed),
+        stored[0].id,
+        "the key printed is the one stored"
+    );
+    let posts: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(
+        posts[0].header("idempotency-key"),
+        posts[1].header("idempotency-key")
+    );
+}
+
+#[test]
+fn other_writes_are_not_retried_when_the_answer_is_lost() {
+    let (_, fake) = twins();
+    fake.then_lose_the_answer();
+    let (code, msg) = refused(&fake, &fake.backend(), &["revoke", &id(KEY_A)]);
+    assert_eq!(code, 5);
+    assert!(
+        msg.starts_with("no answer from the management API"),
+        "{msg}"
+    );
+    assert!(msg.contains("the change may have been made"), "{msg}");
+    assert_eq!(fake.seen().len(), 1);
 }
 
 #[test]
@@ -557,7 +581,7 @@ fn a_refused_connection_exits_5_without_the_root_key() {
     let msg = e.to_string();
     assert!(
         msg.starts_with(&format!(
-            "could not reach the management API at http://127.0.0.1:{port}"
+            "no answer from the management API at http://127.0.0.1:{port}"
         )),
         "{msg}"
     );
@@ -665,8 +689,17 @@ fn usage_with_usage_read_alone_shows_the_count_without_the_record() {
     assert_eq!(u.key, None);
     let w = u.usage.unwrap();
     assert_eq!((w.used, w.remaining, w.limit), (7, 93, 100));
-    let json = serde_json::to_value(&u.id).unwrap();
-    assert_eq!(json, id(KEY_A).as_str());
+    let (cap, r) = run_on(&fake.backend_with(&counter), &["usage", &id(KEY_A)], "");
+    r.unwrap();
+    let out = cap.out();
+    assert!(
+        out.contains("key:           (name, consumer, state and tier need keys:read)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("used:          7\n") && !out.contains("name:"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -55,8 +55,9 @@ pub enum Cmd {
     /// Set a key's quota (LIMIT/PERIOD: 10000/month, 500/day, 100/hour, 20/30s), or remove it
     /// with 'none'.
     SetQuota(set_quota::Args),
-    /// Show a key's tier and its quota usage in the current window, read from the gateway's
-    /// admin endpoint (token: $KEYGATE_ADMIN_TOKEN, or ADMIN_TOKEN in ./.dev.vars when local).
+    /// Show a key's tier and its quota usage in the current window: in API mode from the
+    /// management API, else from the gateway's admin endpoint (token: $KEYGATE_ADMIN_TOKEN, or
+    /// ADMIN_TOKEN in ./.dev.vars when local).
     Usage(usage::Args),
     /// Requests per key over a recent window: accepted, refused, faults, refusals by code, and
     /// latency. Reads the local gateway's log (`make dev`), or Analytics Engine with --remote

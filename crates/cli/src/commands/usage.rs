@@ -262,6 +262,28 @@ mod tests {
     }
 
     #[test]
+    fn usage_json_keeps_its_fields_in_order_and_drops_unknown_record_fields() {
+        let kv = MemoryKv::new();
+        let (_, rec) = create(&kv, NewKey::new("a", "acme"));
+        let fake = FakeUsage::answering(Ok(0));
+        let mut u = usage(&kv, &KeyRef::Id(rec.id.clone()), &fake, NOW).unwrap();
+        let json = serde_json::to_string(&u).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"id":"{}","name":"a","consumer_id":"acme","state":"active","tier":null,"quota":null,"usage":null}}"#,
+                rec.id
+            )
+        );
+        // API mode with usage:read alone: no record fields at all.
+        u.key = None;
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            format!(r#"{{"id":"{}","quota":null,"usage":null}}"#, rec.id)
+        );
+    }
+
+    #[test]
     fn usage_remaining_never_goes_below_zero() {
         let q = quota(5, "30s");
         let w = q.period.window(95);
