@@ -189,10 +189,6 @@ impl LogObject {
     /// The management log of `env`; `None` when the `MANAGEMENT_LOG` binding is missing, a
     /// configuration fault (500, fail closed). A call that fails later is a `LogError`, a store
     /// fault (503).
-    #[expect(
-        dead_code,
-        reason = "until the management API's glue calls LogObject::client"
-    )]
     pub fn client(env: &Env) -> Option<LogClient<LogObject>> {
         let ns = env.durable_object(LOG_BINDING).ok()?;
         Some(LogClient(LogObject(ns)))

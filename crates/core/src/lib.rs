@@ -14,6 +14,8 @@
 //! 4. The request pipeline: [`admin`] (the operator endpoint), [`management`] (the management
 //!    API's routes and the permission each needs), [`forward`] (the upstream request filter),
 //!    [`pipeline`] (the phases in order), then [`problem`] (denials and faults as HTTP).
+//! 5. The management API's request handling: [`management_api`] (issue 15), on top, since its
+//!    verify endpoint runs the pipeline's own checks.
 //!
 //! Phases, in Pingora's terms, in the order [`pipeline`] runs them:
 //! 1. Request filter ([`pipeline::authorize`]): the method and the other request-integrity checks
@@ -58,6 +60,8 @@ pub mod forward;
 pub mod management;
 pub mod pipeline;
 pub mod problem;
+// 5. The management API's request handling, over everything below.
+pub mod management_api;
 
 pub use cache::{Cached, KeyLookup};
 pub use config::{Config, ConfigError};

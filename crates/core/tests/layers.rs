@@ -38,6 +38,8 @@ const LAYERS: &[&str] = &[
     "forward",
     "pipeline",
     "problem",
+    // The management API's request handling: it runs the pipeline's checks for verify.
+    "management_api",
 ];
 
 fn src() -> std::path::PathBuf {
