@@ -194,7 +194,7 @@ pub fn cli_in_api_mode_manages_root_keys_and_reads_the_audit_trail(c: &Ctx) {
     assert_unauthenticated(&call(dev, Some(&made), "GET", "/keys", None), true);
 
     // audit: the trail, as JSON and as text, holds this root key's two actions.
-    let text = ok(dev, &admin, &["audit", "--json"]);
+    let text = ok(dev, &admin, &["audit", "--all", "--json"]);
     assert_no_secrets("keygate audit", &text);
     let entries: Value = serde_json::from_str(&text).expect("audit --json");
     let entries = entries
@@ -208,7 +208,7 @@ pub fn cli_in_api_mode_manages_root_keys_and_reads_the_audit_trail(c: &Ctx) {
         .map(|e| e["action"].as_str().expect("action"))
         .collect();
     assert_eq!(mine, ["root.create", "root.revoke"]);
-    let table = ok(dev, &admin, &["audit"]);
+    let table = ok(dev, &admin, &["audit", "--all"]);
     assert!(
         table.contains("root.revoke") && table.contains(&actor),
         "{table}"
