@@ -9,9 +9,6 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 
-cleanup() { pkill -f "$(pwd)/target/e2e/bench-mgmt/" 2>/dev/null || true; }
-trap cleanup EXIT
-
 if [[ ${MGMT_LATENCY_NO_BUILD:-} != 1 ]]; then
   make -s worker
   cargo build -q --release -p keygate-e2e --bin bench-mgmt

@@ -492,6 +492,21 @@ pub fn import_stores_only_hashes_all_or_nothing_and_the_keys_pass(c: &Ctx) {
     assert!(seen
         .iter()
         .all(|s| s.one("x-consumer-id") == Some(&consumer)));
+    // One audit entry names both.
+    let entries: Vec<Value> = audit_all(dev, BOOT, 100)
+        .into_iter()
+        .filter(|e| e["consumer_id"] == consumer.as_str())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["action"], "key.import");
+    assert_eq!(entries[0]["actor"], "bootstrap");
+    assert_eq!(
+        entries[0]["request_id"],
+        r.header("x-request-id").expect("request id")
+    );
+    let mut ids = entry_ids(&entries[0]);
+    ids.sort_unstable();
+    assert_eq!(ids, want);
 
     // Only hashes are stored: no file of the local store holds either plaintext.
     for f in files_under(&dev.state()) {
@@ -712,4 +727,50 @@ pub fn openapi_document_is_served_without_a_credential_as_committed(c: &Ctx) {
         served, committed,
         "the gateway serves the committed document"
     );
+}
+
+pub fn expiry_after_2038_is_accepted_and_never_a_store_fault(c: &Ctx) {
+    let dev = &c.main;
+    let consumer = marker("far-expiry");
+    // 2040-01-01T00:00:00Z: past the 32-bit seconds counter of 2038, and a plain date to give.
+    let far: u64 = 2_208_988_800;
+    let r = call(
+        dev,
+        Some(BOOT),
+        "POST",
+        "/keys",
+        Some(&json!({"name": "far", "consumer_id": consumer, "expires_at": far})),
+    );
+    let v = answer(&r, 201);
+    let key = v["key"].as_str().expect("key").to_owned();
+    remember_key(&key);
+    assert_eq!(v["record"]["expires_at"], far);
+    assert_eq!(
+        get(&dev.url(&format!("/{consumer}")), Some(&key)).status,
+        200
+    );
+    let (_, id) = plain_key(dev, &consumer);
+    let r = call(
+        dev,
+        Some(BOOT),
+        "PATCH",
+        &format!("/keys/{id}"),
+        Some(&json!({"expires_at": far})),
+    );
+    assert_eq!(answer(&r, 200)["expires_at"], far);
+    // Absurdly far: stored, or refused as a bad field; never a 5xx.
+    let r = call(
+        dev,
+        Some(BOOT),
+        "PATCH",
+        &format!("/keys/{id}"),
+        Some(&json!({"expires_at": 5_316_249_995_158_695_u64})),
+    );
+    match r.status {
+        200 => {}
+        422 => {
+            assert_invalid(&r, &["expires_at"]);
+        }
+        s => panic!("expires_at far in the future: {s} {}", r.text()),
+    }
 }

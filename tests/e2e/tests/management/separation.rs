@@ -142,7 +142,7 @@ pub fn no_spelling_of_a_keygate_path_reaches_the_origin(c: &Ctx) {
 pub fn management_log_lines_carry_management_decisions_and_no_credential(c: &Ctx) {
     let dev = &c.main;
     let m = marker("mgmt-log");
-    let (reader, _) = new_root(dev, BOOT, "log reader", &["keys:read"], None);
+    let (reader, reader_rec) = new_root(dev, BOOT, "log reader", &["keys:read"], None);
     let unknown = unknown_id(&m);
     let consumer = format!("log-{m}");
     let idem = [
@@ -239,4 +239,9 @@ pub fn management_log_lines_carry_management_decisions_and_no_credential(c: &Ctx
             .is_none_or(|k| k.is_null() || k.as_str().is_some_and(|k| k.len() == 12)));
         assert_no_secrets("a management request log line", &line.to_string());
     }
+    // Who: the root key's id, or `bootstrap`.
+    let line = dev.request_log(cases[0].0.header("x-request-id").expect("request id"));
+    assert_eq!(line["actor"], reader_rec["id"], "{line}");
+    let line = dev.request_log(cases[9].0.header("x-request-id").expect("request id"));
+    assert_eq!(line["actor"], "bootstrap", "{line}");
 }
