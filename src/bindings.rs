@@ -1,14 +1,20 @@
-//! The Workers bindings keygate reads: the key store (KV), the rate-limit bindings, the quota
-//! counters (Durable Objects) and the vars and secrets of its config, each behind a core trait.
+//! The Workers bindings keygate reads: the key store (KV, for the data plane's lookups and the
+//! management API's lifecycle), the rate-limit bindings (the tiers' and the management API's),
+//! the quota counters and the management log (Durable Objects) and the vars and secrets of its
+//! config, each behind a core trait.
 
+use keygate_core::audit::LogError;
 use keygate_core::cache::{Pause, COALESCE_POLL_MS};
+use keygate_core::kv;
 use keygate_core::limits::{CounterCall, CounterUsage, QuotaCount, Window};
+use keygate_core::management_log::{LogCall, LogClient, LogTransport};
 use keygate_core::{
     Config, ConfigError, KeyHash, KeyStore, LimitError, QuotaStore, RateLimiter, StoreError,
 };
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
-use worker::{Delay, Env, KvStore};
+use wasm_bindgen::JsValue;
+use worker::{Delay, Env, KvStore, Method, ObjectNamespace, Request, RequestInit};
 
 /// The KV namespace binding that holds key records.
 pub const KV_BINDING: &str = "API_KEYS";
@@ -33,6 +39,63 @@ impl KeyStore for Kv {
             StoreError(e.to_string().replace(hash.as_kv_key(), hash.id()))
         })
     }
+}
+
+/// The management API's view of the same namespace: key records and root-key records read,
+/// written, listed and deleted through core's lifecycle. Unlike the data plane's reads above,
+/// no read here goes through KV's edge cache (`cacheTtl`): a write is read back at once, in
+/// this location (other locations may still see the old value for up to KV's propagation
+/// time, about 60 s). Error texts are scrubbed of full key hashes (`KvError::scrubbed`).
+impl kv::KvStore for Kv {
+    async fn get(&self, name: &str) -> Result<Option<String>, kv::KvError> {
+        self.0.get(name).text().await.map_err(scrub)
+    }
+
+    async fn put(
+        &self,
+        name: &str,
+        value: &str,
+        opts: kv::PutOptions<'_>,
+    ) -> Result<(), kv::KvError> {
+        let mut put = self.0.put(name, value).map_err(scrub)?;
+        if let Some(metadata) = opts.metadata {
+            put = put.metadata(metadata).map_err(scrub)?;
+        }
+        if let Some(at) = opts.expiration {
+            put = put.expiration(at);
+        }
+        put.execute().await.map_err(scrub)
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), kv::KvError> {
+        self.0.delete(name).await.map_err(scrub)
+    }
+
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<kv::ListPage, kv::KvError> {
+        let mut list = self.0.list().prefix(prefix.to_owned());
+        if let Some(c) = cursor {
+            list = list.cursor(c.to_owned());
+        }
+        let page = list.execute().await.map_err(scrub)?;
+        let keys = page
+            .keys
+            .into_iter()
+            .map(|k| kv::Listed {
+                name: k.name,
+                expiration: k.expiration,
+                metadata: k.metadata,
+            })
+            .collect();
+        // KV may send a cursor with the last page; core's last page has none.
+        let cursor = page.cursor.filter(|c| !page.list_complete && !c.is_empty());
+        Ok(kv::ListPage { keys, cursor })
+    }
+}
+
+/// A KV binding's error for core: its text may quote the names it was given, so full key
+/// hashes are cut to their ids.
+fn scrub(e: worker::kv::KvError) -> kv::KvError {
+    kv::KvError::scrubbed(&e.to_string())
 }
 
 /// How a request waits for another request's KV read of the same key: a short timer of its own,
@@ -108,6 +171,50 @@ impl QuotaStore for Quotas<'_> {
             .call(counter, CounterCall::Consume { window, limit })
             .await?;
         parse_answer(&body)
+    }
+}
+
+/// The Durable Object namespace binding of the management log (class `ManagementLog`).
+pub const LOG_BINDING: &str = "MANAGEMENT_LOG";
+/// The management log's one instance.
+const LOG_INSTANCE: &str = "v1";
+/// The most characters of the log's error answer that go into a `LogError` (for the log line).
+const LOG_ERROR_CHARS: usize = 300;
+
+/// The management log (the `ManagementLog` Durable Object): the transport under core's
+/// `LogClient`, which is the management API's `AuditLog` and `IdempotencyStore`.
+pub struct LogObject(ObjectNamespace);
+
+impl LogObject {
+    /// The management log of `env`; `None` when the `MANAGEMENT_LOG` binding is missing, a
+    /// configuration fault (500, fail closed). A call that fails later is a `LogError`, a store
+    /// fault (503).
+    pub fn client(env: &Env) -> Option<LogClient<LogObject>> {
+        let ns = env.durable_object(LOG_BINDING).ok()?;
+        Some(LogClient(LogObject(ns)))
+    }
+}
+
+impl LogTransport for LogObject {
+    async fn send(&self, call: &LogCall, body: String) -> Result<String, LogError> {
+        let failed = |e: worker::Error| {
+            LogError::new(format!("management log: {:?} failed: {e}", call.kind()))
+        };
+        let stub = self.0.get_by_name(LOG_INSTANCE).map_err(failed)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(JsValue::from_str(&body)));
+        let req = Request::new_with_init("https://management-log/call", &init).map_err(failed)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(failed)?;
+        let text = resp.text().await.map_err(failed)?;
+        match resp.status_code() {
+            200 => Ok(text),
+            status => Err(LogError::new(format!(
+                "management log answered {status} to {:?}: {}",
+                call.kind(),
+                text.chars().take(LOG_ERROR_CHARS).collect::<String>()
+            ))),
+        }
     }
 }
 

@@ -1,32 +1,42 @@
 //! The edge: the only crate that names `worker`. Its entry (this file) runs core's pipeline for
-//! each request, answers refusals, and logs; [`bindings`] binds KV, the rate-limit bindings, the
-//! quota counters and the config, [`origin`] calls the origin, [`quota_counter`] is the quota
-//! Durable Object, and [`headers`] converts headers. Bodies stream through untouched.
+//! each request, answers refusals and management requests (core's `management_api`), and logs;
+//! [`bindings`] binds KV, the rate-limit bindings, the quota counters, the management log and the
+//! config, [`origin`] calls the origin, [`quota_counter`] is the quota Durable Object,
+//! [`management_log`] the management log's, and [`headers`] converts headers. Bodies stream
+//! through untouched.
 
 mod bindings;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod headers;
+mod management_log;
 mod origin;
 mod quota_counter;
 
+pub use management_log::ManagementLog;
 pub use quota_counter::QuotaCounter;
 
-use bindings::{load_config, Kv, Limiters, Quotas, TimerPause, ANALYTICS_BINDING, KV_BINDING};
-use headers::{own_answer, to_header_map};
+use bindings::{
+    load_config, Kv, Limiters, LogObject, Quotas, TimerPause, ANALYTICS_BINDING, KV_BINDING,
+    LOG_BINDING,
+};
+use headers::{own_answer, to_header_map, to_worker_headers};
 use keygate_core::admin::{usage_answer, AdminRequest};
 use keygate_core::cache::{CacheOutcome, KeyCache};
 use keygate_core::forward::{request_id, ClientContext};
+use keygate_core::management::{Route, RouteError};
+use keygate_core::management_api::{self, Body, BodyPlan, Deps, ManagementRequest, Sleep};
 use keygate_core::path::split_request_url;
 use keygate_core::telemetry::{loggable_target, Decision, RequestEvent, Timing};
+use keygate_core::store::QuotaReader;
 use keygate_core::{
-    decide, Cached, ConfigError, Denial, Fault, LimitError, Refusal, RequestHead, Verdict,
+    decide, Cached, Config, ConfigError, Denial, Fault, LimitError, Refusal, RequestHead, Verdict,
 };
 use origin::{fetch_origin, OriginFailure};
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    event, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Context, Date, Env, Request,
-    Response,
+    event, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Context, Date, Delay, Env,
+    Request, Response, ResponseBuilder,
 };
 
 thread_local! {
@@ -110,6 +120,7 @@ impl Trace<'_> {
             colo: self.colo.clone(),
             cache: self.cache,
             detail,
+            actor: None,
         }
     }
 }
@@ -206,6 +217,17 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
     let accepted = match verdict {
         Ok(Verdict::Accept(a)) => a,
         Ok(Verdict::Operator(request)) => return serve_admin(request, env, &trace).await,
+        Ok(Verdict::Management(route)) => {
+            let mgmt = Management {
+                cfg,
+                env,
+                kv: &kv,
+                query: url.query,
+                client_ip,
+                now: now_ms / 1000,
+            };
+            return mgmt.serve(route, req, &headers, &trace).await;
+        }
         Ok(Verdict::Deny(d)) => {
             let key_id = d.key_id().map(str::to_owned);
             return refuse(Refusal::Denied(d), &trace, key_id.as_deref());
@@ -270,6 +292,112 @@ async fn serve_admin(request: AdminRequest, env: &Env, trace: &Trace<'_>) -> (Re
     let (headers, body) = usage_answer(&counter, window_start, used, trace.request_id);
     let resp = own_answer(200, &headers, body);
     (resp, record)
+}
+
+/// What a management request runs on at the edge.
+struct Management<'a> {
+    cfg: &'a Config,
+    env: &'a Env,
+    kv: &'a Kv,
+    query: Option<&'a str>,
+    client_ip: Option<&'a str>,
+    now: u64,
+}
+
+impl Management<'_> {
+    /// Reads the body when the route takes one (and its length allows), hands the request to
+    /// core's management API, answers and logs what core says.
+    async fn serve(
+        &self,
+        route: Result<Route, RouteError>,
+        mut req: Request,
+        headers: &http::HeaderMap,
+        trace: &Trace<'_>,
+    ) -> (Response, Record) {
+        let read;
+        let body = match management_api::body_plan(&route, headers) {
+            BodyPlan::Skip => Body::Absent,
+            BodyPlan::TooLarge => Body::TooLarge,
+            BodyPlan::Read => {
+                // An unreadable body is answered as an absent one (415 or 422).
+                read = req.bytes().await.unwrap_or_default();
+                if read.len() > management_api::MAX_BODY {
+                    Body::TooLarge
+                } else {
+                    Body::Bytes(&read)
+                }
+            }
+        };
+        let answer = match LogObject::client(self.env) {
+            None => management_api::unbound(
+                &format!("the {LOG_BINDING} binding is missing"),
+                trace.request_id,
+            ),
+            Some(log) => {
+                let deps = Deps {
+                    cfg: self.cfg,
+                    kv: self.kv,
+                    audit: &log,
+                    idempotency: &log,
+                    limiter: &Limiters(self.env),
+                    quotas: &Quotas(self.env),
+                    sleep: &TimerSleep,
+                    now: self.now,
+                };
+                let request = ManagementRequest {
+                    route: &route,
+                    query: self.query,
+                    headers,
+                    body,
+                    client_ip: self.client_ip,
+                    request_id: trace.request_id,
+                };
+                management_api::serve(&deps, &request).await
+            }
+        };
+        let facts = answer.log;
+        let mut event = trace.finish(
+            facts.decision,
+            facts.key_id.as_deref(),
+            answer.status,
+            None,
+            facts.detail,
+        );
+        event.actor = facts.actor;
+        event.consumer_id = facts.consumer_id;
+        let record = Record {
+            event,
+            started_ms: trace.started_ms,
+            error: answer.status >= 500,
+            log: true,
+        };
+        let resp = if answer.status == 204 {
+            // A 204 has no body at all (an empty one is refused by the runtime).
+            ResponseBuilder::new()
+                .with_status(204)
+                .with_headers(to_worker_headers(&answer.headers, false))
+                .empty()
+        } else {
+            own_answer(answer.status, &answer.headers, answer.body)
+        };
+        (resp, record)
+    }
+}
+
+/// How a retry of an idempotent create waits for the first: a timer of its own.
+struct TimerSleep;
+
+impl Sleep for TimerSleep {
+    async fn sleep(&self, ms: u64) {
+        Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// The quota counters, read without spending (the management API's usage and verify).
+impl QuotaReader for Quotas<'_> {
+    async fn used(&self, counter: &str, window_start: u64) -> Result<u64, LimitError> {
+        Quotas::used(self, counter, window_start).await
+    }
 }
 
 /// Answers a refusal that ended before the origin was called.

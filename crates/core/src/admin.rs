@@ -1,6 +1,8 @@
-//! The operator endpoint under `/__keygate/`, served only when `ADMIN_TOKEN` is set: its
-//! authentication (constant time) and routing. It reads quota counters for `keygate usage`; it
-//! never changes anything and never reaches the origin.
+//! Keygate's own paths under `/__keygate/`, in every spelling ([`spelling`]), and the legacy
+//! operator endpoint there, served only when `ADMIN_TOKEN` is set: its authentication (constant
+//! time) and routing. It reads quota counters for `keygate usage`; it never changes anything and
+//! never reaches the origin. (The management API under `/__keygate/v1/` is routed by
+//! [`crate::management`].)
 
 use crate::config::Config;
 use crate::credential::parse_authorization;
@@ -8,7 +10,7 @@ use crate::record::is_header_safe;
 use http::HeaderMap;
 use std::borrow::Cow;
 
-/// Every path under this prefix belongs to the gateway when `ADMIN_TOKEN` is set.
+/// Every path under this prefix belongs to the gateway, whether or not `ADMIN_TOKEN` is set.
 pub const ADMIN_PREFIX: &str = "/__keygate/";
 /// Longest counter name accepted.
 const MAX_COUNTER_LEN: usize = 256;
@@ -67,11 +69,19 @@ pub fn route(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Option<Result<AdminRequest, AdminDenial>> {
+    route_spelled(cfg, method, &spelling(path), query, headers)
+}
+
+/// [`route`] for a path already in its [`spelling`].
+pub fn route_spelled(
+    cfg: &Config,
+    method: &str,
+    canonical: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Result<AdminRequest, AdminDenial>> {
     let token = cfg.admin_token.as_ref()?;
-    let canonical = operator_spelling(path);
-    let rest = canonical
-        .strip_prefix(ADMIN_PREFIX)
-        .or_else(|| (canonical == ADMIN_PREFIX.trim_end_matches('/')).then_some(""))?;
+    let rest = own_rest(canonical)?;
     let presented = parse_authorization(
         headers
             .get_all(http::header::AUTHORIZATION)
@@ -89,9 +99,23 @@ pub fn route(
     })
 }
 
+/// What follows [`ADMIN_PREFIX`] in a path's [`spelling`] (`""` for `/__keygate` itself);
+/// `None` for a path that is not keygate's own.
+fn own_rest(canonical: &str) -> Option<&str> {
+    canonical
+        .strip_prefix(ADMIN_PREFIX)
+        .or_else(|| (canonical == ADMIN_PREFIX.trim_end_matches('/')).then_some(""))
+}
+
+/// Whether a path, in its [`spelling`], is keygate's own: `/__keygate` and everything under
+/// [`ADMIN_PREFIX`]. Such a path is never forwarded, with or without `ADMIN_TOKEN`.
+pub fn is_own_path(canonical: &str) -> bool {
+    own_rest(canonical).is_some()
+}
+
 /// `path` decoded (every round an origin might apply) and in lower case, for matching only.
 /// Most paths hold no escape and do not start like the prefix: those cost no allocation.
-fn operator_spelling(path: &str) -> Cow<'_, str> {
+pub fn spelling(path: &str) -> Cow<'_, str> {
     let stem = ADMIN_PREFIX.trim_end_matches('/');
     let plain_elsewhere = !path.contains('%')
         && !path
@@ -260,7 +284,24 @@ mod tests {
             "/_keygate/usage",
         ] {
             assert_eq!(route(&c, "GET", p, None, &bearer(TOKEN)), None, "{p}");
+            assert!(!is_own_path(&spelling(p)), "{p}");
         }
+    }
+
+    #[test]
+    fn keygate_owns_its_prefix_in_every_spelling_with_or_without_admin_token() {
+        for p in [
+            "/__keygate",
+            "/__keygate/",
+            "/__KEYGATE/v1/keys",
+            "/%5F_keygate/v1",
+            "/%255F%255Fkeygate/usage",
+            "/__keygate/anything",
+        ] {
+            assert!(is_own_path(&spelling(p)), "{p}");
+        }
+        assert_eq!(spelling("/v1/orders"), "/v1/orders");
+        assert!(matches!(spelling("/v1/orders"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod memory;
 
+use crate::secret::KEY_ID_LEN;
 use serde::Deserialize;
 use std::fmt;
 
@@ -43,6 +44,33 @@ pub struct KvError(pub String);
 impl KvError {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
+    }
+
+    /// An error from a store's own message, which may quote the names it was given: every run
+    /// of 64 or more hex digits (a full key hash, alone or in `root:<hash>`) is cut to its first
+    /// [`KEY_ID_LEN`] digits, the public id, followed by `…`.
+    pub fn scrubbed(message: &str) -> Self {
+        fn flush(run: &mut String, out: &mut String) {
+            if run.len() >= 64 {
+                out.push_str(&run[..KEY_ID_LEN]);
+                out.push('…');
+            } else {
+                out.push_str(run);
+            }
+            run.clear();
+        }
+        let mut out = String::with_capacity(message.len());
+        let mut run = String::new();
+        for c in message.chars() {
+            if c.is_ascii_hexdigit() {
+                run.push(c);
+            } else {
+                flush(&mut run, &mut out);
+                out.push(c);
+            }
+        }
+        flush(&mut run, &mut out);
+        Self(out)
     }
 }
 
@@ -95,5 +123,27 @@ pub async fn list_all(
             Some(c) if cursor.as_deref() != Some(c.as_str()) => cursor = Some(c),
             _ => return Ok(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KvError;
+
+    #[test]
+    fn scrubbed_errors_keep_only_the_id_of_a_full_hash() {
+        let hash = "0123456789abcdef".repeat(4);
+        let msg = format!("get {hash} failed; root:{hash}: 503");
+        let KvError(text) = KvError::scrubbed(&msg);
+        assert!(!text.contains(&hash), "{text}");
+        assert_eq!(text, "get 0123456789ab… failed; root:0123456789ab…: 503");
+    }
+
+    #[test]
+    fn scrubbed_errors_keep_short_hex_and_other_text_as_is() {
+        let msg = "KV GET failed: 503 Service Unavailable, ref deadbeef, é";
+        assert_eq!(KvError::scrubbed(msg).0, msg);
+        let long = "a".repeat(80);
+        assert_eq!(KvError::scrubbed(&long).0, format!("{}…", &long[..12]));
     }
 }

@@ -8,10 +8,14 @@
 //!    its in-memory fake), [`cache`] (the per-isolate key cache over a [`store::KeyStore`]), and
 //!    [`lifecycle`] (create, rotate, import, update, list and revoke keys over a [`kv::KvStore`]:
 //!    the CLI's operations, and the management API's), then [`root`] (root keys: the management
-//!    API's credentials, their permissions and the tenant guard).
+//!    API's credentials, their permissions and the tenant guard), then the management API's stores:
+//!    [`audit`] (the audit trail), [`idempotency`] (idempotent create's claims and rules) and
+//!    [`management_log`] (both over the `ManagementLog` Durable Object: its wire protocol).
 //! 4. The request pipeline: [`admin`] (the operator endpoint), [`management`] (the management
 //!    API's routes and the permission each needs), [`forward`] (the upstream request filter),
 //!    [`pipeline`] (the phases in order), then [`problem`] (denials and faults as HTTP).
+//! 5. The management API's request handling: [`management_api`] (issue 15), on top, since its
+//!    verify endpoint runs the pipeline's own checks.
 //!
 //! Phases, in Pingora's terms, in the order [`pipeline`] runs them:
 //! 1. Request filter ([`pipeline::authorize`]): the method and the other request-integrity checks
@@ -46,12 +50,18 @@ pub mod kv;
 pub mod lifecycle;
 pub mod root;
 pub mod store;
+// The management API's stores: its audit trail, idempotency claims, and the log that keeps both.
+pub mod audit;
+pub mod idempotency;
+pub mod management_log;
 // 4. The request pipeline.
 pub mod admin;
 pub mod forward;
 pub mod management;
 pub mod pipeline;
 pub mod problem;
+// 5. The management API's request handling, over everything below.
+pub mod management_api;
 
 pub use cache::{Cached, KeyLookup};
 pub use config::{Config, ConfigError};

@@ -83,6 +83,30 @@ impl Route {
     }
 }
 
+impl Route {
+    /// Whether the endpoint reads a request body (`POST /keys/{id}/rotate`: an optional one).
+    pub fn takes_body(&self) -> bool {
+        matches!(
+            self,
+            Route::CreateKey
+                | Route::UpdateKey { .. }
+                | Route::RotateKey { .. }
+                | Route::ImportKeys
+                | Route::VerifyKey
+                | Route::CreateRoot
+        )
+    }
+}
+
+/// Whether a path, in its decoded lower-case spelling ([`crate::admin::spelling`]), is the
+/// management API's: [`BASE`] or anything under it. Such a path is answered by keygate, as a
+/// route or a 404, and never forwarded.
+pub fn is_management_path(canonical: &str) -> bool {
+    canonical
+        .strip_prefix(BASE)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 fn is_id(s: &str) -> bool {
     s.len() == crate::secret::KEY_ID_LEN
         && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -301,6 +325,21 @@ mod tests {
                 Err(RouteError::MethodNotAllowed { allow }),
                 "{method} {path}"
             );
+        }
+    }
+
+    #[test]
+    fn the_management_prefix_is_base_and_what_lies_under_it() {
+        for p in ["/__keygate/v1", "/__keygate/v1/", "/__keygate/v1/keys/x"] {
+            assert!(is_management_path(p), "{p}");
+        }
+        for p in [
+            "/__keygate/v10",
+            "/__keygate/usage",
+            "/__keygate",
+            "/v1/__keygate/v1",
+        ] {
+            assert!(!is_management_path(p), "{p}");
         }
     }
 

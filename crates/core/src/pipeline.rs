@@ -1,8 +1,13 @@
 //! The request pipeline, phase by phase: the request filter and upstream request filter
-//! ([`authorize`]: integrity → URL keys → path → operator route → credential → overrides →
-//! preflight → lookup → decide → upstream headers), then the limits ([`enforce_limits`]: the
-//! tier's rate limit, then the quota). Denials are values (`Verdict::Deny`); infrastructure faults
-//! are errors (`Fault`), and every fault fails closed.
+//! ([`authorize`]: integrity → URL keys → path → keygate's own paths (the management API, the
+//! operator endpoint) → credential → overrides → preflight → lookup → decide → upstream
+//! headers), then the limits ([`enforce_limits`]: the tier's rate limit, then the quota).
+//! Denials are values (`Verdict::Deny`); infrastructure faults are errors (`Fault`), and every
+//! fault fails closed.
+//!
+//! The management API's `POST /keys/verify` asks for the same decision without forwarding or
+//! spending anything: it runs the same request-line and key checks ([`request_target`],
+//! [`check_key`]) and reads the quota instead of spending it ([`peek_limits`]).
 
 use crate::admin::{self, AdminDenial, AdminRequest};
 use crate::cache::{KeyLookup, Lookup};
@@ -12,15 +17,17 @@ use crate::forward::{upstream_headers, Caller, ClientContext};
 use crate::integrity::{
     declares_body, is_forwarded_method, tunnelled_method, url_part_holds_key, OverrideError,
 };
-use crate::keyformat::{classify, KeyShape};
-use crate::limits::{RateLimitFields, Tier, QUOTA_POLICY};
+use crate::keyformat::{classify, KeyShape, ROOT_PREFIX};
+use crate::limits::{self, CounterState, Quota, RateLimitFields, Tier, Window, QUOTA_POLICY};
+use crate::management::{self, Route, RouteError};
 use crate::path::{join, PathError, UpstreamTarget};
 use crate::record::{InvalidKey, KeyRecord, KeyState};
 use crate::scope;
 use crate::secret::{ApiKey, KeyHash};
 use crate::signing::{Signed, X_KEYGATE_SIGNATURE};
-use crate::store::{LimitError, QuotaStore, RateLimiter, StoreError};
+use crate::store::{LimitError, QuotaReader, QuotaStore, RateLimiter, StoreError};
 use http::{header, HeaderMap, HeaderName, HeaderValue};
+use std::rc::Rc;
 
 /// A refusal decided by policy: an expected outcome, not a fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +41,9 @@ pub enum Denial {
     PreflightWithBody,
     MissingCredential,
     Malformed(Malformed),
+    /// A root key (`kgr_…`) on the data plane: refused without a store read. Root keys open the
+    /// management API only.
+    RootKeyRefused,
     BadPath(PathError),
     /// `key_id` is the short public id, for logs.
     InvalidKey {
@@ -77,6 +87,7 @@ impl Denial {
             | Denial::PreflightWithBody
             | Denial::MissingCredential
             | Denial::Malformed(_)
+            | Denial::RootKeyRefused
             | Denial::BadPath(_)
             | Denial::Admin(_) => None,
         }
@@ -157,14 +168,19 @@ pub enum Verdict {
     /// An authenticated request to the operator endpoint: the edge answers it, nothing is
     /// forwarded.
     Operator(AdminRequest),
+    /// A request under the management API's [`management::BASE`], in any spelling: the endpoint
+    /// it names, or why it names none (404, 405). The edge hands it to the management API's
+    /// handler; nothing is forwarded, and no credential has been looked at yet.
+    Management(Result<Route, RouteError>),
 }
 
 /// Decides one request. `now` is Unix seconds. The store is read at most once, and only for a
 /// well-formed credential, with a valid checksum when it carries our prefix, on a well-formed path.
 ///
 /// The checks, in order: the method; keys in the URL; the path (normalised once, and used both
-/// for operator routing and for forwarding); the operator endpoint; the credential; method
-/// overrides; CORS preflights; anonymous access; the key's record, state and scopes.
+/// for routing keygate's own paths and for forwarding); keygate's own paths (the management
+/// API, the operator endpoint); the credential; method overrides; CORS preflights; anonymous
+/// access; the key's record, state and scopes.
 pub async fn authorize<K: KeyLookup>(
     cfg: &Config,
     head: &RequestHead<'_>,
@@ -172,24 +188,12 @@ pub async fn authorize<K: KeyLookup>(
     now: u64,
 ) -> Result<Verdict, Fault> {
     let deny = |d| Ok(Verdict::Deny(d));
-    if !is_forwarded_method(head.method) {
-        return deny(Denial::MethodNotAllowed);
-    }
-    if head.query.is_some_and(query_carries_key) {
-        return deny(Denial::Malformed(Malformed::KeyInQuery));
-    }
-    if url_part_holds_key(head.path) {
-        return deny(Denial::Malformed(Malformed::KeyInPath));
-    }
-    let target = match join(&cfg.origin, head.path, head.query) {
+    let target = match request_target(cfg, head.method, head.path, head.query) {
         Ok(t) => t,
-        Err(e) => return deny(Denial::BadPath(e)),
+        Err(d) => return deny(d),
     };
-    if let Some(operator) = admin::route(cfg, head.method, &target.path, head.query, head.headers) {
-        return Ok(match operator {
-            Ok(request) => Verdict::Operator(request),
-            Err(d) => Verdict::Deny(Denial::Admin(d)),
-        });
+    if let Some(own) = own_path(cfg, head, &target.path) {
+        return Ok(own);
     }
     let key = match credential(cfg, head.headers) {
         Ok(key) => key,
@@ -248,12 +252,84 @@ pub async fn authorize<K: KeyLookup>(
             deny(Denial::MissingCredential)
         };
     };
+    match check_key(
+        keys,
+        key,
+        head.method,
+        tunnelled.as_deref(),
+        &target.path,
+        now,
+    )
+    .await?
+    {
+        Ok(record) => forward(Caller::Key(record), target),
+        Err(d) => deny(d),
+    }
+}
 
+/// The request line's checks, before anything else: the method is one keygate forwards, no key
+/// rides in the query or the path, and the path joins the origin's safely. The upstream target
+/// it returns carries the normalised path that routing and scopes use.
+pub fn request_target(
+    cfg: &Config,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Result<UpstreamTarget, Denial> {
+    if !is_forwarded_method(method) {
+        return Err(Denial::MethodNotAllowed);
+    }
+    if query.is_some_and(query_carries_key) {
+        return Err(Denial::Malformed(Malformed::KeyInQuery));
+    }
+    if url_part_holds_key(path) {
+        return Err(Denial::Malformed(Malformed::KeyInPath));
+    }
+    join(&cfg.origin, path, query).map_err(Denial::BadPath)
+}
+
+/// Keygate's own paths, in any spelling ([`admin::spelling`]): the management API (with or
+/// without `ADMIN_TOKEN`), the operator endpoint (with it), and a 404 for anything else under
+/// `/__keygate/`. `None` for a path that goes on to the origin.
+fn own_path(cfg: &Config, head: &RequestHead<'_>, path: &str) -> Option<Verdict> {
+    let canonical = admin::spelling(path);
+    if management::is_management_path(&canonical) {
+        return Some(Verdict::Management(management::route(
+            head.method,
+            &canonical,
+        )));
+    }
+    if let Some(operator) =
+        admin::route_spelled(cfg, head.method, &canonical, head.query, head.headers)
+    {
+        return Some(match operator {
+            Ok(request) => Verdict::Operator(request),
+            Err(d) => Verdict::Deny(Denial::Admin(d)),
+        });
+    }
+    admin::is_own_path(&canonical).then_some(Verdict::Deny(Denial::Admin(AdminDenial::NotFound)))
+}
+
+/// The key's checks, after the request line's: not a root key; the checksum of a key with our
+/// prefix (both without a store read); then the record (`keys` is read once), its state, and
+/// its scopes for `method` on the normalised `path` (and for a `tunnelled` method too). The
+/// data plane and the management API's verify both decide through here.
+pub async fn check_key<K: KeyLookup>(
+    keys: &K,
+    key: ApiKey,
+    method: &str,
+    tunnelled: Option<&str>,
+    path: &str,
+    now: u64,
+) -> Result<Result<Rc<KeyRecord>, Denial>, Fault> {
+    if key.expose().starts_with(ROOT_PREFIX) {
+        return Ok(Err(Denial::RootKeyRefused));
+    }
     let shape = classify(key.expose());
     let hash = key.hash();
     drop(key);
     let key_id = KeyIdBuf::from_hash(&hash);
-    let invalid = |reason| Ok(Verdict::Deny(Denial::InvalidKey { reason, key_id }));
+    let invalid = |reason| Ok(Err(Denial::InvalidKey { reason, key_id }));
     if shape == KeyShape::BadChecksum {
         return invalid(InvalidKey::BadChecksum);
     }
@@ -270,18 +346,16 @@ pub async fn authorize<K: KeyLookup>(
     }
     let scopes = record.parsed_scopes();
     // With METHOD_OVERRIDE on, the origin may run the tunnelled method: both must be in scope.
-    let admitted = scope::admits(&scopes, head.method, &target.path)
-        && tunnelled
-            .as_deref()
-            .is_none_or(|m| scope::admits(&scopes, m, &target.path));
+    let admitted = scope::admits(&scopes, method, path)
+        && tunnelled.is_none_or(|m| scope::admits(&scopes, m, path));
     if !admitted {
         let tokens: Vec<String> = scopes.iter().map(scope::Scope::token).collect();
-        return Ok(Verdict::Deny(Denial::OutOfScope {
+        return Ok(Err(Denial::OutOfScope {
             key_id,
             scopes: tokens.join(" "),
         }));
     }
-    forward(Caller::Key(record), target)
+    Ok(Ok(record))
 }
 
 /// Both phases: [`authorize`], then, for a key, [`enforce_limits`]. The store is read at most
@@ -296,7 +370,9 @@ pub async fn decide<K: KeyLookup, L: RateLimiter, Q: QuotaStore>(
 ) -> Result<Verdict, Fault> {
     let mut accepted = match authorize(cfg, head, store, now).await? {
         Verdict::Accept(a) => a,
-        other @ (Verdict::Deny(_) | Verdict::Operator(_)) => return Ok(other),
+        other @ (Verdict::Deny(_) | Verdict::Operator(_) | Verdict::Management(_)) => {
+            return Ok(other)
+        }
     };
     if let Caller::Key(record) = &accepted.caller {
         match enforce_limits(cfg, record, limiter, quotas, now).await? {
@@ -318,14 +394,10 @@ pub async fn enforce_limits<L: RateLimiter, Q: QuotaStore>(
 ) -> Result<Result<RateLimitFields, Denial>, Fault> {
     let key_id = KeyIdBuf::from_id(&record.id);
     let mut fields = RateLimitFields::default();
-    let tier = cfg
-        .tiers
-        .resolve(record.tier.as_deref())
-        .map_err(|()| Fault::Config(ConfigError::UnknownTier))?;
     if let Some(Tier {
         name,
         limit: Some(l),
-    }) = tier
+    }) = tier_of(cfg, record)?
     {
         fields.add_policy(name, l.limit.into(), l.period.into());
         let within = limiter
@@ -344,29 +416,98 @@ pub async fn enforce_limits<L: RateLimiter, Q: QuotaStore>(
             }));
         }
     }
-    if let Some(q) = record.quota {
-        let window = q.period.window(now);
+    if let Some((q, counter, window)) = quota_of(record, now) {
         fields.add_policy(QUOTA_POLICY, q.limit, window.secs());
-        let counter = q.counter(&record.id, &record.consumer_id);
         let count = quotas
             .consume(&counter, window, q.limit)
             .await
-            .map_err(|e| match e {
-                LimitError::MissingBinding => Fault::Config(ConfigError::MissingQuotaStore),
-                LimitError::Unavailable(m) => Fault::QuotaStoreUnavailable(m),
-            })?;
+            .map_err(quota_fault)?;
         let reset_in = window.seconds_left(now);
         if !count.allowed {
-            return Ok(Err(Denial::QuotaExhausted {
-                key_id,
-                limit: q.limit,
-                window_secs: window.secs(),
-                reset_in,
-            }));
+            return Ok(Err(exhausted(key_id, &q, window, now)));
         }
         fields.add_state(QUOTA_POLICY, q.limit.saturating_sub(count.used), reset_in);
     }
     Ok(Ok(fields))
+}
+
+/// A key's quota as [`peek_limits`] sees it: what a request now would leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaPeek {
+    pub limit: u64,
+    /// Requests left in the window before this one.
+    pub remaining: u64,
+    /// When the window ends, Unix seconds.
+    pub resets_at: u64,
+}
+
+/// The limits phase without spending: the tier must resolve (as for [`enforce_limits`]), its
+/// rate limit is neither checked nor spent, and the quota is read, not consumed, then judged by
+/// the counter's own rule ([`limits::consume`]). `Ok(Ok(None))` for a key without a quota.
+pub async fn peek_limits<Q: QuotaReader>(
+    cfg: &Config,
+    record: &KeyRecord,
+    quotas: &Q,
+    now: u64,
+) -> Result<Result<Option<QuotaPeek>, Denial>, Fault> {
+    tier_of(cfg, record)?;
+    let Some((q, counter, window)) = quota_of(record, now) else {
+        return Ok(Ok(None));
+    };
+    let used = quotas
+        .used(&counter, window.start)
+        .await
+        .map_err(quota_fault)?;
+    let stored = CounterState {
+        window_start: window.start,
+        used,
+    };
+    if !limits::consume(stored, window, q.limit).1.allowed {
+        return Ok(Err(exhausted(
+            KeyIdBuf::from_id(&record.id),
+            &q,
+            window,
+            now,
+        )));
+    }
+    Ok(Ok(Some(QuotaPeek {
+        limit: q.limit,
+        remaining: q.limit.saturating_sub(used),
+        resets_at: window.end,
+    })))
+}
+
+/// The key's tier; an unknown one is a configuration fault.
+fn tier_of<'c>(cfg: &'c Config, record: &KeyRecord) -> Result<Option<&'c Tier>, Fault> {
+    cfg.tiers
+        .resolve(record.tier.as_deref())
+        .map_err(|()| Fault::Config(ConfigError::UnknownTier))
+}
+
+/// The key's quota, its counter's name and the window holding `now`.
+pub fn quota_of(record: &KeyRecord, now: u64) -> Option<(Quota, String, Window)> {
+    let q = record.quota?;
+    Some((
+        q,
+        q.counter(&record.id, &record.consumer_id),
+        q.period.window(now),
+    ))
+}
+
+fn quota_fault(e: LimitError) -> Fault {
+    match e {
+        LimitError::MissingBinding => Fault::Config(ConfigError::MissingQuotaStore),
+        LimitError::Unavailable(m) => Fault::QuotaStoreUnavailable(m),
+    }
+}
+
+fn exhausted(key_id: KeyIdBuf, q: &Quota, window: Window, now: u64) -> Denial {
+    Denial::QuotaExhausted {
+        key_id,
+        limit: q.limit,
+        window_secs: window.secs(),
+        reset_in: window.seconds_left(now),
+    }
 }
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");

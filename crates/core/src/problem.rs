@@ -121,6 +121,7 @@ impl Refusal {
             Refusal::Denied(Denial::Malformed(_)) => Decision::MalformedCredential,
             Refusal::Denied(Denial::BadPath(_)) => Decision::BadPath,
             Refusal::Denied(Denial::OutOfScope { .. }) => Decision::OutOfScope,
+            Refusal::Denied(Denial::RootKeyRefused) => Decision::RootKeyRefused,
             Refusal::Denied(Denial::Admin(AdminDenial::Unauthorized)) => {
                 Decision::AdminUnauthorized
             }
@@ -238,7 +239,8 @@ impl Refusal {
                     ..p(StatusCode::FORBIDDEN, "insufficient_scope", "Insufficient scope", D)
                 }
             }
-            Refusal::Denied(Denial::InvalidKey { .. }) => {
+            // A root key gets the answer of any other key the data plane does not know.
+            Refusal::Denied(Denial::InvalidKey { .. } | Denial::RootKeyRefused) => {
                 const D: &str = "The API key is unknown, disabled or expired.";
                 Problem {
                     www_authenticate: Some(bearer(Some(("invalid_token", D)))),
@@ -263,8 +265,8 @@ impl Refusal {
                 AdminDenial::NotFound => p(
                     StatusCode::NOT_FOUND,
                     "admin_not_found",
-                    "No such operator endpoint",
-                    "The operator endpoint is GET /__keygate/usage.",
+                    "No such keygate endpoint",
+                    "Paths under /__keygate/ are the gateway's own: the management API under /__keygate/v1/, and GET /__keygate/usage with ADMIN_TOKEN.",
                 ),
                 AdminDenial::MethodNotAllowed => p(
                     StatusCode::METHOD_NOT_ALLOWED,

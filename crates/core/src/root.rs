@@ -1,11 +1,16 @@
 //! Root keys, the management API's credentials (issue 15): their `kgr_` format, the permissions a
 //! root key carries, its stored record, and the tenant guard that confines it to a consumer
 //! prefix. A root key is a type of its own, so it cannot be handed to the data plane by mistake.
+//! Also the root records' storage over any [`KvStore`]: create, find, list and revoke, which the
+//! CLI runs through wrangler (bootstrap, before any root key exists) and the management API runs
+//! over its KV binding.
 
 use crate::keyformat::{self, KeyShape};
-use crate::lifecycle::rules::check_consumer_id;
-use crate::lifecycle::{Field, Invalid, LifecycleError, Problem};
-use crate::secret::{ApiKey, KeyHash};
+use crate::kv::{list_all, KvStore, PutOptions};
+use crate::lifecycle::rules::{check_consumer_id, check_label};
+use crate::lifecycle::{AskedBy, Conflict, Field, Invalid, LifecycleError, NotFound, Problem};
+use crate::record::{CorruptRecord, MAX_RECORD_LEN};
+use crate::secret::{ApiKey, KeyHash, KEY_ID_LEN};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -77,6 +82,11 @@ impl Permissions {
 
     pub fn contains(self, p: Permission) -> bool {
         self.0 & p.bit() != 0
+    }
+
+    /// Whether every permission of `other` is also in this set.
+    pub fn includes(self, other: Permissions) -> bool {
+        other.0 & !self.0 == 0
     }
 
     pub fn iter(self) -> impl Iterator<Item = Permission> {
@@ -221,6 +231,221 @@ impl Principal {
                 .is_none_or(|prefix| consumer_id.starts_with(prefix)),
         }
     }
+
+    /// The tenant guard for root keys: a confined root key sees only root keys confined at least
+    /// as narrowly (their prefix starts with its own). Others must be answered as unknown ids.
+    pub fn sees_root(&self, other: &RootRecord) -> bool {
+        match self {
+            Principal::Bootstrap => true,
+            Principal::Root(r) => r.consumer_prefix.as_deref().is_none_or(|mine| {
+                other
+                    .consumer_prefix
+                    .as_deref()
+                    .is_some_and(|theirs| theirs.starts_with(mine))
+            }),
+        }
+    }
+
+    /// No escalation: whether this principal may create a root key with `permissions`, confined
+    /// to `consumer_prefix`. A root key grants only permissions it holds, and only a prefix that
+    /// starts with its own.
+    pub fn may_grant(&self, permissions: Permissions, consumer_prefix: Option<&str>) -> bool {
+        match self {
+            Principal::Bootstrap => true,
+            Principal::Root(r) => {
+                r.permissions.includes(permissions)
+                    && r.consumer_prefix.as_deref().is_none_or(|mine| {
+                        consumer_prefix.is_some_and(|theirs| theirs.starts_with(mine))
+                    })
+            }
+        }
+    }
+}
+
+/// Whether `s` has the shape of a root key's public id (12 lowercase hex characters).
+pub fn is_root_id(s: &str) -> bool {
+    s.len() == KEY_ID_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl RootRecord {
+    /// Decodes a stored root record found under `hash`, checking that it belongs there.
+    pub fn decode(raw: &str, hash: &KeyHash) -> Result<Self, CorruptRecord> {
+        if raw.len() > MAX_RECORD_LEN {
+            return Err(CorruptRecord::TooLarge);
+        }
+        let rec: RootRecord = serde_json::from_str(raw).map_err(|_| CorruptRecord::NotJson)?;
+        if rec.id != hash.id() {
+            return Err(CorruptRecord::IdMismatch);
+        }
+        rec.check().map_err(|_| CorruptRecord::UnsafeField)?;
+        Ok(rec)
+    }
+
+    /// The rules a root record's fields follow: a label for a name, and a consumer prefix in the
+    /// consumer-id alphabet. (Permissions are checked when they are parsed.)
+    fn check(&self) -> Result<(), Invalid> {
+        check_label(Field::Name, &self.name)?;
+        if let Some(p) = &self.consumer_prefix {
+            check_consumer_prefix(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// The root records, and those that could not be decoded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RootList {
+    /// By creation time, then id.
+    pub roots: Vec<RootRecord>,
+    /// Records that could not be decoded (left out of `roots`), by id.
+    pub corrupt: Vec<(String, CorruptRecord)>,
+}
+
+/// Creates a root key: checks the name and the prefix, then writes its record (and only a hash
+/// of the key) under [`record_name`]. The record is also the entry's list metadata, so
+/// [`list_roots`] reads no values. The key is returned once; nothing stores it.
+pub async fn create_root(
+    kv: &impl KvStore,
+    name: &str,
+    permissions: Permissions,
+    consumer_prefix: Option<&str>,
+    now: u64,
+) -> Result<(RootKey, RootRecord), LifecycleError> {
+    check_label(Field::Name, name)?;
+    if let Some(p) = consumer_prefix {
+        check_consumer_prefix(p)?;
+    }
+    if permissions == Permissions::default() {
+        return Err(Invalid::new(Field::Permissions, Problem::NoPermissions).into());
+    }
+    let key = RootKey::generate()?;
+    let hash = key.hash();
+    let kv_name = record_name(&hash);
+    if kv.get(&kv_name).await?.is_some() {
+        return Err(Conflict::AlreadyStored {
+            id: hash.id().to_owned(),
+            line: None,
+        }
+        .into());
+    }
+    let record = RootRecord {
+        id: hash.id().to_owned(),
+        name: name.to_owned(),
+        permissions,
+        consumer_prefix: consumer_prefix.map(str::to_owned),
+        created_at: now,
+    };
+    let raw = serde_json::to_string(&record).expect("a root record serialises");
+    let metadata = serde_json::to_value(&record).ok();
+    let opts = PutOptions {
+        metadata: metadata.as_ref(),
+        expiration: None,
+    };
+    kv.put(&kv_name, &raw, opts).await?;
+    Ok((key, record))
+}
+
+/// The record of a presented root key: `Ok(None)` when no root key with its hash is stored. A
+/// record that does not decode is an error (the caller fails closed).
+pub async fn find_root(
+    kv: &impl KvStore,
+    key: &RootKey,
+) -> Result<Option<RootRecord>, LifecycleError> {
+    let hash = key.hash();
+    read_root(kv, &hash).await
+}
+
+async fn read_root(
+    kv: &impl KvStore,
+    hash: &KeyHash,
+) -> Result<Option<RootRecord>, LifecycleError> {
+    let Some(raw) = kv.get(&record_name(hash)).await? else {
+        return Ok(None);
+    };
+    RootRecord::decode(&raw, hash)
+        .map(Some)
+        .map_err(|reason| LifecycleError::Corrupt {
+            id: hash.id().to_owned(),
+            reason,
+        })
+}
+
+/// The hash of the one root record whose id is `id`.
+async fn resolve_root(kv: &impl KvStore, id: &str) -> Result<KeyHash, LifecycleError> {
+    let not_found = || {
+        LifecycleError::NotFound(NotFound {
+            id: id.to_owned(),
+            by: AskedBy::Id,
+        })
+    };
+    // Anything but an id would list other names (an empty one: every root record).
+    if !is_root_id(id) {
+        return Err(not_found());
+    }
+    let found: Vec<KeyHash> = list_all(kv, &format!("{ROOT_RECORD_PREFIX}{id}"), Some(2))
+        .await?
+        .iter()
+        .filter_map(|l| KeyHash::parse(l.name.strip_prefix(ROOT_RECORD_PREFIX)?))
+        .collect();
+    match found.as_slice() {
+        [h] => Ok(h.clone()),
+        [] => Err(not_found()),
+        _ => Err(Conflict::AmbiguousId { id: id.to_owned() }.into()),
+    }
+}
+
+/// Every root record, from list metadata (reading the value of an entry without it), by
+/// creation time then id.
+pub async fn list_roots(kv: &impl KvStore) -> Result<RootList, LifecycleError> {
+    let mut out = RootList::default();
+    for entry in list_all(kv, ROOT_RECORD_PREFIX, None).await? {
+        let Some(hash) = entry
+            .name
+            .strip_prefix(ROOT_RECORD_PREFIX)
+            .and_then(KeyHash::parse)
+        else {
+            continue;
+        };
+        let from_meta = entry
+            .metadata
+            .and_then(|m| serde_json::from_value::<RootRecord>(m).ok())
+            .filter(|r| r.id == hash.id() && r.check().is_ok());
+        match from_meta {
+            Some(r) => out.roots.push(r),
+            None => match read_root(kv, &hash).await {
+                Ok(Some(r)) => out.roots.push(r),
+                Ok(None) => {}
+                Err(LifecycleError::Corrupt { id, reason }) => out.corrupt.push((id, reason)),
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    out.roots
+        .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(out)
+}
+
+/// Deletes the root key with public id `id` when `visible` admits its record (the tenant guard:
+/// pass `|r| principal.sees_root(r)`; one it does not admit is answered exactly as an unknown
+/// id), and returns the record. A record that does not decode is left in place (`Corrupt`). The
+/// key stops opening the management API once KV's edge caches see the delete.
+pub async fn revoke_root(
+    kv: &impl KvStore,
+    id: &str,
+    visible: impl Fn(&RootRecord) -> bool,
+) -> Result<RootRecord, LifecycleError> {
+    let hash = resolve_root(kv, id).await?;
+    let record = read_root(kv, &hash)
+        .await?
+        .filter(|r| visible(r))
+        .ok_or_else(|| {
+            LifecycleError::NotFound(NotFound {
+                id: id.to_owned(),
+                by: AskedBy::Id,
+            })
+        })?;
+    kv.delete(&record_name(&hash)).await?;
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -329,5 +554,332 @@ mod tests {
         bad[12] = if bad[12] == b'a' { b'b' } else { b'a' };
         assert_eq!(RootKey::parse(&String::from_utf8(bad).unwrap()), None);
         assert!(record_name(&key.hash()).starts_with(ROOT_RECORD_PREFIX));
+    }
+
+    mod store {
+        use super::*;
+        use crate::kv::memory::{MemoryEntry, MemoryKv, Op};
+        use pollster::block_on;
+
+        const NOW: u64 = 1_800_000_000;
+
+        fn perms(names: &[&str]) -> Permissions {
+            Permissions::parse_list(names).unwrap()
+        }
+
+        fn create(
+            kv: &MemoryKv,
+            name: &str,
+            prefix: Option<&str>,
+            now: u64,
+        ) -> (RootKey, RootRecord) {
+            block_on(create_root(kv, name, perms(&["keys:read"]), prefix, now)).unwrap()
+        }
+
+        #[test]
+        fn create_root_stores_only_a_hash_and_the_record_is_its_list_metadata() {
+            let kv = MemoryKv::new();
+            let (key, rec) = block_on(create_root(
+                &kv,
+                "support tool",
+                perms(&["keys:read", "usage:read"]),
+                Some("acme-"),
+                NOW,
+            ))
+            .unwrap();
+            assert!(key.expose().starts_with("kgr_"));
+            assert_eq!(rec.id, key.hash().id());
+            assert_eq!(rec.name, "support tool");
+            assert_eq!(rec.consumer_prefix.as_deref(), Some("acme-"));
+            assert_eq!(rec.created_at, NOW);
+            let entries = kv.entries();
+            assert_eq!(entries.len(), 1);
+            let (name, entry) = entries.iter().next().unwrap();
+            assert_eq!(name, &record_name(&key.hash()));
+            assert_eq!(
+                serde_json::from_str::<RootRecord>(&entry.value).unwrap(),
+                rec
+            );
+            assert_eq!(
+                serde_json::from_value::<RootRecord>(entry.metadata.clone().unwrap()).unwrap(),
+                rec
+            );
+            assert_eq!(entry.expiration, None);
+            let secret = &key.expose()[4..];
+            assert!(!entry.value.contains(secret));
+            assert!(!entry
+                .metadata
+                .as_ref()
+                .unwrap()
+                .to_string()
+                .contains(secret));
+        }
+
+        #[test]
+        fn create_root_refuses_a_bad_name_prefix_or_no_permission_before_any_write() {
+            let kv = MemoryKv::new();
+            let bad_name = block_on(create_root(&kv, " x", perms(&["keys:read"]), None, NOW));
+            assert_eq!(
+                bad_name.unwrap_err(),
+                LifecycleError::Invalid(Invalid::new(Field::Name, Problem::Label))
+            );
+            let bad_prefix = block_on(create_root(
+                &kv,
+                "x",
+                perms(&["keys:read"]),
+                Some("acme/"),
+                NOW,
+            ));
+            assert_eq!(
+                bad_prefix.unwrap_err(),
+                LifecycleError::Invalid(Invalid::new(Field::ConsumerPrefix, Problem::ConsumerId))
+            );
+            let none = block_on(create_root(&kv, "x", Permissions::default(), None, NOW));
+            assert_eq!(
+                none.unwrap_err(),
+                LifecycleError::Invalid(Invalid::new(Field::Permissions, Problem::NoPermissions))
+            );
+            assert!(kv.calls().is_empty());
+        }
+
+        #[test]
+        fn create_root_fails_closed_when_the_store_fails() {
+            let kv = MemoryKv::new();
+            kv.fail(Some(Op::Put), "kv down");
+            let e = block_on(create_root(&kv, "x", perms(&["keys:read"]), None, NOW)).unwrap_err();
+            assert_eq!(e.http_status(), 503);
+            assert!(kv.entries().is_empty());
+        }
+
+        #[test]
+        fn find_root_returns_the_record_of_a_stored_root_key_only() {
+            let kv = MemoryKv::new();
+            let (key, rec) = create(&kv, "a", None, NOW);
+            assert_eq!(block_on(find_root(&kv, &key)).unwrap(), Some(rec));
+            let other = RootKey::generate().unwrap();
+            assert_eq!(block_on(find_root(&kv, &other)).unwrap(), None);
+        }
+
+        #[test]
+        fn find_root_does_not_find_an_api_key_record_under_the_same_hash() {
+            // An API key's record lives under the bare hash; a root lookup never reads it.
+            let kv = MemoryKv::new();
+            let key = RootKey::generate().unwrap();
+            kv.insert(
+                key.hash().as_kv_key(),
+                MemoryEntry {
+                    value: format!(
+                        r#"{{"id":"{}","name":"x","permissions":["roots:manage"],"created_at":1}}"#,
+                        key.hash().id()
+                    ),
+                    metadata: None,
+                    expiration: None,
+                },
+            );
+            assert_eq!(block_on(find_root(&kv, &key)).unwrap(), None);
+        }
+
+        #[test]
+        fn find_root_fails_closed_on_a_corrupt_record_or_a_store_fault() {
+            let kv = MemoryKv::new();
+            let (key, _) = create(&kv, "a", None, NOW);
+            let name = record_name(&key.hash());
+            for (value, reason) in [
+                ("not json".to_owned(), CorruptRecord::NotJson),
+                (
+                    r#"{"id":"000000000000","name":"a","permissions":["keys:read"],"created_at":1}"#
+                        .to_owned(),
+                    CorruptRecord::IdMismatch,
+                ),
+                (
+                    format!(
+                        r#"{{"id":"{}","name":"a","permissions":["keys:nuke"],"created_at":1}}"#,
+                        key.hash().id()
+                    ),
+                    CorruptRecord::NotJson,
+                ),
+                (
+                    format!(
+                        r#"{{"id":"{}","name":"a","permissions":["keys:read"],"consumer_prefix":"a/b","created_at":1}}"#,
+                        key.hash().id()
+                    ),
+                    CorruptRecord::UnsafeField,
+                ),
+            ] {
+                kv.edit(&name, |e| e.value = value.clone());
+                let e = block_on(find_root(&kv, &key)).unwrap_err();
+                assert_eq!(
+                    e,
+                    LifecycleError::Corrupt {
+                        id: key.hash().id().to_owned(),
+                        reason
+                    },
+                    "{value}"
+                );
+            }
+            kv.fail(Some(Op::Get), "kv down");
+            assert_eq!(
+                block_on(find_root(&kv, &key)).unwrap_err().http_status(),
+                503
+            );
+        }
+
+        #[test]
+        fn list_roots_reads_no_values_follows_pages_sorts_and_skips_key_records() {
+            let kv = MemoryKv::with_page_size(1);
+            let (_, late) = create(&kv, "late", None, NOW + 10);
+            let (_, early) = create(&kv, "early", Some("acme-"), NOW);
+            // A key record (bare hash) and another name are not root records.
+            block_on(crate::lifecycle::create(
+                &kv,
+                &crate::lifecycle::NewKey::new("k", "acme"),
+                NOW,
+            ))
+            .unwrap();
+            let gets_before = kv.calls_of(Op::Get).len();
+            let list = block_on(list_roots(&kv)).unwrap();
+            assert_eq!(list.roots, vec![early, late]);
+            assert!(list.corrupt.is_empty());
+            assert_eq!(kv.calls_of(Op::Get).len(), gets_before);
+            assert!(kv
+                .calls_of(Op::List)
+                .iter()
+                .all(|p| p == ROOT_RECORD_PREFIX));
+        }
+
+        #[test]
+        fn list_roots_reads_the_value_when_metadata_is_missing_and_reports_corrupt_records() {
+            let kv = MemoryKv::new();
+            let (a, rec_a) = create(&kv, "a", None, NOW);
+            let (b, _) = create(&kv, "b", None, NOW);
+            kv.edit(&record_name(&a.hash()), |e| e.metadata = None);
+            kv.edit(&record_name(&b.hash()), |e| {
+                e.metadata = None;
+                e.value = "{".into();
+            });
+            let list = block_on(list_roots(&kv)).unwrap();
+            assert_eq!(list.roots, vec![rec_a]);
+            assert_eq!(
+                list.corrupt,
+                vec![(b.hash().id().to_owned(), CorruptRecord::NotJson)]
+            );
+        }
+
+        #[test]
+        fn a_root_record_is_not_listed_or_found_as_an_api_key() {
+            let kv = MemoryKv::new();
+            let (_, rec) = create(&kv, "a", None, NOW);
+            let page = block_on(crate::lifecycle::list_all(
+                &kv,
+                &crate::lifecycle::Filter::default(),
+                NOW,
+            ))
+            .unwrap();
+            assert!(page.keys.is_empty() && page.corrupt.is_empty());
+            let r = crate::lifecycle::KeyRef::Id(rec.id.clone());
+            assert_eq!(
+                block_on(crate::lifecycle::show(&kv, &r))
+                    .unwrap_err()
+                    .http_status(),
+                404
+            );
+        }
+
+        #[test]
+        fn revoke_root_deletes_the_record_and_returns_it() {
+            let kv = MemoryKv::new();
+            let (key, rec) = create(&kv, "a", None, NOW);
+            let (_, other) = create(&kv, "b", None, NOW);
+            assert_eq!(block_on(revoke_root(&kv, &rec.id, |_| true)).unwrap(), rec);
+            assert_eq!(block_on(find_root(&kv, &key)).unwrap(), None);
+            assert_eq!(block_on(list_roots(&kv)).unwrap().roots, vec![other]);
+            let again = block_on(revoke_root(&kv, &rec.id, |_| true)).unwrap_err();
+            assert_eq!(again.http_status(), 404);
+        }
+
+        #[test]
+        fn revoke_root_answers_a_root_outside_the_guard_as_an_unknown_id_and_keeps_it() {
+            let kv = MemoryKv::new();
+            let (key, rec) = create(&kv, "globex", Some("globex-"), NOW);
+            let acme = Principal::Root(RootRecord {
+                consumer_prefix: Some("acme-".into()),
+                ..rec.clone()
+            });
+            let hidden = block_on(revoke_root(&kv, &rec.id, |r| acme.sees_root(r))).unwrap_err();
+            let unknown = block_on(revoke_root(&kv, "0123456789ab", |_| true)).unwrap_err();
+            assert_eq!(hidden.http_status(), 404);
+            assert_eq!(
+                hidden.to_string().replace(&rec.id, "ID"),
+                unknown.to_string().replace("0123456789ab", "ID")
+            );
+            assert!(block_on(find_root(&kv, &key)).unwrap().is_some());
+            assert!(kv.calls_of(Op::Delete).is_empty());
+        }
+
+        #[test]
+        fn revoke_root_takes_only_an_id_and_never_lists_every_root() {
+            let kv = MemoryKv::new();
+            create(&kv, "a", None, NOW);
+            for bad in ["", "0123", "0123456789AB", "0123456789abc", "root:"] {
+                let e = block_on(revoke_root(&kv, bad, |_| true)).unwrap_err();
+                assert_eq!(e.http_status(), 404, "{bad:?}");
+            }
+            assert!(kv.calls_of(Op::List).is_empty());
+            assert!(kv.calls_of(Op::Delete).is_empty());
+        }
+
+        #[test]
+        fn revoke_root_leaves_a_corrupt_record_and_fails_closed_on_a_store_fault() {
+            let kv = MemoryKv::new();
+            let (key, rec) = create(&kv, "a", None, NOW);
+            kv.edit(&record_name(&key.hash()), |e| e.value = "{".into());
+            let e = block_on(revoke_root(&kv, &rec.id, |_| true)).unwrap_err();
+            assert_eq!(e.http_status(), 500);
+            assert!(kv.entry(&record_name(&key.hash())).is_some());
+            let kv = MemoryKv::new();
+            let (_, rec) = create(&kv, "a", None, NOW);
+            kv.fail(Some(Op::Delete), "kv down");
+            let e = block_on(revoke_root(&kv, &rec.id, |_| true)).unwrap_err();
+            assert_eq!(e.http_status(), 503);
+        }
+
+        #[test]
+        fn a_confined_root_key_sees_only_roots_confined_within_its_prefix() {
+            let rec = |prefix: Option<&str>| RootRecord {
+                id: "0123456789ab".into(),
+                name: "r".into(),
+                permissions: perms(&["roots:manage"]),
+                consumer_prefix: prefix.map(str::to_owned),
+                created_at: 0,
+            };
+            let acme = Principal::Root(rec(Some("acme-")));
+            assert!(acme.sees_root(&rec(Some("acme-"))));
+            assert!(acme.sees_root(&rec(Some("acme-eu-"))));
+            assert!(!acme.sees_root(&rec(Some("globex-"))));
+            assert!(!acme.sees_root(&rec(None)));
+            let unconfined = Principal::Root(rec(None));
+            assert!(unconfined.sees_root(&rec(None)));
+            assert!(unconfined.sees_root(&rec(Some("globex-"))));
+            assert!(Principal::Bootstrap.sees_root(&rec(None)));
+        }
+
+        #[test]
+        fn a_root_key_grants_no_permission_or_reach_beyond_its_own() {
+            let acme = Principal::Root(RootRecord {
+                id: "0123456789ab".into(),
+                name: "r".into(),
+                permissions: perms(&["roots:manage", "keys:read"]),
+                consumer_prefix: Some("acme-".into()),
+                created_at: 0,
+            });
+            assert!(acme.may_grant(perms(&["keys:read"]), Some("acme-")));
+            assert!(acme.may_grant(perms(&["keys:read", "roots:manage"]), Some("acme-eu-")));
+            assert!(!acme.may_grant(perms(&["keys:write"]), Some("acme-")));
+            assert!(!acme.may_grant(perms(&["keys:read"]), Some("globex-")));
+            assert!(!acme.may_grant(perms(&["keys:read"]), None));
+            assert!(Principal::Bootstrap.may_grant(Permissions::all(), None));
+            assert!(Permissions::all().includes(perms(&["audit:read"])));
+            assert!(!perms(&["keys:read"]).includes(perms(&["keys:read", "keys:write"])));
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The stores the pipeline reads and spends: key records, rate-limit bindings and quota counters,
+//! The stores the pipeline reads and spends: key records, rate-limit bindings and quota counters
+//! (and reads without spending, [`QuotaReader`]),
 //! as small async traits the edge implements over Workers bindings and tests implement in memory.
 //! Their errors are infrastructure faults, never denials.
 
@@ -35,6 +36,15 @@ pub trait QuotaStore {
         window: Window,
         limit: u64,
     ) -> Result<QuotaCount, LimitError>;
+}
+
+/// Reads a quota counter without spending from it: what the management API's usage and verify
+/// endpoints report. At the edge, the same counters as [`QuotaStore`].
+#[allow(async_fn_in_trait)]
+pub trait QuotaReader {
+    /// Requests counted by `counter` in the window starting at `window_start` (0 for a counter
+    /// that has never counted, or counts another window).
+    async fn used(&self, counter: &str, window_start: u64) -> Result<u64, LimitError>;
 }
 
 /// A limiter or quota store that could not answer.

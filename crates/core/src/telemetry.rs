@@ -17,7 +17,8 @@ pub enum DecisionKind {
     Refused,
     /// Not the client's doing: configuration or infrastructure (5xx).
     Fault,
-    /// The operator endpoint, not API traffic: left out of `keygate stats`.
+    /// The operator endpoint or the management API, not API traffic: left out of `keygate stats`.
+    /// Its faults (5xx) carry the fault codes.
     Operator,
 }
 
@@ -94,6 +95,8 @@ decisions! {
         "a path that could leave the origin or its base path (400, 414)";
     BadChecksum = "bad_checksum", Refused,
         "a kg_ key whose checksum fails, refused without a KV read (401)";
+    RootKeyRefused = "root_key_refused", Refused,
+        "a kgr_ root key sent to the data plane, refused without a KV read (401)";
     UnknownKey = "unknown_key", Refused,
         "no record for the key's hash (401)";
     Disabled = "disabled", Refused,
@@ -114,6 +117,20 @@ decisions! {
         "a bad operator request (400, 404, 405)";
     AdminUsage = "admin_usage", Operator,
         "an answered operator usage query (200)";
+    ManagementOk = "management_ok", Operator,
+        "an answered management API request (200, 201, 204)";
+    ManagementUnauthenticated = "management_unauthenticated", Operator,
+        "a management request without a valid root key or ADMIN_TOKEN (401)";
+    ManagementForbidden = "management_forbidden", Operator,
+        "a root key without the endpoint's permission, or granting or creating beyond its own (403)";
+    ManagementNotFound = "management_not_found", Operator,
+        "no such management endpoint, key or root key, or one outside the root key's consumer prefix (404)";
+    ManagementInvalid = "management_invalid", Operator,
+        "a management request with a wrong method, body size, content type or field (405, 413, 415, 422)";
+    ManagementConflict = "management_conflict", Operator,
+        "a management write that conflicts with what is stored, or an idempotency key reused or in progress (409)";
+    ManagementRateLimited = "management_rate_limited", Operator,
+        "over the management API's limit per client address or per root key (429)";
     ConfigError = "config_error", Fault,
         "the gateway's configuration is invalid or a binding is missing (500)";
     StoreUnavailable = "store_unavailable", Fault,
@@ -219,6 +236,8 @@ pub struct RequestEvent {
     pub cache: Option<&'static str>,
     /// Operator-facing detail of a fault; never quotes a key or secret.
     pub detail: Option<String>,
+    /// Who made a management request: a root key's id, or `bootstrap`.
+    pub actor: Option<String>,
 }
 
 /// Rounds a duration to tenths of a millisecond for the log.
@@ -242,6 +261,8 @@ impl RequestEvent {
             decision: &'a str,
             key_id: Option<&'a str>,
             consumer_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            actor: Option<&'a str>,
             status: u16,
             origin_status: Option<u16>,
             gateway_ms: f64,
@@ -262,6 +283,7 @@ impl RequestEvent {
             decision: self.decision.as_str(),
             key_id: self.key_id.as_deref(),
             consumer_id: self.consumer_id.as_deref(),
+            actor: self.actor.as_deref(),
             status: self.status,
             origin_status: self.origin_status,
             gateway_ms: ms(self.timing.gateway_ms()),
@@ -384,6 +406,19 @@ mod tests {
         assert!(v.get("query").is_none() && v.get("detail").is_none(), "{v}");
         assert_eq!(v["gateway_ms"], 0.0);
         assert_eq!(v["total_ms"], 0.0);
+    }
+
+    #[test]
+    fn a_management_line_names_its_actor_after_the_consumer() {
+        let mut e = accepted();
+        e.decision = Decision::ManagementOk;
+        e.actor = Some("bootstrap".into());
+        let line = e.log_line("t");
+        assert!(
+            line.contains(r#""consumer_id":"acme","actor":"bootstrap","status":200"#),
+            "{line}"
+        );
+        assert!(!accepted().log_line("t").contains("actor"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use common::{config, headers, readme, scoped, FakeStore};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use keygate_core::admin::AdminRequest;
+use keygate_core::admin::{AdminDenial, AdminRequest};
 use keygate_core::credential::Malformed;
 use keygate_core::forward::ClientContext;
 use keygate_core::integrity::{
@@ -15,6 +15,7 @@ use keygate_core::integrity::{
     METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_HEADERS_BY, METHOD_OVERRIDE_PARAMS,
     METHOD_OVERRIDE_PARAMS_BY, REWRITE_HEADERS, REWRITE_HEADERS_BY,
 };
+use keygate_core::management::{Route, RouteError};
 use keygate_core::path::PathError;
 use keygate_core::{authorize, Accepted, Config, Denial, Fault, Refusal, RequestHead, Verdict};
 
@@ -434,16 +435,79 @@ fn operator_paths_are_routed_on_the_normalised_path_in_any_spelling() {
         assert!(matches!(denied(&c, &s, &r), Denial::Admin(_)), "{p}");
     }
     assert_eq!(s.reads.get(), 0);
-    // Without ADMIN_TOKEN the prefix is an ordinary path.
-    let a = accepted(
-        &config(&[]),
-        &s,
-        &req("GET", "//__keygate/usage", q, with_key(OPEN, &[])),
+    // Without ADMIN_TOKEN the prefix is still keygate's own (issue 15): a 404, never forwarded,
+    // and no key is looked up.
+    for p in ["//__keygate/usage", "/%5F_keygate/other", "/__KEYGATE"] {
+        let r = req("GET", p, q, with_key(OPEN, &[]));
+        assert_eq!(
+            denied(&config(&[]), &s, &r),
+            Denial::Admin(AdminDenial::NotFound),
+            "{p}"
+        );
+    }
+    assert_eq!(s.reads.get(), 0);
+}
+
+#[test]
+fn management_paths_route_to_keygate_in_any_spelling_before_any_credential() {
+    let s = store();
+    for c in [config(&[]), config(&[("ADMIN_TOKEN", ADMIN)])] {
+        for (m, p, want) in [
+            ("GET", "/__keygate/v1/keys", Ok(Route::ListKeys)),
+            ("POST", "//__keygate/v1/keys", Ok(Route::CreateKey)),
+            ("GET", "/x/../__keygate/v1/audit", Ok(Route::ListAudit)),
+            ("GET", "/%5F_keygate/v1/roots", Ok(Route::ListRoots)),
+            ("GET", "/__KEYGATE/V1/OPENAPI.JSON", Ok(Route::OpenApi)),
+            ("GET", "/__keygate/v1", Err(RouteError::NotFound)),
+            ("GET", "/__keygate/v1/nope", Err(RouteError::NotFound)),
+            (
+                "PUT",
+                "/__keygate/v1/keys",
+                Err(RouteError::MethodNotAllowed { allow: "GET, POST" }),
+            ),
+        ] {
+            // Whatever credential comes with it: an API key, a root key, none.
+            for h in [with_key(OPEN, &[]), headers(&[])] {
+                let r = req(m, p, None, h);
+                match run(&c, &s, &r) {
+                    Ok(Verdict::Management(got)) => assert_eq!(got, want, "{m} {p}"),
+                    other => panic!("{m} {p}: {other:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(s.reads.get(), 0, "routing reads no key");
+    // A method keygate never forwards is refused first, as on the data plane.
+    let r = req("TRACE", "/__keygate/v1/keys", None, headers(&[]));
+    assert_eq!(denied(&config(&[]), &s, &r), Denial::MethodNotAllowed);
+}
+
+#[test]
+fn a_root_key_on_the_data_plane_is_refused_without_a_lookup() {
+    let s = store();
+    let root = keygate_core::root::RootKey::generate().unwrap();
+    for c in [
+        config(&[]),
+        config(&[("KEY_SOURCES", "authorization,x-api-key")]),
+    ] {
+        let r = req("GET", "/v1/items", None, with_key(root.expose(), &[]));
+        assert_eq!(denied(&c, &s, &r), Denial::RootKeyRefused);
+        // Any kgr_ token, checksum or not.
+        let r = req("GET", "/v1/items", None, with_key("kgr_guess", &[]));
+        assert_eq!(denied(&c, &s, &r), Denial::RootKeyRefused);
+    }
+    let c = config(&[("KEY_SOURCES", "authorization,x-api-key")]);
+    let r = req(
+        "GET",
+        "/v1/items",
+        None,
+        headers(&[("x-api-key", root.expose())]),
     );
-    assert!(a
-        .target
-        .url
-        .starts_with("https://api.example/base/__keygate/usage?"));
+    assert_eq!(denied(&c, &s, &r), Denial::RootKeyRefused);
+    assert_eq!(s.reads.get(), 0);
+    let p = Refusal::Denied(Denial::RootKeyRefused).problem();
+    assert_eq!(p.status, 401);
+    assert_eq!(p.code, "invalid_token");
 }
 
 #[test]

@@ -28,12 +28,18 @@ const LAYERS: &[&str] = &[
     "lifecycle",
     // Root keys, their permissions and the tenant guard.
     "root",
+    // The management API's stores: the audit trail, idempotency claims, the log keeping both.
+    "audit",
+    "idempotency",
+    "management_log",
     // The request pipeline.
     "admin",
     "management",
     "forward",
     "pipeline",
     "problem",
+    // The management API's request handling: it runs the pipeline's checks for verify.
+    "management_api",
 ];
 
 fn src() -> std::path::PathBuf {

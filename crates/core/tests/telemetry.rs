@@ -21,6 +21,7 @@ fn every_refusal() -> Vec<Refusal> {
         Refusal::Denied(Denial::MethodNotAllowed),
         Refusal::Denied(Denial::PreflightWithBody),
         Refusal::Denied(Denial::MissingCredential),
+        Refusal::Denied(Denial::RootKeyRefused),
         Refusal::Denied(Denial::BadPath(PathError::EscapesOrigin)),
         Refusal::Denied(Denial::BadPath(PathError::TooLong)),
         Refusal::Denied(Denial::BadPath(PathError::EncodedDotSegment)),

@@ -190,6 +190,15 @@ pub struct Setup<'a> {
     pub failing_kv: bool,
     /// `QUOTAS` is bound to a Durable Object whose calls throw.
     pub failing_quota: bool,
+    /// `MANAGEMENT_LOG` (the management API's audit and idempotency store) is bound to a
+    /// Durable Object whose calls throw.
+    pub failing_log: bool,
+    /// The management API's per-address limit (`MGMT_IP_LIMIT`), requests per 60 s; `None`:
+    /// [`MGMT_LIMIT_DEFAULT`].
+    pub mgmt_ip_limit: Option<u32>,
+    /// The management API's per-root-key limit (`MGMT_KEY_LIMIT`), requests per 60 s; `None`:
+    /// [`MGMT_LIMIT_DEFAULT`].
+    pub mgmt_key_limit: Option<u32>,
     /// Appended to the generated `wrangler.toml` (e.g. `[[ratelimits]]` blocks).
     pub extra_toml: &'a str,
     /// Another worker script instead of keygate's, with no bindings (the bench baseline).
@@ -202,10 +211,39 @@ pub struct Setup<'a> {
     pub env: Option<&'a str>,
 }
 
-/// The quota Durable Object, as `wrangler.toml` declares it.
-const QUOTA_TOML: &str =
-    "[durable_objects]\nbindings = [{ name = \"QUOTAS\", class_name = \"QuotaCounter\" }]\n\n\
-     [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"QuotaCounter\"]\n";
+/// The management limits of an instance whose [`Setup`] names none: far above what any suite
+/// sends in a minute (a permission matrix, a schemathesis run), so only a test that sets a small
+/// limit on purpose meets a 429. (`wrangler.toml` has 120 per address and 600 per root key.)
+pub const MGMT_LIMIT_DEFAULT: u32 = 100_000;
+
+/// The Durable Object migrations, as `wrangler.toml` declares them.
+const MIGRATIONS_TOML: &str =
+    "[[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"QuotaCounter\"]\n\n\
+     [[migrations]]\ntag = \"v2\"\nnew_sqlite_classes = [\"ManagementLog\"]\n";
+
+/// The Durable Object bindings, migrations and management rate limits of a keygate instance
+/// (as `wrangler.toml` declares them, with the failing stand-ins and limits `setup` asks for).
+fn keygate_bindings_toml(setup: &Setup<'_>) -> String {
+    let quotas = if setup.failing_quota {
+        "{ name = \"QUOTAS\", class_name = \"FailingQuota\", script_name = \"keygate-e2e-failing-quota\" }"
+    } else {
+        "{ name = \"QUOTAS\", class_name = \"QuotaCounter\" }"
+    };
+    let log = if setup.failing_log {
+        "{ name = \"MANAGEMENT_LOG\", class_name = \"FailingLog\", script_name = \"keygate-e2e-failing-log\" }"
+    } else {
+        "{ name = \"MANAGEMENT_LOG\", class_name = \"ManagementLog\" }"
+    };
+    let ip = setup.mgmt_ip_limit.unwrap_or(MGMT_LIMIT_DEFAULT);
+    let key = setup.mgmt_key_limit.unwrap_or(MGMT_LIMIT_DEFAULT);
+    format!(
+        "[durable_objects]\nbindings = [\n  {quotas},\n  {log},\n]\n\n{MIGRATIONS_TOML}\n\
+         [[ratelimits]]\nname = \"MGMT_IP_LIMIT\"\nnamespace_id = \"8101\"\n\
+         simple = {{ limit = {ip}, period = 60 }}\n\n\
+         [[ratelimits]]\nname = \"MGMT_KEY_LIMIT\"\nnamespace_id = \"8102\"\n\
+         simple = {{ limit = {key}, period = 60 }}\n"
+    )
+}
 
 impl Dev {
     /// Starts an instance with these `[vars]` and local KV, and waits until it answers HTTP.
@@ -267,18 +305,16 @@ impl Dev {
         } else {
             "[[kv_namespaces]]\nbinding = \"API_KEYS\"\nid = \"e2e\"\n"
         };
-        let quotas = if bare {
-            ""
-        } else if setup.failing_quota {
-            "[durable_objects]\nbindings = [{ name = \"QUOTAS\", class_name = \"FailingQuota\", \
-             script_name = \"keygate-e2e-failing-quota\" }]\n"
+        let objects = if bare {
+            String::new()
         } else {
-            QUOTA_TOML
+            keygate_bindings_toml(&setup)
         };
         let mut fixtures = Vec::new();
-        for (on, fixture) in [
-            (setup.failing_kv, "failing-kv"),
-            (setup.failing_quota, "failing-quota"),
+        for (on, fixture, class) in [
+            (setup.failing_kv, "failing-kv", None),
+            (setup.failing_quota, "failing-quota", Some("FailingQuota")),
+            (setup.failing_log, "failing-log", Some("FailingLog")),
         ] {
             if !on {
                 continue;
@@ -288,11 +324,11 @@ impl Dev {
                 "name = \"keygate-e2e-{fixture}\"\nmain = {:?}\ncompatibility_date = \"2026-11-01\"\n",
                 script.display().to_string()
             );
-            if fixture == "failing-quota" {
-                config.push_str(
-                    "\n[durable_objects]\nbindings = [{ name = \"SELF\", class_name = \"FailingQuota\" }]\n\n\
-                     [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"FailingQuota\"]\n",
-                );
+            if let Some(class) = class {
+                config.push_str(&format!(
+                    "\n[durable_objects]\nbindings = [{{ name = \"SELF\", class_name = \"{class}\" }}]\n\n\
+                     [[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"{class}\"]\n",
+                ));
             }
             let path = dir.join(format!("{fixture}.toml"));
             std::fs::write(&path, config).expect("write fixture config");
@@ -300,7 +336,7 @@ impl Dev {
         }
         let mut toml = format!(
             "name = \"keygate-e2e-{name}\"\nmain = {main:?}\ncompatibility_date = \"2026-11-01\"\n\n\
-             {store}\n{quotas}\n{extra}\n[vars]\n",
+             {store}\n{objects}\n{extra}\n[vars]\n",
             main = main.display().to_string(),
             extra = setup.extra_toml,
         );

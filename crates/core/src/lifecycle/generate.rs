@@ -12,10 +12,22 @@ pub fn generate_key() -> Result<ApiKey, LifecycleError> {
 
 /// A new key in the checksummed format with `prefix` (`kg_`, or `kgr_` for a root key).
 pub fn generate_with_prefix(prefix: &str) -> Result<ApiKey, LifecycleError> {
+    key_from_bytes(prefix, |buf| {
+        getrandom::fill(buf).map_err(|e| LifecycleError::Random(e.to_string()))
+    })
+}
+
+/// A key in the checksummed format with `prefix`, its random part drawn from the bytes `fill`
+/// writes, 64 at a time: the CSPRNG for a new key, a keyed hash for a derived one (an idempotent
+/// create's, [`crate::idempotency::derive_key`]).
+pub fn key_from_bytes(
+    prefix: &str,
+    mut fill: impl FnMut(&mut [u8; 64]) -> Result<(), LifecycleError>,
+) -> Result<ApiKey, LifecycleError> {
     let mut random = String::with_capacity(keyformat::RANDOM_LEN);
     let mut buf = [0u8; 64];
     while random.len() < keyformat::RANDOM_LEN {
-        getrandom::fill(&mut buf).map_err(|e| LifecycleError::Random(e.to_string()))?;
+        fill(&mut buf)?;
         // 248 = 4 × 62: rejecting bytes at or above it keeps every character equally likely.
         for &b in buf.iter().filter(|&&b| b < 248) {
             if random.len() == keyformat::RANDOM_LEN {

@@ -14,9 +14,9 @@ pub mod rules;
 mod tests;
 
 pub use error::{AskedBy, Conflict, Field, Invalid, LifecycleError, NotFound, Problem, Rollback};
-pub use generate::{generate_key, generate_with_prefix};
+pub use generate::{generate_key, generate_with_prefix, key_from_bytes};
 
-use crate::kv::{list_all as list_names, KvStore, PutOptions};
+use crate::kv::{list_all as list_names, KvStore, Listed, PutOptions};
 use crate::limits::Quota;
 use crate::record::{CorruptRecord, KeyRecord, KeyState, RECORD_VERSION};
 use crate::secret::{ApiKey, KeyHash, KEY_ID_LEN};
@@ -175,6 +175,8 @@ pub struct Changes {
     pub tier: Option<Option<String>>,
     /// `Some(None)` removes the quota.
     pub quota: Option<Option<Quota>>,
+    /// `Some(None)` removes the expiry; a new expiry must lie in the future.
+    pub expires_at: Option<Option<u64>>,
     pub disabled: Option<bool>,
 }
 
@@ -228,6 +230,9 @@ impl Changes {
         if let Some(q) = self.quota {
             rec.quota = q;
         }
+        if let Some(e) = self.expires_at {
+            rec.expires_at = e;
+        }
         if let Some(d) = self.disabled {
             rec.disabled = d;
         }
@@ -259,6 +264,19 @@ pub async fn create(
     let key = generate_key()?;
     let record = store_new(kv, &key, new, now).await?;
     Ok((key, record))
+}
+
+/// Creates a key with a given plaintext (an idempotent create's derived key,
+/// [`crate::idempotency::derive_key`]): the same checks and the one write of [`create`]; a key
+/// already stored is a conflict.
+pub async fn create_with(
+    kv: &impl KvStore,
+    key: &ApiKey,
+    new: &NewKey,
+    now: u64,
+) -> Result<KeyRecord, LifecycleError> {
+    check_new_key(new, now)?;
+    store_new(kv, key, new, now).await
 }
 
 /// Imports plaintext keys, one an item (blank items skipped; errors name the item's 1-based
@@ -374,6 +392,9 @@ pub async fn update(
     now: u64,
 ) -> Result<Updated, LifecycleError> {
     changes.check()?;
+    if let Some(Some(e)) = changes.expires_at {
+        rules::check_expiry(e, now)?;
+    }
     let hash = resolve(kv, r).await?;
     let before = read(kv, &hash).await?;
     let mut record = before.clone();
@@ -483,29 +504,111 @@ pub async fn list(
         ..Page::default()
     };
     for entry in page.keys {
-        let Some(hash) = KeyHash::parse(&entry.name) else {
-            continue;
-        };
-        let from_meta = entry
-            .metadata
-            .and_then(|m| serde_json::from_value::<Summary>(m).ok());
-        let summary = match from_meta {
-            Some(s) if s.id == hash.id() => s,
-            _ => match kv.get(hash.as_kv_key()).await? {
-                None => continue,
-                Some(raw) => match KeyRecord::decode(&raw, &hash) {
-                    Ok(r) => Summary::of(&r),
-                    Err(e) => {
-                        out.corrupt.push((hash.id().to_owned(), e));
-                        continue;
-                    }
-                },
-            },
-        };
-        if filter.admits(&summary, now) {
-            out.keys.push(summary);
+        if let Some(summary) = summary_of(kv, entry, &mut out.corrupt).await? {
+            if filter.admits(&summary, now) {
+                out.keys.push(summary);
+            }
         }
     }
+    Ok(out)
+}
+
+/// The summary of a listed entry: from its metadata, else from its record. `None` for a name
+/// that is not a key record's, or one gone meanwhile; a record that does not decode is added to
+/// `corrupt` instead.
+async fn summary_of(
+    kv: &impl KvStore,
+    entry: Listed,
+    corrupt: &mut Vec<(String, CorruptRecord)>,
+) -> Result<Option<Summary>, LifecycleError> {
+    let Some(hash) = KeyHash::parse(&entry.name) else {
+        return Ok(None);
+    };
+    let from_meta = entry
+        .metadata
+        .and_then(|m| serde_json::from_value::<Summary>(m).ok());
+    Ok(match from_meta {
+        Some(s) if s.id == hash.id() => Some(s),
+        _ => match kv.get(hash.as_kv_key()).await? {
+            None => None,
+            Some(raw) => match KeyRecord::decode(&raw, &hash) {
+                Ok(r) => Some(Summary::of(&r)),
+                Err(e) => {
+                    corrupt.push((hash.id().to_owned(), e));
+                    None
+                }
+            },
+        },
+    })
+}
+
+/// Where a [`list_page`] starts: the KV list cursor of the KV page to read (`None`: the first),
+/// and the last name of that page already returned (`None`: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// What [`list_page`] found: at most `limit` keys, the corrupt records it passed, and where the
+/// next page starts (`None` after the last).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    pub keys: Vec<Summary>,
+    pub corrupt: Vec<(String, CorruptRecord)>,
+    pub next: Option<Position>,
+}
+
+/// At most `limit` keys that `admit` lets through, from `from` on, in KV's order, reading at
+/// most `max_kv_pages` KV list pages (so a filter that matches little cannot make one request
+/// walk the whole namespace: the listing may then hold fewer than `limit` keys, and `next` says
+/// where to go on).
+pub async fn list_page(
+    kv: &impl KvStore,
+    admit: impl Fn(&Summary) -> bool,
+    from: &Position,
+    limit: usize,
+    max_kv_pages: usize,
+) -> Result<Listing, LifecycleError> {
+    let mut out = Listing::default();
+    let mut pos = from.clone();
+    for _ in 0..max_kv_pages.max(1) {
+        let page = kv.list("", pos.kv_cursor.as_deref()).await?;
+        let after = pos.after.clone();
+        let mut entries = page
+            .keys
+            .into_iter()
+            .filter(|e| after.as_deref().is_none_or(|a| e.name.as_str() > a))
+            .peekable();
+        while let Some(entry) = entries.next() {
+            let name = entry.name.clone();
+            if let Some(summary) = summary_of(kv, entry, &mut out.corrupt).await? {
+                if admit(&summary) {
+                    out.keys.push(summary);
+                }
+            }
+            if out.keys.len() >= limit {
+                let more = entries.peek().is_some() || page.cursor.is_some();
+                out.next = more.then(|| Position {
+                    kv_cursor: pos.kv_cursor.clone(),
+                    after: Some(name),
+                });
+                return Ok(out);
+            }
+        }
+        match page.cursor {
+            Some(c) if pos.kv_cursor.as_deref() != Some(c.as_str()) => {
+                pos = Position {
+                    kv_cursor: Some(c),
+                    after: None,
+                }
+            }
+            _ => return Ok(out),
+        }
+    }
+    out.next = Some(pos);
     Ok(out)
 }
 
