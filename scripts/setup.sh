@@ -44,6 +44,7 @@ done
 
 # The CherryPy example origin's virtual environment, target/venv-cherrypy (make test uses it).
 examples/origin-cherrypy/venv.sh
-# Tools that make test runs (actionlint for .github/workflows), pinned in
+# Tools that make test runs (actionlint for .github/workflows; openapi-spec-validator and
+# schemathesis for the management API's contract, scripts/schemathesis.sh), pinned in
 # scripts/requirements-tools.txt, in target/venv-tools.
 scripts/venv.sh target/venv-tools scripts/requirements-tools.txt

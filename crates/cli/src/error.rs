@@ -9,7 +9,17 @@
 //! | 4 | conflict: the key is stored already, an id is ambiguous, a key cannot be rotated |
 //! | 5 | store unavailable: KV (through wrangler) failed or wrangler could not run |
 //!
-//! Messages never hold a key or a token.
+//! In API mode (the management API, [`crate::api`]) the gateway's answer picks the code:
+//!
+//! | status | code |
+//! |--------|------|
+//! | 400, 413, 422 (the request breaks a rule; nothing was written) | 2 |
+//! | 404 (no such key or root key, or one outside the root key's consumer prefix) | 3 |
+//! | 409 (a duplicate on import, rotating a disabled or expired key, an idempotency clash) | 4 |
+//! | 429, 502, 503, 504, and no connection at all (try again later) | 5 |
+//! | 401, 403 (the root key is refused or lacks a permission), 3xx, 405, 415, 500, others | 1 |
+//!
+//! Messages never hold a key, a root key or a token.
 
 use keygate_core::lifecycle::{Field, LifecycleError};
 use std::fmt;
@@ -30,6 +40,21 @@ pub enum CliError {
     Lifecycle(LifecycleError),
     /// Anything else that failed (stdin, the gateway, Analytics Engine, a log file). Exit 1.
     Failed(String),
+    /// A failure that carries its own exit code: the management API's refusals and faults
+    /// (`code` from [`exit_code_of_status`]), an unknown root key (3). `message` says why and
+    /// never holds a key or the root key.
+    Coded { code: u8, message: String },
+}
+
+/// The exit code of a management API answer with HTTP `status` that is not a success.
+pub fn exit_code_of_status(status: u16) -> u8 {
+    match status {
+        400 | 413 | 422 => EXIT_USAGE,
+        404 => EXIT_NOT_FOUND,
+        409 => EXIT_CONFLICT,
+        429 | 502 | 503 | 504 => EXIT_STORE,
+        _ => EXIT_FAILURE,
+    }
 }
 
 impl CliError {
@@ -51,6 +76,7 @@ impl CliError {
                 LifecycleError::Corrupt { .. } | LifecycleError::Random(_) => EXIT_FAILURE,
             },
             CliError::Failed(_) => EXIT_FAILURE,
+            CliError::Coded { code, .. } => *code,
         }
     }
 }
@@ -78,7 +104,9 @@ pub fn flag_of(field: &Field) -> String {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Usage { message, .. } | CliError::Failed(message) => f.write_str(message),
+            CliError::Usage { message, .. }
+            | CliError::Failed(message)
+            | CliError::Coded { message, .. } => f.write_str(message),
             CliError::Lifecycle(e) => f.write_str(&e.render(flag_of)),
         }
     }
@@ -118,8 +146,39 @@ mod tests {
             ),
             (LifecycleError::from(KvError::new("down")).into(), 5),
             (CliError::Failed("the gateway answered 500".into()), 1),
+            (
+                CliError::Coded {
+                    code: 5,
+                    message: "x".into(),
+                },
+                5,
+            ),
         ] {
             assert_eq!(e.exit_code(), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn management_api_statuses_map_to_the_codes_of_the_same_cases_on_the_wrangler_path() {
+        for (status, code) in [
+            (400, 2),
+            (401, 1),
+            (403, 1),
+            (404, 3),
+            (405, 1),
+            (409, 4),
+            (413, 2),
+            (415, 1),
+            (422, 2),
+            (429, 5),
+            (500, 1),
+            (502, 5),
+            (503, 5),
+            (504, 5),
+            (302, 1),
+            (418, 1),
+        ] {
+            assert_eq!(exit_code_of_status(status), code, "{status}");
         }
     }
 

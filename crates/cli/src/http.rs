@@ -1,7 +1,8 @@
-//! The CLI's one HTTP client, for the gateway's admin endpoint (`keygate usage`) and the
-//! Analytics Engine SQL API (`keygate stats --remote`): which base URLs it accepts, how it is
-//! configured (no redirects, bounded time, no proxy for loopback), and one call that sends a
-//! bearer token and returns the status and body. The token never appears in its errors.
+//! The CLI's one HTTP client, for the gateway's admin endpoint (`keygate usage`), the management
+//! API (API mode, [`crate::api`]) and the Analytics Engine SQL API (`keygate stats --remote`):
+//! which base URLs it accepts, how it is configured (no redirects, bounded time, no proxy for
+//! loopback), and one call that sends a bearer token and returns the status, the body and the
+//! few answer headers callers read. The token never appears in its errors.
 
 use crate::redact::redact;
 use std::time::Duration;
@@ -69,6 +70,42 @@ pub struct Request<'a> {
     pub max_body: u64,
 }
 
+/// A call of any method ([`Client::call`]): extra request headers, and the answer headers kept.
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub token: &'a str,
+    /// What the token is, for `[…]` in redacted errors.
+    pub token_label: &'a str,
+    pub accept: &'a str,
+    /// Further request headers, e.g. `Idempotency-Key`.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// `(content type, body)`; `None` sends no body.
+    pub body: Option<(&'a str, &'a str)>,
+    /// The largest answer read, in bytes.
+    pub max_body: u64,
+    /// Answer headers to keep (lower-case names).
+    pub keep: &'a [&'a str],
+}
+
+/// An answer: its status, the headers asked for (lower-case name, value), and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of a kept header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// A client for `base`: every status is an answer (not an error), no redirects are followed (a
 /// bearer token must not follow one), and `global` bounds each call. A loopback `base` bypasses
 /// any proxy from the environment, which has no business seeing a local call.
@@ -92,37 +129,79 @@ impl Client {
         }
     }
 
-    /// Sends the request; the status and body of whatever answer came back.
-    pub fn send(&self, req: &Request) -> Result<(u16, String), SendError> {
-        let auth = format!("Bearer {}", req.token);
-        let sent = match req.body {
-            None => self
-                .agent
-                .get(req.url)
-                .header("Authorization", &auth)
-                .header("Accept", req.accept)
-                .call(),
-            Some((content_type, body)) => self
-                .agent
-                .post(req.url)
-                .header("Authorization", &auth)
-                .header("Content-Type", content_type)
-                .header("Accept", req.accept)
-                .send(body),
+    /// Sends a call of any method; whatever answer came back, with the headers it asked for.
+    pub fn call(&self, c: &Call) -> Result<Answer, SendError> {
+        let hide = |e: String| redact(&e, c.token, c.token_label);
+        let mut req = ureq::http::Request::builder()
+            .method(c.method)
+            .uri(c.url)
+            .header("Authorization", format!("Bearer {}", c.token))
+            .header("Accept", c.accept);
+        for (name, value) in c.headers {
+            req = req.header(*name, *value);
+        }
+        if let Some((content_type, _)) = c.body {
+            req = req.header("Content-Type", content_type);
+        }
+        let sent = match c.body {
+            Some((_, body)) => req
+                .body(body.to_owned())
+                .map_err(|e| SendError::Unreachable(hide(e.to_string())))
+                .and_then(|r| {
+                    self.agent
+                        .run(r)
+                        .map_err(|e| SendError::Unreachable(hide(e.to_string())))
+                }),
+            None => req
+                .body(())
+                .map_err(|e| SendError::Unreachable(hide(e.to_string())))
+                .and_then(|r| {
+                    self.agent
+                        .run(r)
+                        .map_err(|e| SendError::Unreachable(hide(e.to_string())))
+                }),
         };
-        let hide = |e: ureq::Error| redact(&e.to_string(), req.token, req.token_label);
-        let mut answer = sent.map_err(|e| SendError::Unreachable(hide(e)))?;
+        let mut answer = sent?;
         let status = answer.status().as_u16();
+        let headers = c
+            .keep
+            .iter()
+            .filter_map(|name| {
+                let v = answer.headers().get(*name)?.to_str().ok()?;
+                Some(((*name).to_owned(), v.to_owned()))
+            })
+            .collect();
         let body = answer
             .body_mut()
             .with_config()
-            .limit(req.max_body)
+            .limit(c.max_body)
             .read_to_string()
             .map_err(|e| SendError::Unreadable {
                 status,
-                error: hide(e),
+                error: hide(e.to_string()),
             })?;
-        Ok((status, body))
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends the request (GET, or POST with a body); the status and body of whatever answer
+    /// came back.
+    pub fn send(&self, req: &Request) -> Result<(u16, String), SendError> {
+        let a = self.call(&Call {
+            method: if req.body.is_some() { "POST" } else { "GET" },
+            url: req.url,
+            token: req.token,
+            token_label: req.token_label,
+            accept: req.accept,
+            headers: &[],
+            body: req.body,
+            max_body: req.max_body,
+            keep: &[],
+        })?;
+        Ok((a.status, a.body))
     }
 }
 

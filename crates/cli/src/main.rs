@@ -1,23 +1,35 @@
-//! `keygate`: parses the command line, picks the storage backend (wrangler), runs the command
-//! and exits with its code (see `keygate_cli::error`). Results go to stdout, messages to stderr.
+//! `keygate`: parses the command line, picks the backend (wrangler, or the management API in
+//! API mode: `keygate_cli::api::mode`), runs the command and exits with its code (see
+//! `keygate_cli::error`). Results go to stdout, messages to stderr.
 
 use clap::{Args, Parser};
+use keygate_cli::api::mode::{self, Inputs, Mode, ROOT_KEY_ENV, URL_ENV};
+use keygate_cli::api::ApiBackend;
 use keygate_cli::commands::{self, Cmd, Ctx, Io};
 use keygate_cli::wrangler::{Target, Wrangler};
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The KV binding used when `--binding` is not given.
+const DEFAULT_BINDING: &str = "API_KEYS";
+/// The largest root key file read.
+const MAX_ROOT_KEY_FILE: u64 = 8 * 1024;
 
 #[derive(Parser)]
 #[command(
     name = "keygate",
     version,
-    about = "Manage keygate API keys in Workers KV (through wrangler): create, rotate and revoke \
-             keys, set their rate-limit tier and quota, read quota usage from the gateway, and \
-             summarise traffic per key."
+    about = "Manage keygate API keys: create, rotate and revoke keys, set their rate-limit tier \
+             and quota, read quota usage, and summarise traffic per key. Keys live in Workers KV, \
+             reached through wrangler, or, in API mode (KEYGATE_URL with KEYGATE_ROOT_KEY, or \
+             --url), through the gateway's management API with a root key."
 )]
 struct Cli {
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    api: ApiArgs,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -40,33 +52,100 @@ struct TargetArgs {
     /// Wrangler configuration file (default: ./wrangler.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// KV binding name.
-    #[arg(long, global = true, default_value = "API_KEYS", value_name = "NAME")]
-    binding: String,
+    /// KV binding name (default: API_KEYS).
+    #[arg(long, global = true, value_name = "NAME")]
+    binding: Option<String>,
+}
+
+/// API mode: the key, root and audit commands through the gateway's management API.
+#[derive(Args)]
+struct ApiArgs {
+    /// The gateway's base URL (default: $KEYGATE_URL). With a root key ($KEYGATE_ROOT_KEY or
+    /// --root-key-file) the commands go through its management API; for `usage` without a root
+    /// key it names the admin endpoint (default there: http://127.0.0.1:8787 when local).
+    #[arg(long, global = true, value_name = "URL")]
+    url: Option<String>,
+    /// Read the root key for API mode from this file ('-': the first line of stdin, the rest is
+    /// left for the command). Default: $KEYGATE_ROOT_KEY. Never pass a root key as a flag value.
+    #[arg(long, global = true, value_name = "PATH|-")]
+    root_key_file: Option<String>,
+}
+
+/// Reads `--root-key-file`: a file, or `-` for the first line of stdin.
+fn read_root_key_file(path: &str) -> Result<String, String> {
+    let mut s = String::new();
+    if path == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_ROOT_KEY_FILE)
+            .read_line(&mut s)
+            .map_err(|e| format!("could not read the root key from stdin: {e}"))?;
+        return Ok(s);
+    }
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_ROOT_KEY_FILE).read_to_string(&mut s))
+        .map_err(|e| format!("could not read the root key file {path}: {e}"))?;
+    Ok(s)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let t = cli.target;
+    let (t, api) = (cli.target, cli.api);
+    let given = [
+        (t.local, "--local"),
+        (t.remote, "--remote"),
+        (t.env.is_some(), "--env"),
+        (t.persist_to.is_some(), "--persist-to"),
+        (t.config.is_some(), "--config"),
+        (t.binding.is_some(), "--binding"),
+    ];
+    let (env_url, env_root_key) = (
+        std::env::var(URL_ENV).ok(),
+        std::env::var(ROOT_KEY_ENV).ok(),
+    );
+    let inputs = Inputs {
+        url_flag: api.url.as_deref(),
+        root_key_file: api.root_key_file.as_deref(),
+        env_url: env_url.as_deref(),
+        env_root_key: env_root_key.as_deref(),
+        wrangler_flags: given
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| *f)
+            .collect(),
+    };
+    let mode = mode::choose(cli.command.kind(), &inputs, read_root_key_file);
     let target = Target {
         remote: t.remote,
         persist_to: t.persist_to,
         env: t.env,
         config: t.config,
-        binding: t.binding,
+        binding: t.binding.unwrap_or_else(|| DEFAULT_BINDING.to_owned()),
     };
-    let kv = Wrangler::locate(target.clone());
     let (mut out, mut err, mut input) = (std::io::stdout(), std::io::stderr(), std::io::stdin());
     let mut ctx = Ctx {
         now: now(),
         target: &target,
+        url: api.url.as_deref(),
         io: Io {
             out: &mut out,
             err: &mut err,
             input: &mut input,
         },
     };
-    match commands::run(cli.command, &kv, &mut ctx) {
+    let result = mode.and_then(|m| match m {
+        Mode::Wrangler { note } => {
+            if let Some(n) = note {
+                ctx.io.note(n);
+            }
+            let kv = Wrangler::locate(target.clone());
+            commands::run(cli.command, &kv, &mut ctx)
+        }
+        Mode::Api { base, root_key } => {
+            commands::run(cli.command, &ApiBackend::new(base, root_key), &mut ctx)
+        }
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             ctx.io.note(&e);
@@ -140,9 +219,43 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.target.remote);
+        assert_eq!(cli.api.url.as_deref(), Some("https://gw"));
         assert!(matches!(
             cli.command,
-            Cmd::Usage(commands::usage::Args { url: Some(u), json: true, .. }) if u == "https://gw"
+            Cmd::Usage(commands::usage::Args { json: true, .. })
         ));
+    }
+
+    #[test]
+    fn url_and_root_key_file_are_global_and_the_binding_is_only_set_when_given() {
+        let cli = parse(&["list", "--url", "https://gw", "--root-key-file", "-"]).unwrap();
+        assert_eq!(cli.api.url.as_deref(), Some("https://gw"));
+        assert_eq!(cli.api.root_key_file.as_deref(), Some("-"));
+        assert_eq!(cli.target.binding, None);
+        let cli = parse(&["--binding", "KEYS", "show", "0123456789ab"]).unwrap();
+        assert_eq!(cli.target.binding.as_deref(), Some("KEYS"));
+        assert!(matches!(cli.command.kind(), mode::Kind::Keys));
+    }
+
+    #[test]
+    fn root_and_audit_parse_their_flags() {
+        let cli = parse(&[
+            "root",
+            "create",
+            "--name",
+            "ci",
+            "--permissions",
+            "keys:read,usage:read",
+            "--consumer-prefix",
+            "acme-",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command.kind(), mode::Kind::Management));
+        assert!(parse(&["root", "list", "--json"]).is_ok());
+        assert!(parse(&["root", "revoke", "0123456789ab"]).is_ok());
+        assert!(parse(&["root", "create", "--name", "x"]).is_err());
+        assert!(parse(&["audit", "--limit", "10", "--cursor", "c", "--all", "--json"]).is_ok());
+        // No flag takes the root key itself.
+        assert!(parse(&["list", "--root-key", "kgr_x"]).is_err());
     }
 }

@@ -2,10 +2,10 @@
 //! message to stderr names its id, never the key.
 
 use super::key_opts::KeyOpts;
-use super::{block_on, rfc3339, Ctx};
+use super::{rfc3339, Ctx};
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
-use keygate_core::lifecycle::{self, rules::quota_text};
+use keygate_core::lifecycle::rules::quota_text;
 
 /// The fields of the new key; `import` takes the same.
 #[derive(clap::Args)]
@@ -14,9 +14,9 @@ pub struct Args {
     pub(super) key: KeyOpts,
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let new = args.key.build(ctx.now)?;
-    let (key, rec) = block_on(lifecycle::create(kv, &new, ctx.now))?;
+    let (key, rec) = b.create(&new, ctx.now)?;
     ctx.io.note(format_args!(
         "created key {} ({}) for consumer {}{}{}{}. Store it now: it is not shown again.",
         rec.id,

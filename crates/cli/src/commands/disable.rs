@@ -1,10 +1,10 @@
 //! `keygate disable`: the gateway refuses the key until it is enabled again. Nothing is
 //! deleted.
 
-use super::{block_on, Ctx};
+use super::Ctx;
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
-use keygate_core::lifecycle;
+use keygate_core::lifecycle::Changes;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,19 +12,23 @@ pub struct Args {
     pub key: String,
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
-    set(args, kv, ctx, true)
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
+    set(args, b, ctx, true)
 }
 
 /// Disables or enables the key (`enable` runs this too) and says so on stderr.
 pub(super) fn set(
     args: Args,
-    kv: &impl KvStore,
+    b: &dyn Backend,
     ctx: &mut Ctx,
     disabled: bool,
 ) -> Result<(), CliError> {
     let r = ctx.io.key_ref(&args.key)?;
-    let rec = block_on(lifecycle::set_disabled(kv, &r, disabled, ctx.now))?;
+    let changes = Changes {
+        disabled: Some(disabled),
+        ..Changes::default()
+    };
+    let rec = b.update(&r, &changes, ctx.now)?.record;
     let done = if disabled { "disabled" } else { "enabled" };
     ctx.io
         .note(format_args!("{done} key {} ({}).", rec.id, rec.name));
@@ -34,8 +38,9 @@ pub(super) fn set(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::block_on;
     use crate::commands::testing::{store_with_a_key, with_ctx, NOW};
-    use keygate_core::lifecycle::KeyRef;
+    use keygate_core::lifecycle::{self, KeyRef};
     use keygate_core::record::KeyState;
 
     #[test]

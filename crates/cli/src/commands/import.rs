@@ -1,10 +1,9 @@
 //! `keygate import`: existing plaintext keys from stdin, one a line, all or nothing. Only their
 //! hashes are stored; nothing is printed on stdout.
 
-use super::{block_on, Ctx};
+use super::Ctx;
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
-use keygate_core::lifecycle;
 
 /// The most stdin `import` reads.
 const MAX_INPUT: u64 = 16 * 1024 * 1024;
@@ -12,11 +11,11 @@ const MAX_INPUT: u64 = 16 * 1024 * 1024;
 /// The fields every imported key gets, as for `create`.
 pub use super::create::Args;
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let new = args.key.build(ctx.now)?;
     let input = ctx.io.read_input(MAX_INPUT, "keys")?;
     let lines: Vec<&str> = input.lines().collect();
-    let done = block_on(lifecycle::import(kv, &lines, &new, ctx.now))?;
+    let done = b.import(&lines, &new, ctx.now)?;
     for r in &done {
         ctx.io
             .note(format_args!("imported key {} ({})", r.id, r.name));

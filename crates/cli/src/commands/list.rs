@@ -1,10 +1,10 @@
 //! `keygate list`: every key (or those of one consumer, or in one state) as a table or JSON:
 //! id, name, consumer, tier, created, expires, state. Never keys or hashes.
 
-use super::{block_on, print_json, rfc3339, Ctx};
+use super::{print_json, rfc3339, Ctx};
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
-use keygate_core::lifecycle::{self, parse_state, state_name, Filter, Summary};
+use keygate_core::lifecycle::{parse_state, state_name, Filter, Summary};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,12 +18,12 @@ pub struct Args {
     state: Option<String>,
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let filter = Filter {
         consumer_id: args.consumer,
         state: args.state.as_deref().and_then(parse_state),
     };
-    let page = block_on(lifecycle::list_all(kv, &filter, ctx.now))?;
+    let page = b.list(&filter, ctx.now)?;
     for (id, reason) in &page.corrupt {
         ctx.io
             .note(format_args!("skipping corrupt record {id} ({reason:?})"));
@@ -71,8 +71,10 @@ fn table(keys: &[Summary], now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::block_on;
     use crate::commands::testing::{with_ctx, NOW};
     use keygate_core::kv::memory::MemoryKv;
+    use keygate_core::lifecycle;
     use keygate_core::lifecycle::{KeyRef, NewKey};
 
     fn args(json: bool, consumer: Option<&str>, state: Option<&str>) -> Args {

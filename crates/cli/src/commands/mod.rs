@@ -1,8 +1,9 @@
 //! The `keygate` subcommands, one module each: its clap arguments, its `run`, its printing
-//! (text and `--json`) and its tests. Commands reach keys only through the [`KvStore`] they are
-//! given (wrangler today), run the lifecycle of `keygate_core::lifecycle`, and write results to
-//! [`Io::out`] (stdout) and messages to [`Io::err`] (stderr).
+//! (text and `--json`) and its tests. Commands reach keys only through the [`Backend`] they are
+//! given (core's lifecycle over wrangler's KV, or the management API in API mode), and write
+//! results to [`Io::out`] (stdout) and messages to [`Io::err`] (stderr).
 
+pub mod audit;
 pub mod create;
 pub mod disable;
 pub mod enable;
@@ -11,6 +12,7 @@ pub mod import;
 mod key_opts;
 pub mod list;
 pub mod revoke;
+pub mod root;
 pub mod rotate;
 pub mod set_quota;
 pub mod set_tier;
@@ -20,10 +22,11 @@ pub mod stats;
 pub(crate) mod testing;
 pub mod usage;
 
+use crate::api::mode::Kind;
+use crate::backend::Backend;
 use crate::error::CliError;
 use crate::wrangler::Target;
 use clap::Subcommand;
-use keygate_core::kv::KvStore;
 use keygate_core::lifecycle::KeyRef;
 use std::fmt::Display;
 use std::io::{Read, Write};
@@ -52,8 +55,9 @@ pub enum Cmd {
     /// Set a key's quota (LIMIT/PERIOD: 10000/month, 500/day, 100/hour, 20/30s), or remove it
     /// with 'none'.
     SetQuota(set_quota::Args),
-    /// Show a key's tier and its quota usage in the current window, read from the gateway's
-    /// admin endpoint (token: $KEYGATE_ADMIN_TOKEN, or ADMIN_TOKEN in ./.dev.vars when local).
+    /// Show a key's tier and its quota usage in the current window: in API mode from the
+    /// management API, else from the gateway's admin endpoint (token: $KEYGATE_ADMIN_TOKEN, or
+    /// ADMIN_TOKEN in ./.dev.vars when local).
     Usage(usage::Args),
     /// Requests per key over a recent window: accepted, refused, faults, refusals by code, and
     /// latency. Reads the local gateway's log (`make dev`), or Analytics Engine with --remote
@@ -61,32 +65,56 @@ pub enum Cmd {
     Stats(stats::Args),
     /// Print the KV key name (hex SHA-256) of a key ('-' reads the key from stdin).
     Hash(hash::Args),
+    /// Root keys, the management API's credentials: create (the key is printed once), list and
+    /// revoke. Without API mode they are written to KV directly (bootstrap).
+    #[command(subcommand)]
+    Root(root::Cmd),
+    /// The management API's audit trail: who changed which key when (API mode only; a root
+    /// key with audit:read).
+    Audit(audit::Args),
 }
 
-/// Runs one command against `kv`.
-pub fn run(cmd: Cmd, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
-    match cmd {
-        Cmd::Create(a) => create::run(a, kv, ctx),
-        Cmd::List(a) => list::run(a, kv, ctx),
-        Cmd::Show(a) => show::run(a, kv, ctx),
-        Cmd::Disable(a) => disable::run(a, kv, ctx),
-        Cmd::Enable(a) => enable::run(a, kv, ctx),
-        Cmd::Rotate(a) => rotate::run(a, kv, ctx),
-        Cmd::Import(a) => import::run(a, kv, ctx),
-        Cmd::Revoke(a) => revoke::run(a, kv, ctx),
-        Cmd::SetTier(a) => set_tier::run(a, kv, ctx),
-        Cmd::SetQuota(a) => set_quota::run(a, kv, ctx),
-        Cmd::Usage(a) => usage::run(a, kv, ctx),
-        Cmd::Stats(a) => stats::run(a, ctx),
-        Cmd::Hash(a) => hash::run(a, ctx),
+impl Cmd {
+    /// What kind of command this is, for the choice between the management API and wrangler.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Cmd::Stats(_) | Cmd::Hash(_) => Kind::Neither,
+            Cmd::Usage(_) => Kind::Usage,
+            Cmd::Root(_) | Cmd::Audit(_) => Kind::Management,
+            _ => Kind::Keys,
+        }
     }
 }
 
-/// What every command runs with: the time, the namespace targeted, and its streams.
+/// Runs one command against `b`.
+pub fn run(cmd: Cmd, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
+    match cmd {
+        Cmd::Create(a) => create::run(a, b, ctx),
+        Cmd::List(a) => list::run(a, b, ctx),
+        Cmd::Show(a) => show::run(a, b, ctx),
+        Cmd::Disable(a) => disable::run(a, b, ctx),
+        Cmd::Enable(a) => enable::run(a, b, ctx),
+        Cmd::Rotate(a) => rotate::run(a, b, ctx),
+        Cmd::Import(a) => import::run(a, b, ctx),
+        Cmd::Revoke(a) => revoke::run(a, b, ctx),
+        Cmd::SetTier(a) => set_tier::run(a, b, ctx),
+        Cmd::SetQuota(a) => set_quota::run(a, b, ctx),
+        Cmd::Usage(a) => usage::run(a, b, ctx),
+        Cmd::Stats(a) => stats::run(a, ctx),
+        Cmd::Hash(a) => hash::run(a, ctx),
+        Cmd::Root(c) => root::run(c, b, ctx),
+        Cmd::Audit(a) => audit::run(a, b, ctx),
+    }
+}
+
+/// What every command runs with: the time, the namespace targeted, the gateway URL given, and
+/// its streams.
 pub struct Ctx<'a> {
     /// Now, Unix seconds.
     pub now: u64,
     pub target: &'a Target,
+    /// `--url`, if given (`usage` on the wrangler path reads its admin endpoint there).
+    pub url: Option<&'a str>,
     pub io: Io<'a>,
 }
 

@@ -1,10 +1,9 @@
 //! `keygate revoke`: deletes a key's record, by id or by the key itself. Gateways refuse the
 //! key within the revocation bound (README).
 
-use super::{block_on, Ctx};
+use super::Ctx;
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
-use keygate_core::lifecycle;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,9 +11,9 @@ pub struct Args {
     key: String,
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let r = ctx.io.key_ref(&args.key)?;
-    let id = block_on(lifecycle::revoke(kv, &r))?;
+    let id = b.revoke(&r)?;
     ctx.io.note(format_args!(
         "revoked key {id}. Gateways refuse it within the revocation bound (see README)."
     ));

@@ -1,10 +1,9 @@
 //! `keygate rotate`: a new key with the old one's fields; the old key expires after the overlap
 //! (never later than it already did). The new key goes to stdout alone.
 
-use super::{block_on, rfc3339, Ctx};
+use super::{rfc3339, Ctx};
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
-use keygate_core::lifecycle;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,7 +14,7 @@ pub struct Args {
     overlap: String,
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let overlap = humantime::parse_duration(&args.overlap).map_err(|_| {
         CliError::usage(
             "--overlap",
@@ -26,7 +25,7 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
         )
     })?;
     let r = ctx.io.key_ref(&args.key)?;
-    let rot = block_on(lifecycle::rotate(kv, &r, overlap.as_secs(), ctx.now))?;
+    let rot = b.rotate(&r, overlap.as_secs(), ctx.now)?;
     ctx.io.note(format_args!(
         "new key {} replaces {}, which now expires {}. Store the new key now.",
         rot.new.id,
@@ -39,8 +38,9 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::block_on;
     use crate::commands::testing::{store_with_a_key, with_ctx, NOW};
-    use keygate_core::lifecycle::KeyRef;
+    use keygate_core::lifecycle::{self, KeyRef};
 
     fn args(key: &str, overlap: &str) -> Args {
         Args {

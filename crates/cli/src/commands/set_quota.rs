@@ -2,11 +2,11 @@
 //! whether the current window's count carries over.
 
 use super::key_opts::scope_arg;
-use super::{block_on, Ctx};
+use super::Ctx;
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
 use keygate_core::lifecycle::rules::{parse_quota, quota_text};
-use keygate_core::lifecycle::{self, Changes};
+use keygate_core::lifecycle::Changes;
 use keygate_core::limits::Quota;
 
 #[derive(clap::Args)]
@@ -20,7 +20,7 @@ pub struct Args {
     per: Option<String>,
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let quota = if args.quota.trim() == "none" {
         if args.per.is_some() {
             return Err(CliError::usage("--per", "--per cannot be used with 'none'"));
@@ -34,7 +34,7 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
         ..Changes::default()
     };
     let r = ctx.io.key_ref(&args.key)?;
-    let u = block_on(lifecycle::update(kv, &r, &changes, ctx.now))?;
+    let u = b.update(&r, &changes, ctx.now)?;
     let rec = &u.record;
     let Some(q) = &rec.quota else {
         ctx.io.note(format_args!(
@@ -51,7 +51,7 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
     ));
     // Counters are per key or consumer and per period (README, "Quotas").
     let counter = |q: &Quota| q.counter(&rec.id, &rec.consumer_id);
-    match &u.before.quota {
+    match u.before.as_ref().and_then(|b| b.quota.as_ref()) {
         Some(b) if counter(b) == counter(q) => ctx
             .io
             .note("same period and scope: the count of the current window is kept."),

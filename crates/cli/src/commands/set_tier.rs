@@ -2,10 +2,10 @@
 //! The name is checked against the tier grammar; which tiers the gateway defines the CLI
 //! cannot see.
 
-use super::{block_on, Ctx};
+use super::Ctx;
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
-use keygate_core::lifecycle::{self, Changes};
+use keygate_core::lifecycle::Changes;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,7 +19,7 @@ pub struct Args {
     clear: bool,
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let tier = if args.clear { None } else { args.tier };
     let changes = Changes {
         tier: Some(tier),
@@ -27,7 +27,7 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
     };
     changes.check()?;
     let r = ctx.io.key_ref(&args.key)?;
-    let rec = block_on(lifecycle::update(kv, &r, &changes, ctx.now))?.record;
+    let rec = b.update(&r, &changes, ctx.now)?.record;
     match &rec.tier {
         Some(t) => ctx.io.note(format_args!(
             "key {} ({}) now has tier {t}; the gateway must define it in RATE_LIMIT_TIERS.",
@@ -44,8 +44,10 @@ pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::block_on;
     use crate::commands::testing::{store_with_a_key, try_parse as parse, with_ctx};
     use keygate_core::kv::memory::MemoryKv;
+    use keygate_core::lifecycle;
     use keygate_core::lifecycle::{Field, KeyRef, LifecycleError};
 
     #[test]

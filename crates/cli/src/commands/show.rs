@@ -1,10 +1,10 @@
 //! `keygate show`: one key's record, by id or by the key itself, as text or JSON (with its
 //! state). The record holds no key and no full hash.
 
-use super::{block_on, print_json, rfc3339, tier_text, Ctx};
+use super::{print_json, rfc3339, tier_text, Ctx};
+use crate::backend::Backend;
 use crate::error::CliError;
-use keygate_core::kv::KvStore;
-use keygate_core::lifecycle::{self, rules::quota_text, state_name};
+use keygate_core::lifecycle::{rules::quota_text, state_name};
 use keygate_core::KeyRecord;
 
 #[derive(clap::Args)]
@@ -15,9 +15,9 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let r = ctx.io.key_ref(&args.key)?;
-    let rec = block_on(lifecycle::show(kv, &r))?;
+    let rec = b.show(&r)?;
     let state = state_name(rec.state(ctx.now));
     if args.json {
         let mut v = serde_json::to_value(&rec).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -67,8 +67,10 @@ fn text(r: &KeyRecord, state: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::block_on;
     use crate::commands::testing::{store_with_a_key, with_ctx, NOW};
     use keygate_core::kv::memory::MemoryKv;
+    use keygate_core::lifecycle;
     use keygate_core::lifecycle::NewKey;
 
     #[test]

@@ -56,6 +56,7 @@ pub fn with_ctx<T>(stdin: &str, f: impl FnOnce(&mut Ctx) -> T) -> (Captured, T) 
         let mut ctx = Ctx {
             now: NOW,
             target: &target,
+            url: None,
             io: Io {
                 out: &mut cap.out,
                 err: &mut cap.err,

@@ -1,23 +1,23 @@
-//! `keygate usage`: a key's tier and, with a quota, the count of the current window, read from
-//! the gateway's admin endpoint ([`crate::admin::AdminApi`]). A key without a quota needs no
-//! call, so neither URL nor token.
+//! `keygate usage`: a key's tier and, with a quota, the count of the current window. On the
+//! wrangler path the count comes from the gateway's admin endpoint ([`crate::admin::AdminApi`];
+//! a key without a quota needs no call, so neither URL nor token); in API mode from
+//! `GET /keys/{id}/usage`.
 
 use super::{block_on, print_json, rfc3339, tier_text, Ctx};
 use crate::admin::AdminApi;
+use crate::backend::Backend;
 use crate::error::CliError;
 use keygate_core::kv::KvStore;
 use keygate_core::lifecycle::{self, rules::quota_text, state_name, KeyRef};
 use keygate_core::limits::{Quota, Window};
 use serde::Serialize;
 
+/// The gateway's URL is the global `--url` (default: $KEYGATE_URL, else http://127.0.0.1:8787
+/// when local; required with --remote); without a root key it names the admin endpoint.
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(value_name = "ID|KEY|-")]
     pub key: String,
-    /// The gateway's base URL (default: $KEYGATE_URL, else http://127.0.0.1:8787 when local;
-    /// required with --remote).
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
     /// Print JSON: the key's tier and quota, and the window's count (null without a quota).
     #[arg(long)]
     pub json: bool,
@@ -34,14 +34,23 @@ pub trait UsageSource {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Usage {
     pub id: String,
+    /// The key's name, consumer, state and tier; `None` in API mode for a root key without
+    /// `keys:read` (the fields are then absent from the JSON).
+    #[serde(flatten)]
+    pub key: Option<KeyInfo>,
+    pub quota: Option<Quota>,
+    /// The current window's count; `None` for a key without a quota.
+    pub usage: Option<QuotaUsage>,
+}
+
+/// What `usage` shows of the key's record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyInfo {
     pub name: String,
     pub consumer_id: String,
     pub state: &'static str,
     /// `None`: the gateway's `DEFAULT_TIER`.
     pub tier: Option<String>,
-    pub quota: Option<Quota>,
-    /// The current window's count; `None` for a key without a quota.
-    pub usage: Option<QuotaUsage>,
 }
 
 /// A quota's count in the window holding "now".
@@ -96,24 +105,27 @@ pub fn usage(
             Some(QuotaUsage::new(q, counter, window, used, now))
         }
     };
+    let state = state_name(rec.state(now));
     Ok(Usage {
-        state: state_name(rec.state(now)),
         id: rec.id,
-        name: rec.name,
-        consumer_id: rec.consumer_id,
-        tier: rec.tier,
+        key: Some(KeyInfo {
+            state,
+            name: rec.name,
+            consumer_id: rec.consumer_id,
+            tier: rec.tier,
+        }),
         quota: rec.quota,
         usage,
     })
 }
 
-pub fn run(args: Args, kv: &impl KvStore, ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn run(args: Args, b: &dyn Backend, ctx: &mut Ctx) -> Result<(), CliError> {
     let source = AdminApi {
-        url: args.url,
+        url: ctx.url.map(str::to_owned),
         remote: ctx.target.remote,
     };
     let r = ctx.io.key_ref(&args.key)?;
-    let u = usage(kv, &r, &source, ctx.now)?;
+    let u = b.usage(&r, &source, ctx.now)?;
     if args.json {
         return print_json(&mut ctx.io, &u);
     }
@@ -124,10 +136,15 @@ fn text(u: &Usage) -> String {
     let mut out = String::new();
     let mut line = |label: &str, value: &str| out.push_str(&format!("{label:<15}{value}\n"));
     line("id:", &u.id);
-    line("name:", &u.name);
-    line("consumer:", &u.consumer_id);
-    line("state:", u.state);
-    line("tier:", &tier_text(u.tier.as_deref()));
+    match &u.key {
+        Some(k) => {
+            line("name:", &k.name);
+            line("consumer:", &k.consumer_id);
+            line("state:", k.state);
+            line("tier:", &tier_text(k.tier.as_deref()));
+        }
+        None => line("key:", "(name, consumer, state and tier need keys:read)"),
+    }
     match (&u.quota, &u.usage) {
         (Some(q), Some(w)) => {
             line("quota:", &quota_text(q));
@@ -201,7 +218,7 @@ mod tests {
         let u = usage(&kv, &KeyRef::Id(rec.id.clone()), &fake, NOW).unwrap();
         assert!(fake.calls.borrow().is_empty());
         assert_eq!((u.quota, u.usage.clone()), (None, None));
-        assert_eq!(u.tier.as_deref(), Some("free"));
+        assert_eq!(u.key.as_ref().unwrap().tier.as_deref(), Some("free"));
         assert_eq!(u.id, rec.id);
         assert!(
             text(&u).ends_with("quota:         none (the gateway counts nothing for this key)\n")
@@ -240,8 +257,30 @@ mod tests {
                 reset_in_secs: feb - NOW,
             })
         );
-        assert_eq!(u.state, "active");
+        assert_eq!(u.key.as_ref().unwrap().state, "active");
         assert!(text(&u).contains("remaining:     9958\n"));
+    }
+
+    #[test]
+    fn usage_json_keeps_its_fields_in_order_and_drops_unknown_record_fields() {
+        let kv = MemoryKv::new();
+        let (_, rec) = create(&kv, NewKey::new("a", "acme"));
+        let fake = FakeUsage::answering(Ok(0));
+        let mut u = usage(&kv, &KeyRef::Id(rec.id.clone()), &fake, NOW).unwrap();
+        let json = serde_json::to_string(&u).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"id":"{}","name":"a","consumer_id":"acme","state":"active","tier":null,"quota":null,"usage":null}}"#,
+                rec.id
+            )
+        );
+        // API mode with usage:read alone: no record fields at all.
+        u.key = None;
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            format!(r#"{{"id":"{}","quota":null,"usage":null}}"#, rec.id)
+        );
     }
 
     #[test]
