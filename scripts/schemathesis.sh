@@ -136,7 +136,7 @@ SCHEMATHESIS_HOOKS=scripts/schemathesis_hooks.py KEYGATE_SCHEMATHESIS_ROOT_ID=$R
   --workers "$WORKERS" \
   --request-timeout 15 \
   --generation-database "$OUT/examples" \
-  --report junit --report-dir "$OUT" \
+  --report junit --report-junit-path "$OUT/junit.xml" \
   --no-color \
   "${seed[@]}" || status=$?
 echo "schemathesis: exit $status after $((SECONDS - start))s"

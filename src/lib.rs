@@ -27,8 +27,8 @@ use keygate_core::forward::{request_id, ClientContext};
 use keygate_core::management::{Route, RouteError};
 use keygate_core::management_api::{self, Body, BodyPlan, Deps, ManagementRequest, Sleep};
 use keygate_core::path::split_request_url;
-use keygate_core::telemetry::{loggable_target, Decision, RequestEvent, Timing};
 use keygate_core::store::QuotaReader;
+use keygate_core::telemetry::{loggable_target, Decision, RequestEvent, Timing};
 use keygate_core::{
     decide, Cached, Config, ConfigError, Denial, Fault, LimitError, Refusal, RequestHead, Verdict,
 };

@@ -14,6 +14,15 @@ binding = "API_KEYS"
 id = "00000000000000000000000000000000"
 "#;
 
+/// `PATH` with the project's `node_modules/.bin` (Node 22, wrangler) first.
+fn path_with_project_node() -> std::ffi::OsString {
+    let mut dirs = vec![repo_root().join("node_modules/.bin")];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("PATH")
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -65,10 +74,17 @@ impl Scratch {
             .arg("--persist-to")
             .arg(self.0.join("state"))
             .env("WRANGLER_SEND_METRICS", "false")
+            // wrangler's `#!/usr/bin/env node` must find the project's Node 22, as under `make`.
+            .env("PATH", path_with_project_node())
             .output()
             .expect("run wrangler");
         let list: Vec<serde_json::Value> =
-            serde_json::from_slice(&out.stdout).expect("wrangler kv key list is JSON");
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "wrangler kv key list is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
         list.iter()
             .map(|e| e["name"].as_str().unwrap().to_owned())
             .collect()

@@ -52,9 +52,10 @@ pub struct Claim {
     pub salt: String,
 }
 
-/// What a claim found.
+/// What a claim found. On the wire, externally tagged (`"pending"`, `{"new":{"salt":…}}`): an
+/// internally tagged enum costs serde's buffering deserializer in the wasm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "claimed", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Claimed {
     /// The claim is this request's: do the work with `salt`, then [`IdempotencyStore::complete`]
     /// (or [`IdempotencyStore::release`] when it fails).
@@ -419,7 +420,7 @@ mod tests {
         }
         assert_eq!(
             serde_json::to_string(&Claimed::Pending).unwrap(),
-            r#"{"claimed":"pending"}"#
+            r#""pending""#
         );
     }
 }

@@ -321,9 +321,17 @@ where
     pub async fn usage(&self, id: &str, facts: &mut LogFacts) -> Result<Reply, ApiError> {
         let r = self.visible(id, facts).await?;
         let Some((q, counter, window)) = quota_of(&r, self.now()) else {
+            #[derive(Serialize)]
+            struct NoQuota<'a> {
+                id: &'a str,
+                quota: Option<()>,
+            }
             return Ok(Reply::json(
                 200,
-                &serde_json::json!({ "id": r.id, "quota": null }),
+                &NoQuota {
+                    id: &r.id,
+                    quota: None,
+                },
             ));
         };
         let used = self
@@ -382,20 +390,26 @@ fn changed_fields(before: &KeyRecord, after: &KeyRecord) -> Vec<String> {
         .collect()
 }
 
-/// A list position as an opaque cursor (hex of its JSON).
+/// A list position as an opaque cursor: the KV cursor in hex, a dot, the last name returned.
 fn encode_cursor(p: &Position) -> String {
-    hex::encode(serde_json::to_vec(p).expect("a position serialises"))
+    format!(
+        "{}.{}",
+        hex::encode(p.kv_cursor.as_deref().unwrap_or("")),
+        p.after.as_deref().unwrap_or("")
+    )
 }
 
 /// A cursor read back; `None` for anything this API did not give out.
 fn decode_cursor(s: &str) -> Option<Position> {
-    let p: Position = serde_json::from_slice(&hex::decode(s).ok()?).ok()?;
-    let after_ok = p
-        .after
-        .as_deref()
-        .is_none_or(|a| KeyHash::parse(a).is_some());
-    let cursor_ok = p.kv_cursor.as_deref().is_none_or(|c| !c.is_empty());
-    (after_ok && cursor_ok).then_some(p)
+    let (kv, after) = s.split_once('.')?;
+    let kv = String::from_utf8(hex::decode(kv).ok()?).ok()?;
+    if !after.is_empty() && KeyHash::parse(after).is_none() {
+        return None;
+    }
+    Some(Position {
+        kv_cursor: (!kv.is_empty()).then_some(kv),
+        after: (!after.is_empty()).then(|| after.to_owned()),
+    })
 }
 
 #[cfg(test)]
@@ -413,7 +427,7 @@ mod tests {
             decode_cursor(&encode_cursor(&Position::default())),
             Some(Position::default())
         );
-        for bad in ["", "zz", "7b", &hex::encode(r#"{"after":"root:x"}"#)] {
+        for bad in ["", "zz", "7b", "7b.root:x", ".0123", "zz.", &"a".repeat(64)] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }
