@@ -421,7 +421,10 @@ pub fn list_all(dev: &Dev, token: &str, query: &str) -> Vec<Value> {
         );
         out.extend(v["keys"].as_array().expect("keys").iter().cloned());
         match v["cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+            Some(c) => {
+                assert_opaque(c);
+                cursor = Some(c.to_owned());
+            }
             None => return out,
         }
     }
@@ -442,11 +445,29 @@ pub fn audit_all(dev: &Dev, token: &str, limit: u32) -> Vec<Value> {
         assert!(page.len() <= limit as usize, "a page over its limit");
         out.extend(page.iter().cloned());
         match v["cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+            Some(c) => {
+                assert_opaque(c);
+                cursor = Some(c.to_owned());
+            }
             None => return out,
         }
     }
     panic!("GET /audit never ended");
+}
+
+/// A cursor holds no key and no full key hash, as sent or with any hex run in it decoded (an
+/// encoding is no secrecy).
+pub fn assert_opaque(cursor: &str) {
+    assert_no_secrets("a list cursor", cursor);
+    for run in cursor.split(|ch: char| !ch.is_ascii_hexdigit()) {
+        let even = &run[..run.len() - run.len() % 2];
+        if let Ok(bytes) = hex::decode(even) {
+            assert_no_secrets(
+                "a list cursor, hex-decoded",
+                &String::from_utf8_lossy(&bytes),
+            );
+        }
+    }
 }
 
 /// Percent-encodes a query value (an opaque cursor may hold any character).

@@ -215,7 +215,10 @@ pub fn list_filters_by_consumer_and_state_and_pages_with_an_opaque_cursor(c: &Ct
                 .map(|k| k["id"].as_str().expect("id").to_owned()),
         );
         match v["cursor"].as_str() {
-            Some(cur) => cursor = Some(cur.to_owned()),
+            Some(cur) => {
+                assert_opaque(cur);
+                cursor = Some(cur.to_owned());
+            }
             None => break,
         }
         assert!(paged.len() <= 3, "paging does not end: {paged:?}");
