@@ -49,6 +49,8 @@ cat >&2 <<MSG
   Manage keys:  cargo run -q --bin keygate -- list     (see README, "The keygate CLI")
   Quota usage:  cargo run -q --bin keygate -- usage <id>   (reads ADMIN_TOKEN from .dev.vars)
   Traffic:      cargo run -q --bin keygate -- stats        (reads $GATEWAY_LOG)
+  Management API (README, "Management API"), with ADMIN_TOKEN from .dev.vars as the credential:
+                curl -s http://localhost:$PORT/__keygate/v1/keys -H "Authorization: Bearer \$ADMIN_TOKEN"
 
 MSG
 # The gateway's output, its request lines included, also goes to $GATEWAY_LOG (appended across

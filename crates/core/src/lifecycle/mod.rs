@@ -29,6 +29,10 @@ pub const EXPIRED_RETENTION_SECS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_OVERLAP_SECS: u64 = 24 * 3600;
 /// KV wants an expiration at least 60 s ahead; the worker enforces the exact instant itself.
 const MIN_EXPIRATION_AHEAD_SECS: u64 = 120;
+/// The latest KV expiration written: 2038-01-19, the end of the 32-bit seconds that workerd's KV
+/// accepts (a later one fails the write). A key that expires later is stored without a KV
+/// expiration; the gateway still refuses it at its exact expiry, and `list` shows it as expired.
+pub const MAX_KV_EXPIRATION: u64 = i32::MAX as u64;
 
 /// What an operation is given to find a key: its public id, or the key itself.
 #[derive(Debug, Clone)]
@@ -479,10 +483,13 @@ async fn write(
     now: u64,
 ) -> Result<(), crate::kv::KvError> {
     let metadata = serde_json::to_value(Summary::of(record)).ok();
-    let expiration = record.expires_at.map(|e| {
-        e.saturating_add(EXPIRED_RETENTION_SECS)
-            .max(now + MIN_EXPIRATION_AHEAD_SECS)
-    });
+    let expiration = record
+        .expires_at
+        .map(|e| {
+            e.saturating_add(EXPIRED_RETENTION_SECS)
+                .max(now + MIN_EXPIRATION_AHEAD_SECS)
+        })
+        .filter(|e| *e <= MAX_KV_EXPIRATION);
     let opts = PutOptions {
         metadata: metadata.as_ref(),
         expiration,

@@ -120,6 +120,27 @@ fn expiring_key_gets_a_kv_expiration_after_a_retention_window() {
 }
 
 #[test]
+fn a_key_expiring_after_2038_is_stored_without_a_kv_expiration_but_keeps_its_expiry() {
+    let kv = MemoryKv::new();
+    for expires_at in [MAX_KV_EXPIRATION, 4_102_444_800, u64::MAX / 2] {
+        let o = NewKey {
+            expires_at: Some(expires_at),
+            ..opts("far")
+        };
+        let (key, rec) = create_ok(&kv, &o);
+        assert_eq!(rec.expires_at, Some(expires_at));
+        assert_eq!(stored(&kv, &key).2, None, "expires_at {expires_at}");
+    }
+    // Just inside the range, the KV expiration is still written.
+    let o = NewKey {
+        expires_at: Some(MAX_KV_EXPIRATION - EXPIRED_RETENTION_SECS),
+        ..opts("near")
+    };
+    let (key, _) = create_ok(&kv, &o);
+    assert_eq!(stored(&kv, &key).2, Some(MAX_KV_EXPIRATION));
+}
+
+#[test]
 fn bad_create_input_is_refused_before_any_store_call() {
     let kv = MemoryKv::new();
     for (o, want) in [
