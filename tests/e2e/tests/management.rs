@@ -166,7 +166,7 @@ fn main() {
             verify_gives_the_data_plane_decision_and_consumes_no_quota,
             roots_are_created_listed_and_revoked_and_a_revoked_root_key_is_refused,
             openapi_document_is_served_without_a_credential_as_committed,
-            expiry_after_2038_is_accepted_and_never_a_store_fault,
+            expiry_after_2038_is_accepted_and_a_far_one_is_never_a_store_fault,
         },
         refusals::{
             missing_unknown_malformed_and_api_key_credentials_get_401,
