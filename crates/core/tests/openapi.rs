@@ -468,6 +468,10 @@ fn ids_lengths_and_limits_are_the_ones_core_enforces() {
         }
     }
     assert_eq!(schema(&d, "Label")["maxLength"], MAX_LABEL_LEN);
+    assert_eq!(
+        schema(&d, "Expiry")["maximum"],
+        keygate_core::lifecycle::rules::MAX_EXPIRES_AT
+    );
     assert_eq!(schema(&d, "ConsumerId")["maxLength"], MAX_CONSUMER_ID_LEN);
     assert_eq!(schema(&d, "Description")["maxLength"], MAX_DESCRIPTION_LEN);
     let tier_max = schema(&d, "Tier")["maxLength"].as_u64().unwrap() as usize;

@@ -142,6 +142,8 @@ pub enum Problem {
     Description,
     /// An expiry at or before now.
     NotInFuture,
+    /// An expiry after [`super::rules::MAX_EXPIRES_AT`].
+    TooLate,
     /// A scope that does not parse, with the parser's reason.
     Scope(String),
     /// Metadata that is not a JSON object.
@@ -197,6 +199,7 @@ impl Invalid {
                 format!("{subject} must be at most 1024 characters, without control characters")
             }
             Problem::NotInFuture => format!("{subject} is not in the future"),
+            Problem::TooLate => format!("{subject} is after 9999-12-31T23:59:59Z"),
             Problem::Scope(e) => format!("{subject}: {e}"),
             Problem::MetaNotObject => format!("{subject} must be a JSON object"),
             Problem::MetaTooLarge => format!("{subject} is larger than 8 KiB"),

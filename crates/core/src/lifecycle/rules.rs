@@ -50,10 +50,17 @@ pub fn check_description(s: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// An expiry must lie after `now`.
+/// The latest expiry: 9999-12-31T23:59:59Z, the last instant RFC 3339 can write. It keeps every
+/// stored time a safe JavaScript integer, as KV's list metadata needs.
+pub const MAX_EXPIRES_AT: u64 = 253_402_300_799;
+
+/// An expiry must lie after `now`, and no later than [`MAX_EXPIRES_AT`].
 pub fn check_expiry(expires_at: u64, now: u64) -> Result<(), Invalid> {
     if expires_at <= now {
         return Err(Invalid::new(Field::ExpiresAt, Problem::NotInFuture));
+    }
+    if expires_at > MAX_EXPIRES_AT {
+        return Err(Invalid::new(Field::ExpiresAt, Problem::TooLate));
     }
     Ok(())
 }

@@ -122,7 +122,7 @@ fn expiring_key_gets_a_kv_expiration_after_a_retention_window() {
 #[test]
 fn a_key_expiring_after_2038_is_stored_without_a_kv_expiration_but_keeps_its_expiry() {
     let kv = MemoryKv::new();
-    for expires_at in [MAX_KV_EXPIRATION, 4_102_444_800, u64::MAX / 2] {
+    for expires_at in [MAX_KV_EXPIRATION, 4_102_444_800, rules::MAX_EXPIRES_AT] {
         let o = NewKey {
             expires_at: Some(expires_at),
             ..opts("far")
@@ -159,6 +159,13 @@ fn bad_create_input_is_refused_before_any_store_call() {
                 ..opts("x")
             },
             invalid(Field::ExpiresAt, Problem::NotInFuture),
+        ),
+        (
+            NewKey {
+                expires_at: Some(rules::MAX_EXPIRES_AT + 1),
+                ..opts("x")
+            },
+            invalid(Field::ExpiresAt, Problem::TooLate),
         ),
         (
             NewKey {
