@@ -602,7 +602,7 @@ name = "keygate-bare"
             counts_sql("keygate_requests", &q(86_400, None)),
             "SELECT index1 AS key_id, blob2 AS consumer_id, blob3 AS decision, \
              SUM(_sample_interval) AS requests FROM keygate_requests \
-             WHERE timestamp > NOW() - INTERVAL '86400' SECOND AND blob3 NOT IN ('admin_usage') \
+             WHERE timestamp > NOW() - INTERVAL '86400' SECOND AND blob3 NOT IN ('admin_usage', 'management_ok', 'management_unauthenticated', 'management_forbidden', 'management_not_found', 'management_invalid', 'management_conflict', 'management_rate_limited') \
              GROUP BY index1, blob2, blob3 FORMAT JSON"
         );
     }
@@ -614,7 +614,7 @@ name = "keygate-bare"
             "SELECT index1 AS key_id, quantileExactWeighted(0.5)(double3, _sample_interval) AS p50_ms, \
              quantileExactWeighted(0.99)(double3, _sample_interval) AS p99_ms, \
              quantileExactWeighted(0.5)(double4, _sample_interval) AS gateway_p50_ms FROM ds \
-             WHERE timestamp > NOW() - INTERVAL '900' SECOND AND blob3 NOT IN ('admin_usage') \
+             WHERE timestamp > NOW() - INTERVAL '900' SECOND AND blob3 NOT IN ('admin_usage', 'management_ok', 'management_unauthenticated', 'management_forbidden', 'management_not_found', 'management_invalid', 'management_conflict', 'management_rate_limited') \
              AND blob2 = 'acme@x.io' GROUP BY index1 FORMAT JSON"
         );
         assert_eq!(
@@ -622,7 +622,7 @@ name = "keygate-bare"
             "SELECT quantileExactWeighted(0.5)(double3, _sample_interval) AS p50_ms, \
              quantileExactWeighted(0.99)(double3, _sample_interval) AS p99_ms, \
              quantileExactWeighted(0.5)(double4, _sample_interval) AS gateway_p50_ms FROM ds \
-             WHERE timestamp > NOW() - INTERVAL '60' SECOND AND blob3 NOT IN ('admin_usage') \
+             WHERE timestamp > NOW() - INTERVAL '60' SECOND AND blob3 NOT IN ('admin_usage', 'management_ok', 'management_unauthenticated', 'management_forbidden', 'management_not_found', 'management_invalid', 'management_conflict', 'management_rate_limited') \
              FORMAT JSON"
         );
     }
