@@ -17,8 +17,8 @@ export WRANGLER_SEND_METRICS := false
 WORKER_JS := build/index.js
 PASSTHROUGH_JS := bench/passthrough/build/index.js
 FAULTS_JS := build-faults/index.js
-WORKER_SRC := $(shell find src crates/core/src -name '*.rs') \
-	crates/core/Cargo.toml Cargo.toml Cargo.lock
+WORKER_SRC := $(shell find src crates/core/src -name '*.rs') crates/core/build.rs \
+	openapi/keygate-management.json crates/core/Cargo.toml Cargo.toml Cargo.lock
 
 .PHONY: setup worker worker-faults dev test fuzz bench deploy clean
 
