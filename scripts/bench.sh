@@ -29,3 +29,7 @@ cargo bench -q -p keygate-core --bench decide -- --warm-up-time 1 --measurement-
 echo
 echo "==> 3. what rate limits and quotas add (wrangler dev, sequential)"
 target/release/bench-limits
+
+echo
+echo "==> 4. managing keys: create, disable, list through the management API, the CLI in API mode and the wrangler path"
+MGMT_LATENCY_NO_BUILD=1 scripts/mgmt-latency.sh

@@ -318,15 +318,13 @@ impl Management<'_> {
         let body = match management_api::body_plan(&route, headers) {
             BodyPlan::Skip => Body::Absent,
             BodyPlan::TooLarge => Body::TooLarge,
-            BodyPlan::Read => {
-                // An unreadable body is answered as an absent one (415 or 422).
-                read = req.bytes().await.unwrap_or_default();
-                if read.len() > management_api::MAX_BODY {
-                    Body::TooLarge
-                } else {
+            BodyPlan::Read => match read_capped(&mut req, management_api::MAX_BODY).await {
+                Some(bytes) => {
+                    read = bytes;
                     Body::Bytes(&read)
                 }
-            }
+                None => Body::TooLarge,
+            },
         };
         let answer = match LogObject::client(self.env) {
             None => management_api::unbound(
@@ -382,6 +380,27 @@ impl Management<'_> {
         };
         (resp, record)
     }
+}
+
+/// A request body of at most `cap` bytes; `None` for a longer one, which is read no further than
+/// that, so a large (or endless, chunked) body before authentication costs the isolate no more
+/// than `cap` bytes of memory. A body that cannot be read is answered as an empty one (415 or 422).
+async fn read_capped(req: &mut Request, cap: usize) -> Option<Vec<u8>> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        return Some(out);
+    };
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Some(Vec::new());
+        };
+        if out.len() + chunk.len() > cap {
+            return None;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Some(out)
 }
 
 /// How a retry of an idempotent create waits for the first: a timer of its own.

@@ -38,6 +38,7 @@ pub mod keyformat;
 pub mod limits;
 pub mod record;
 pub mod scope;
+pub mod sealed;
 pub mod secret;
 pub mod signing;
 pub mod telemetry;

@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     "scope",
     "limits",
     "signing",
+    "sealed",
     "integrity",
     "headers",
     "credential",

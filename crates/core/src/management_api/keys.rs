@@ -17,6 +17,7 @@ use crate::lifecycle::{
 use crate::pipeline::quota_of;
 use crate::record::KeyRecord;
 use crate::root::Permission;
+use crate::sealed::Sealer;
 use crate::secret::KeyHash;
 use crate::store::{LimitError, QuotaReader, RateLimiter};
 use serde::Serialize;
@@ -115,9 +116,10 @@ where
             }
             filter.consumer_id = Some(consumer.clone());
         }
+        let sealer = Sealer::new(&self.deps.cfg.secret, CURSOR_PURPOSE);
         let from = match params.get("cursor") {
             None => Position::default(),
-            Some(cur) => decode_cursor(cur).unwrap_or_else(|| {
+            Some(cur) => decode_cursor(cur, &sealer).unwrap_or_else(|| {
                 c.err("cursor", "cursor is not one this API gave out");
                 Position::default()
             }),
@@ -147,13 +149,19 @@ where
         let listing = lifecycle::list_page(self.deps.kv, admit, &from, limit, MAX_KV_PAGES)
             .await
             .map_err(|e| ApiError::lifecycle(e, "key"))?;
+        let cursor = match &listing.next {
+            None => None,
+            Some(next) => Some(encode_cursor(next, &sealer).ok_or_else(|| {
+                ApiError::Internal("the random generator failed to seal a cursor".into())
+            })?),
+        };
         let page = Page {
             keys: listing
                 .keys
                 .iter()
                 .map(|s| SummaryView::of(s, now))
                 .collect(),
-            cursor: listing.next.as_ref().map(encode_cursor),
+            cursor,
         };
         Ok(Reply::json(200, &page))
     }
@@ -390,18 +398,24 @@ fn changed_fields(before: &KeyRecord, after: &KeyRecord) -> Vec<String> {
         .collect()
 }
 
-/// A list position as an opaque cursor: the KV cursor in hex, a dot, the last name returned.
-fn encode_cursor(p: &Position) -> String {
-    format!(
+/// What a list cursor is sealed for (see [`crate::sealed`]).
+const CURSOR_PURPOSE: &str = "management list cursor v1";
+
+/// A list position as an opaque cursor: the KV cursor and the last name returned (a full key
+/// hash, and KV's cursor may encode one too), sealed so that neither can be read from it.
+fn encode_cursor(p: &Position, sealer: &Sealer) -> Option<String> {
+    let plain = format!(
         "{}.{}",
         hex::encode(p.kv_cursor.as_deref().unwrap_or("")),
         p.after.as_deref().unwrap_or("")
-    )
+    );
+    sealer.seal(plain.as_bytes())
 }
 
 /// A cursor read back; `None` for anything this API did not give out.
-fn decode_cursor(s: &str) -> Option<Position> {
-    let (kv, after) = s.split_once('.')?;
+fn decode_cursor(s: &str, sealer: &Sealer) -> Option<Position> {
+    let plain = String::from_utf8(sealer.open(s)?).ok()?;
+    let (kv, after) = plain.split_once('.')?;
     let kv = String::from_utf8(hex::decode(kv).ok()?).ok()?;
     if !after.is_empty() && KeyHash::parse(after).is_none() {
         return None;
@@ -415,21 +429,50 @@ fn decode_cursor(s: &str) -> Option<Position> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::SharedSecret;
+
+    fn sealer(secret: &str) -> Sealer {
+        Sealer::new(&SharedSecret::new(secret.to_owned()), CURSOR_PURPOSE)
+    }
 
     #[test]
     fn a_cursor_reads_back_and_a_made_up_one_does_not() {
+        let s = sealer("0123456789abcdef0123");
         let p = Position {
             kv_cursor: Some("abc".into()),
             after: Some("a".repeat(64)),
         };
-        assert_eq!(decode_cursor(&encode_cursor(&p)), Some(p));
-        assert_eq!(
-            decode_cursor(&encode_cursor(&Position::default())),
-            Some(Position::default())
-        );
+        assert_eq!(decode_cursor(&encode_cursor(&p, &s).unwrap(), &s), Some(p));
+        let first = encode_cursor(&Position::default(), &s).unwrap();
+        assert_eq!(decode_cursor(&first, &s), Some(Position::default()));
         for bad in ["", "zz", "7b", "7b.root:x", ".0123", "zz.", &"a".repeat(64)] {
-            assert_eq!(decode_cursor(bad), None, "{bad}");
+            assert_eq!(decode_cursor(bad, &s), None, "{bad}");
         }
+        // A sealed value that is not a position does not decode either.
+        let other = s.seal(b"7b.root:x").unwrap();
+        assert_eq!(decode_cursor(&other, &s), None);
+    }
+
+    #[test]
+    fn a_cursor_holds_neither_the_last_hash_nor_the_kv_cursor_in_any_readable_form() {
+        let s = sealer("0123456789abcdef0123");
+        let hash = "4e93e9dbf6510c2a".repeat(4);
+        let p = Position {
+            // Miniflare's KV cursor is the base64 of the last name listed.
+            kv_cursor: Some("NGU5M2U5ZGJmNjUxMGMyYQ==".into()),
+            after: Some(hash.clone()),
+        };
+        let cursor = encode_cursor(&p, &s).unwrap();
+        let raw = hex::decode(&cursor).unwrap();
+        for needle in [&hash[..12], "NGU5M2U5", &hex::encode("NGU5M2U5")] {
+            assert!(!cursor.contains(needle), "{needle}");
+            assert!(!raw.windows(needle.len()).any(|w| w == needle.as_bytes()));
+        }
+        // Under another SHARED_SECRET (a rotated one) the cursor is refused, not misread.
+        assert_eq!(
+            decode_cursor(&cursor, &sealer("a-rotated-secret-4567")),
+            None
+        );
     }
 
     #[test]
