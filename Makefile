@@ -17,8 +17,8 @@ export WRANGLER_SEND_METRICS := false
 WORKER_JS := build/index.js
 PASSTHROUGH_JS := bench/passthrough/build/index.js
 FAULTS_JS := build-faults/index.js
-WORKER_SRC := $(shell find src crates/core/src -name '*.rs') \
-	crates/core/Cargo.toml Cargo.toml Cargo.lock
+WORKER_SRC := $(shell find src crates/core/src -name '*.rs') crates/core/build.rs \
+	openapi/keygate-management.json crates/core/Cargo.toml Cargo.toml Cargo.lock
 
 .PHONY: setup worker worker-faults dev test fuzz bench deploy clean
 
@@ -31,8 +31,10 @@ worker: $(WORKER_JS)
 
 $(WORKER_JS): $(WORKER_SRC)
 	worker-build --release . --package keygate-worker
-	@# Drop the names and producers sections (about 70 KB) that wasm-bindgen keeps.
-	wasm-opt build/index_bg.wasm --strip-debug --strip-producers -o build/index_bg.wasm
+	@# Drop the names and producers sections (about 70 KB) that wasm-bindgen keeps, and optimise
+	@# once more: a second pass at -O3 (speed-oriented) after worker-build's own -O takes another
+	@# 2.5 KB gzipped off (measured; -O3 in worker-build's own pass instead gains nothing).
+	wasm-opt build/index_bg.wasm -O3 --strip-debug --strip-producers -o build/index_bg.wasm
 	@touch $@
 
 ## The test-only variant with the `fault-injection` feature (tests/e2e/tests/panic.rs), in its
@@ -42,7 +44,7 @@ worker-faults: $(FAULTS_JS)
 $(FAULTS_JS): $(WORKER_SRC)
 	worker-build --release --out-dir build-faults . --package keygate-worker \
 		--features fault-injection --target-dir $(ROOT)/target/faults
-	wasm-opt build-faults/index_bg.wasm --strip-debug --strip-producers -o build-faults/index_bg.wasm
+	wasm-opt build-faults/index_bg.wasm -O3 --strip-debug --strip-producers -o build-faults/index_bg.wasm
 	@touch $@
 
 $(PASSTHROUGH_JS): bench/passthrough/src/lib.rs bench/passthrough/Cargo.toml Cargo.toml Cargo.lock

@@ -128,7 +128,7 @@ fn opt_text(s: Option<&str>) -> SqlStorageValue {
 }
 
 fn json_list(items: &[String]) -> SqlStorageValue {
-    SqlStorageValue::String(serde_json::Value::from(items.to_vec()).to_string())
+    SqlStorageValue::String(serde_json::to_string(items).expect("a list of strings serialises"))
 }
 
 impl SqlTables {

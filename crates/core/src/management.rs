@@ -177,8 +177,10 @@ pub fn route(method: &str, path: &str) -> Result<Route, RouteError> {
 }
 
 /// The OpenAPI 3.1 document of the management API, served at `GET {BASE}/openapi.json`. It is
-/// the committed `openapi/keygate-management.json`; `tests/openapi.rs` checks it against [`route`].
-pub const OPENAPI_JSON: &str = include_str!("../../../openapi/keygate-management.json");
+/// the committed `openapi/keygate-management.json` without its indentation and line breaks
+/// (`build.rs`), the same JSON; `tests/openapi.rs` checks it against [`route`].
+pub const OPENAPI_JSON: &str =
+    include_str!(concat!(env!("OUT_DIR"), "/keygate-management.min.json"));
 
 #[cfg(test)]
 mod tests {

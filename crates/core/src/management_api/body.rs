@@ -54,10 +54,15 @@ pub(crate) fn read(
             },
         });
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(o)) => Ok(Some(o)),
-        Ok(_) => Err(invalid("body", "the body must be a JSON object")),
-        Err(_) => Err(invalid("body", "the body is not valid JSON")),
+    // Read as text first: one serde_json reader (`from_str`) in the wasm, not two. Invalid
+    // UTF-8 is invalid JSON either way.
+    let parsed = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(text).ok());
+    match parsed {
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => Err(invalid("body", "the body must be a JSON object")),
+        None => Err(invalid("body", "the body is not valid JSON")),
     }
 }
 
@@ -587,5 +592,36 @@ pub(crate) fn page_limit(c: &mut Checker, params: &BTreeMap<String, String>) -> 
                 super::DEFAULT_PAGE
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_json(bytes: &[u8]) -> Result<Option<Object>, ApiError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        read(&Route::CreateKey, &headers, Body::Bytes(bytes))
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf_8_is_not_valid_json() {
+        for bytes in [
+            &b"{\"name\":\"\xff\"}"[..],
+            b"\xef\xbb\xbf{}",
+            b"{\"a\":1}\xc3",
+        ] {
+            let Err(ApiError::Invalid(errors)) = read_json(bytes) else {
+                panic!("{bytes:?} was read");
+            };
+            let got: Vec<_> = errors.iter().map(|e| (&*e.field, &*e.detail)).collect();
+            assert_eq!(got, [("body", "the body is not valid JSON")], "{bytes:?}");
+        }
+        let read = read_json("{\"name\":\"wé\"}".as_bytes()).unwrap().unwrap();
+        assert_eq!(read["name"], "wé");
     }
 }
