@@ -451,7 +451,7 @@ fn run_remote(dir: &Path, args: &[&str], env: &[(&'static str, String)]) -> Outp
     out
 }
 
-const WHERE_7D_ACME: &str = "WHERE timestamp > NOW() - INTERVAL '604800' SECOND AND blob3 NOT IN ('admin_usage') AND blob2 = 'acme'";
+const WHERE_7D_ACME: &str = "WHERE timestamp > NOW() - INTERVAL '604800' SECOND AND blob3 NOT IN ('admin_usage', 'management_ok', 'management_unauthenticated', 'management_forbidden', 'management_not_found', 'management_invalid', 'management_conflict', 'management_rate_limited') AND blob2 = 'acme'";
 
 #[test]
 fn remote_stats_post_the_sql_with_the_bearer_token_and_print_the_same_table() {
@@ -539,7 +539,7 @@ fn remote_dataset_flag_overrides_the_config_and_json_carries_it() {
     let seen = stub.finish();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        seen[0].body.contains(" FROM my_ds WHERE timestamp > NOW() - INTERVAL '86400' SECOND AND blob3 NOT IN ('admin_usage') GROUP BY"),
+        seen[0].body.contains(" FROM my_ds WHERE timestamp > NOW() - INTERVAL '86400' SECOND AND blob3 NOT IN ('admin_usage', 'management_ok', 'management_unauthenticated', 'management_forbidden', 'management_not_found', 'management_invalid', 'management_conflict', 'management_rate_limited') GROUP BY"),
         "{}",
         seen[0].body
     );
