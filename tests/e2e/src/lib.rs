@@ -703,10 +703,23 @@ fn node_path() -> std::ffi::OsString {
     std::env::join_paths(paths).expect("PATH")
 }
 
+/// Set by `scripts/test.sh` when it runs a test binary beside `cargo test` (which holds cargo's
+/// lock until it ends): the CLI is already built, and [`keygate_bin`] must not call cargo.
+pub const CLI_PREBUILT_ENV: &str = "KEYGATE_E2E_CLI_PREBUILT";
+
 /// The `keygate` binary, built once per run from this workspace.
 pub fn keygate_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os(CLI_PREBUILT_ENV) {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "{CLI_PREBUILT_ENV}: {} is missing",
+                path.display()
+            );
+            return path;
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "-q", "-p", "keygate-cli", "--bin", "keygate"])

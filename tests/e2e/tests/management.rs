@@ -147,7 +147,15 @@ fn start() -> Ctx {
     })
 }
 
+/// Set by `scripts/test.sh`, which runs this binary on its own beside `cargo test --workspace`:
+/// the run inside `cargo test` then does nothing.
+const RUN_SEPARATELY_ENV: &str = "KEYGATE_E2E_MANAGEMENT_SEPARATELY";
+
 fn main() {
+    if std::env::var_os(RUN_SEPARATELY_ENV).is_some() {
+        eprintln!("management: run on its own by scripts/test.sh ({RUN_SEPARATELY_ENV} is set)");
+        return;
+    }
     let args = Arguments::from_args();
     // The longest first: it runs beside all the others.
     let tests: Vec<NamedTest<Ctx>> = named_tests![
