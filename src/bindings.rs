@@ -5,6 +5,7 @@
 
 use keygate_core::audit::LogError;
 use keygate_core::cache::{Pause, COALESCE_POLL_MS};
+use keygate_core::changes::{ChangeFeed, ChangePage};
 use keygate_core::kv;
 use keygate_core::limits::{CounterCall, CounterUsage, QuotaCount, Window};
 use keygate_core::management_log::{LogCall, LogClient, LogTransport};
@@ -14,15 +15,17 @@ use keygate_core::{
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use worker::{Delay, Env, KvStore, Method, ObjectNamespace, Request, RequestInit};
+use worker::{
+    Cache, Delay, Env, Headers, KvStore, Method, ObjectNamespace, Request, RequestInit, Response,
+};
 
 /// The KV namespace binding that holds key records.
 pub const KV_BINDING: &str = "API_KEYS";
-/// KV's own edge cache for key reads, in seconds: 60 is KV's minimum and its default. A longer
-/// value would save little (the isolate cache already absorbs hot keys) and would lengthen the
-/// time from `keygate revoke` to refusal one for one. See README, "How long until a revoked key
-/// is refused".
-const KV_CACHE_TTL_SECS: u64 = 60;
+/// KV's own edge cache for key reads, in seconds: 30 is KV's minimum (since 2026-01-30; its
+/// default stays 60). A longer value would save little (the isolate cache already absorbs hot
+/// keys) and lengthens, one for one, how long a write made without the management API (and so
+/// without the change feed) takes to hold. See README, "How long until a revoked key is refused".
+const KV_CACHE_TTL_SECS: u64 = 30;
 /// The optional Workers Analytics Engine dataset binding: one data point per request.
 pub const ANALYTICS_BINDING: &str = "ANALYTICS";
 /// The Durable Object namespace binding of the quota counters.
@@ -218,6 +221,70 @@ impl LogTransport for LogObject {
     }
 }
 
+/// The named cache that shares the change feed's window within a location.
+const FEED_CACHE: &str = "keygate-change-feed";
+/// The window's cache key: a name no client request can have (the Cache API is keyed by URL;
+/// this host does not resolve).
+const FEED_CACHE_KEY: &str = "https://change-feed.keygate.invalid/v1/window";
+
+/// The change feed at the edge (core's `changes::ChangeFeed`): the window's first page from the
+/// location's cache while it is young enough, else from the management log, then cached for the
+/// location's other isolates; later pages from the log. `now_ms` is the request's clock, taken
+/// before any read, so a page's `as_of_ms` never claims more than it holds.
+pub struct Feed<'a> {
+    pub env: &'a Env,
+    pub now_ms: u64,
+}
+
+impl Feed<'_> {
+    async fn read(&self, after: Option<u64>) -> Result<String, LogError> {
+        let log = LogObject::client(self.env)
+            .ok_or_else(|| LogError::new(format!("the {LOG_BINDING} binding is missing")))?;
+        let call = LogCall::Changes {
+            after,
+            now_ms: self.now_ms,
+        };
+        let body = serde_json::to_string(&call).expect("a log call serialises");
+        log.0.send(&call, body).await
+    }
+}
+
+fn parse_page(text: &str) -> Result<ChangePage, LogError> {
+    serde_json::from_str(text)
+        .map_err(|e| LogError::new(format!("management log: unreadable change page: {e}")))
+}
+
+impl ChangeFeed for Feed<'_> {
+    async fn window(&self, max_age_ms: u64) -> Result<ChangePage, LogError> {
+        let cache = Cache::open(FEED_CACHE.to_owned()).await;
+        if let Ok(Some(mut hit)) = cache.get(FEED_CACHE_KEY, true).await {
+            let page = hit.text().await.ok().and_then(|t| parse_page(&t).ok());
+            if let Some(page) = page.filter(|p| self.now_ms < p.as_of_ms + max_age_ms) {
+                return Ok(page);
+            }
+        }
+        let text = self.read(None).await?;
+        let page = parse_page(&text)?;
+        // Shared for at most the page's remaining youth; a failed put only costs the other
+        // isolates a read of their own.
+        let headers = Headers::new();
+        let max_age = (max_age_ms / 1000).max(1);
+        if headers
+            .set("cache-control", &format!("max-age={max_age}"))
+            .is_ok()
+        {
+            if let Ok(resp) = Response::ok(text) {
+                let _ = cache.put(FEED_CACHE_KEY, resp.with_headers(headers)).await;
+            }
+        }
+        Ok(page)
+    }
+
+    async fn after(&self, seq: u64) -> Result<ChangePage, LogError> {
+        parse_page(&self.read(Some(seq)).await?)
+    }
+}
+
 /// A counter's JSON answer; an unreadable one is a fault.
 fn parse_answer<T: DeserializeOwned>(body: &str) -> Result<T, LimitError> {
     serde_json::from_str(body).map_err(|e| LimitError::Unavailable(e.to_string()))
@@ -230,8 +297,9 @@ thread_local! {
         const { std::cell::OnceCell::new() };
 }
 
-/// The isolate's config, including the check that every binding `RATE_LIMIT_TIERS` names exists
-/// (bindings, like vars, are fixed for the isolate's life).
+/// The isolate's config, including the checks that every binding `RATE_LIMIT_TIERS` names exists
+/// and that the management log is bound when the change feed is on (bindings, like vars, are
+/// fixed for the isolate's life).
 pub fn load_config(env: &Env) -> Rc<Result<Config, ConfigError>> {
     CONFIG.with(|c| {
         c.get_or_init(|| {
@@ -239,6 +307,8 @@ pub fn load_config(env: &Env) -> Rc<Result<Config, ConfigError>> {
                 .and_then(|cfg| {
                     if cfg.tiers.bindings().any(|b| env.rate_limiter(b).is_err()) {
                         Err(ConfigError::MissingRateLimiter)
+                    } else if cfg.sync.trust_ms > 0 && env.durable_object(LOG_BINDING).is_err() {
+                        Err(ConfigError::MissingManagementLog)
                     } else {
                         Ok(cfg)
                     }

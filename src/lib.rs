@@ -17,12 +17,13 @@ pub use management_log::ManagementLog;
 pub use quota_counter::QuotaCounter;
 
 use bindings::{
-    load_config, Kv, Limiters, LogObject, Quotas, TimerPause, ANALYTICS_BINDING, KV_BINDING,
+    load_config, Feed, Kv, Limiters, LogObject, Quotas, TimerPause, ANALYTICS_BINDING, KV_BINDING,
     LOG_BINDING,
 };
 use headers::{own_answer, to_header_map, to_worker_headers};
 use keygate_core::admin::{usage_answer, AdminRequest};
 use keygate_core::cache::{CacheOutcome, KeyCache};
+use keygate_core::changes::{ChangeView, SyncOutcome, Synced};
 use keygate_core::forward::{request_id, ClientContext};
 use keygate_core::management::{Route, RouteError};
 use keygate_core::management_api::{self, Body, BodyPlan, Deps, ManagementRequest, Sleep};
@@ -42,6 +43,8 @@ use worker::{
 thread_local! {
     /// The per-isolate key cache, shared by every request this isolate serves.
     static KEY_CACHE: &'static KeyCache = Box::leak(Box::new(KeyCache::new()));
+    /// The isolate's view of the change feed, beside the cache it overrides.
+    static CHANGE_VIEW: &'static ChangeView = Box::leak(Box::new(ChangeView::new()));
 }
 
 #[wasm_bindgen]
@@ -81,6 +84,9 @@ struct Trace<'a> {
     consumer_id: Option<String>,
     /// Whether an accepted request gets a log line (`REQUEST_LOG`); refusals always do.
     log_accepted: bool,
+    /// This request's sync with the change feed failed and it went on with KV's bound
+    /// (`REVOCATION_LOG_FAULT=kv`): the fault, logged with the request at error level.
+    sync_fault: Option<String>,
 }
 
 /// A finished request's record, written after the answer has gone (see [`record`]).
@@ -119,7 +125,7 @@ impl Trace<'_> {
             },
             colo: self.colo.clone(),
             cache: self.cache,
-            detail,
+            detail: detail.or_else(|| self.sync_fault.clone()),
             actor: None,
         }
     }
@@ -158,6 +164,7 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
         cache: None,
         consumer_id: None,
         log_accepted: true,
+        sync_fault: None,
     };
 
     let loaded = load_config(env);
@@ -199,7 +206,9 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
         },
     };
     let now_ms = Date::now().as_millis();
-    let keys = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, &kv, TimerPause, now_ms);
+    let cached = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, &kv, TimerPause, now_ms);
+    let feed = Feed { env, now_ms };
+    let keys = Synced::new(cached, CHANGE_VIEW.with(|v| *v), feed, cfg.sync);
     let verdict = decide(
         cfg,
         &head,
@@ -209,10 +218,15 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
         now_ms / 1000,
     )
     .await;
-    trace.cache = keys.outcome.get().map(CacheOutcome::as_str);
+    trace.cache = keys.cached.outcome.get().map(CacheOutcome::as_str);
+    if let Some(SyncOutcome::Stale(Some(fault))) = keys.sync.borrow_mut().take() {
+        trace.sync_fault = Some(format!(
+            "change feed: {fault}; going on with the cache and KV (REVOCATION_LOG_FAULT=kv)"
+        ));
+    }
     // The record the lookup found, if any: its consumer is logged for a refusal too, and its
     // id for a fault after the lookup (an unknown tier).
-    let found = keys.found.borrow().clone();
+    let found = keys.cached.found.borrow().clone();
     trace.consumer_id = found.as_ref().map(|r| r.consumer_id.clone());
     let accepted = match verdict {
         Ok(Verdict::Accept(a)) => a,
@@ -257,8 +271,8 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
             let record = Record {
                 event,
                 started_ms,
-                error: false,
-                log: trace.log_accepted,
+                error: trace.sync_fault.is_some(),
+                log: trace.log_accepted || trace.sync_fault.is_some(),
             };
             (resp, record)
         }
@@ -449,7 +463,7 @@ fn refuse_with(
     let record = Record {
         event,
         started_ms: trace.started_ms,
-        error: matches!(refusal, Refusal::Fault(_)),
+        error: matches!(refusal, Refusal::Fault(_)) || trace.sync_fault.is_some(),
         log: true,
     };
     let problem = refusal.problem();

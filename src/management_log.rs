@@ -1,9 +1,10 @@
 //! The management log Durable Object (`ManagementLog`, one instance named `v1`): the management
-//! API's audit trail and idempotency claims in SQLite. It answers the calls of
+//! API's audit trail, idempotency claims and change feed in SQLite. It answers the calls of
 //! `keygate_core::management_log::LogCall` with core's `serve`, which holds every rule; this file
-//! only runs the SQL of core's `LogTables`.
+//! only runs the SQL of core's `LogTables` and `ChangeTables`.
 
 use keygate_core::audit::{AuditAction, AuditEntry, LogError};
+use keygate_core::changes::{Change, ChangeEntry, ChangeTables};
 use keygate_core::idempotency::{ClaimState, StoredClaim};
 use keygate_core::management_log::{serve, LogTables};
 use serde::Deserialize;
@@ -23,6 +24,10 @@ const SCHEMA: &[&str] = &[
      body TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (scope, key))",
     // Expired claims are deleted by age on every claim.
     "CREATE INDEX IF NOT EXISTS idempotency_created_at ON idempotency (created_at)",
+    // The change feed (`keygate_core::changes`): a NULL record is a deleted key.
+    "CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+     at INTEGER NOT NULL, hash TEXT NOT NULL, record TEXT)",
+    "CREATE INDEX IF NOT EXISTS changes_at ON changes (at)",
 ];
 
 /// The management log: a SQLite-backed Durable Object. Each call runs its SQL synchronously,
@@ -109,6 +114,13 @@ struct ClaimRow {
 #[derive(Deserialize)]
 struct Seq {
     seq: u64,
+}
+
+/// The change table's bounds as SQLite gives them.
+#[derive(Deserialize)]
+struct Bounds {
+    head: u64,
+    first: Option<u64>,
 }
 
 fn sql_error(e: worker::Error) -> LogError {
@@ -244,5 +256,64 @@ impl LogTables for SqlTables {
             "DELETE FROM idempotency WHERE created_at < ?",
             vec![int(created_at)],
         )
+    }
+}
+
+impl ChangeTables for SqlTables {
+    fn insert_change(&self, at: u64, change: &Change) -> Result<u64, LogError> {
+        let rows: Vec<Seq> = self
+            .0
+            .exec(
+                "INSERT INTO changes (at, hash, record) VALUES (?, ?, ?) RETURNING seq",
+                vec![
+                    int(at),
+                    text(&change.hash),
+                    opt_text(change.record.as_deref()),
+                ],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(sql_error)?;
+        rows.first()
+            .map(|r| r.seq)
+            .ok_or_else(|| LogError::new("management log: the insert returned no seq"))
+    }
+
+    fn delete_changes_before(&self, before: u64) -> Result<(), LogError> {
+        self.run(
+            "DELETE FROM changes WHERE at < ? AND seq < (SELECT MAX(seq) FROM changes)",
+            vec![int(before)],
+        )
+    }
+
+    fn select_changes(
+        &self,
+        after: u64,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<ChangeEntry>, LogError> {
+        self.0
+            .exec(
+                "SELECT seq, at, hash, record FROM changes WHERE seq > ? AND at >= ? \
+                 ORDER BY seq LIMIT ?",
+                vec![int(after), int(since), int(limit as u64)],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(sql_error)
+    }
+
+    fn change_bounds(&self, since: u64) -> Result<(u64, Option<u64>), LogError> {
+        let rows: Vec<Bounds> = self
+            .0
+            .exec(
+                "SELECT COALESCE(MAX(seq), 0) AS head, \
+                 (SELECT MIN(seq) FROM changes WHERE at >= ?) AS first FROM changes",
+                vec![int(since)],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(sql_error)?;
+        let b = rows
+            .first()
+            .ok_or_else(|| LogError::new("management log: no change bounds"))?;
+        Ok((b.head, b.first))
     }
 }

@@ -4,7 +4,6 @@
 //! tests) by [`crate::management_log`].
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// What a management write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -87,29 +86,19 @@ pub fn visible_to(entry: &AuditEntry, consumer_prefix: Option<&str>) -> bool {
     }
 }
 
-/// The log could not answer. The text is for the operator's log; it never holds a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogError(pub String);
-
-impl LogError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
-    }
-}
-
-impl fmt::Display for LogError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LogError {}
+/// The log could not answer (defined with the other store errors).
+pub use crate::store::LogError;
 
 /// The audit trail: durable and ordered.
 #[allow(async_fn_in_trait)] // Workers futures are single-threaded; no Send bound is wanted.
 pub trait AuditLog {
-    /// Appends `entry` (its `seq` ignored) and returns the sequence number the log assigned.
-    async fn append(&self, entry: &AuditEntry) -> Result<u64, LogError>;
+    /// Appends `entry` (its `seq` ignored), with the key writes it records for the change feed
+    /// ([`crate::changes`]), in one transaction; returns the entry's sequence number.
+    async fn append(
+        &self,
+        entry: &AuditEntry,
+        changes: &[crate::changes::Change],
+    ) -> Result<u64, LogError>;
     /// At most `limit` entries with `seq > after`, oldest first, only those [`visible_to`]
     /// `consumer_prefix`.
     async fn list(

@@ -35,6 +35,8 @@ pub enum CacheOutcome {
     Miss,
     /// The cache is off (`KEY_CACHE_TTL_SECS=0`).
     Off,
+    /// A change-feed entry answered, before the cache and KV ([`crate::changes`]).
+    Feed,
 }
 
 impl CacheOutcome {
@@ -44,6 +46,7 @@ impl CacheOutcome {
             CacheOutcome::Shared => "shared",
             CacheOutcome::Miss => "miss",
             CacheOutcome::Off => "off",
+            CacheOutcome::Feed => "feed",
         }
     }
 }
@@ -108,6 +111,20 @@ impl KeyCache {
             entries: self.entries.borrow().len(),
             bytes: self.bytes.get(),
         }
+    }
+
+    /// Drops the entry for `hash`, if any: the change feed changed its record.
+    pub fn evict(&self, hash: &KeyHash) {
+        if let Some(e) = self.entries.borrow_mut().remove(hash.as_kv_key()) {
+            self.bytes.set(self.bytes.get() - e.bytes);
+        }
+    }
+
+    /// Drops every entry: the change feed cannot say which ones changed.
+    pub fn clear(&self) {
+        self.entries.borrow_mut().clear();
+        self.order.borrow_mut().clear();
+        self.bytes.set(0);
     }
 
     /// The lookup for `hash` at `now_ms`: from the cache while fresh, else from `store` (one read

@@ -45,6 +45,40 @@ impl Default for CachePolicy {
     }
 }
 
+/// Default `REVOCATION_SYNC_SECS`: a change made through the management API holds everywhere
+/// within this many seconds.
+pub const DEFAULT_SYNC_SECS: u64 = 4;
+/// Longest `REVOCATION_SYNC_SECS` accepted.
+pub const MAX_SYNC_SECS: u64 = 60;
+
+/// What an isolate does when a sync fails (`REVOCATION_LOG_FAULT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLogFault {
+    /// `kv` (the default): carry on with the key cache and KV, that is with KV's revocation
+    /// bound, and log the fault.
+    KvBound,
+    /// `closed`: refuse every keyed request with 503 until a sync succeeds.
+    FailClosed,
+}
+
+/// The change feed's settings ([`crate::changes`]), from `REVOCATION_SYNC_SECS` and
+/// `REVOCATION_LOG_FAULT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPolicy {
+    /// A view this much older than its last sync is synced before a lookup; 0 turns the feed off.
+    pub trust_ms: u64,
+    pub on_fault: OnLogFault,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        Self {
+            trust_ms: DEFAULT_SYNC_SECS * 1000,
+            on_fault: OnLogFault::KvBound,
+        }
+    }
+}
+
 /// A configuration fault. Its text names the setting and the rule, never the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigError {
@@ -74,6 +108,12 @@ pub enum ConfigError {
     InvalidRequestLog,
     /// `SIGNING` is not `off`, `hmac` or `hmac-only`.
     InvalidSigning,
+    /// `REVOCATION_SYNC_SECS` is not 0 to 60.
+    InvalidSyncSecs,
+    /// `REVOCATION_LOG_FAULT` is not `kv` or `closed`.
+    InvalidLogFault,
+    /// The change feed is on but the `MANAGEMENT_LOG` Durable Object binding is missing.
+    MissingManagementLog,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -102,6 +142,13 @@ impl std::fmt::Display for ConfigError {
             ConfigError::InvalidAdminToken(why) => write!(f, "ADMIN_TOKEN is invalid: {why}"),
             ConfigError::InvalidRequestLog => f.write_str("REQUEST_LOG must be all or refusals"),
             ConfigError::InvalidSigning => f.write_str("SIGNING must be off, hmac or hmac-only"),
+            ConfigError::InvalidSyncSecs => {
+                f.write_str("REVOCATION_SYNC_SECS must be a whole number of seconds from 0 to 60")
+            }
+            ConfigError::InvalidLogFault => f.write_str("REVOCATION_LOG_FAULT must be kv or closed"),
+            ConfigError::MissingManagementLog => f.write_str(
+                "the Durable Object binding MANAGEMENT_LOG is missing (REVOCATION_SYNC_SECS=0 turns the change feed off)",
+            ),
             ConfigError::InvalidCacheTtl(name) => {
                 write!(f, "{name} must be a whole number of seconds from 0 to 300")
             }
@@ -235,6 +282,8 @@ pub struct Config {
     pub log_query: bool,
     /// `SIGNING`: the static secret header, a signature beside it, or the signature alone.
     pub signing: Signing,
+    /// `REVOCATION_SYNC_SECS` and `REVOCATION_LOG_FAULT`: the change feed.
+    pub sync: SyncPolicy,
 }
 
 impl Config {
@@ -314,7 +363,22 @@ impl Config {
         };
         let signing =
             Signing::parse(lookup("SIGNING").as_deref()).ok_or(ConfigError::InvalidSigning)?;
+        let sync = SyncPolicy {
+            trust_ms: match lookup("REVOCATION_SYNC_SECS") {
+                None => DEFAULT_SYNC_SECS,
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n <= MAX_SYNC_SECS => n,
+                    _ => return Err(ConfigError::InvalidSyncSecs),
+                },
+            } * 1000,
+            on_fault: match lookup("REVOCATION_LOG_FAULT").as_deref().map(str::trim) {
+                None | Some("") | Some("kv") => OnLogFault::KvBound,
+                Some("closed") => OnLogFault::FailClosed,
+                Some(_) => return Err(ConfigError::InvalidLogFault),
+            },
+        };
         Ok(Self {
+            sync,
             signing,
             log_accepted,
             log_query,

@@ -47,6 +47,7 @@ pub mod config;
 pub mod path;
 // 3. Stores, and the key lifecycle over a KV store.
 pub mod cache;
+pub mod changes;
 pub mod kv;
 pub mod lifecycle;
 pub mod root;

@@ -1,6 +1,7 @@
 //! The wire protocol between the worker and the `ManagementLog` Durable Object (binding
-//! `MANAGEMENT_LOG`, one instance named `v1`), which keeps the audit trail and the idempotency
-//! claims in SQLite. Core owns every rule of it; the object only runs SQL.
+//! `MANAGEMENT_LOG`, one instance named `v1`), which keeps the audit trail, the idempotency
+//! claims and the change feed ([`crate::changes`]) in SQLite. Core owns every rule of it; the
+//! object only runs SQL.
 //!
 //! - The worker sends a [`LogCall`] as a JSON POST body; [`LogClient`] does it over any
 //!   [`LogTransport`] (the edge's: a fetch to the object's stub) and implements
@@ -10,6 +11,7 @@
 //! - [`MemoryLog`] is both in memory, for tests: the same [`serve`], behind failures on request.
 
 use crate::audit::{AuditEntry, AuditLog, LogError};
+use crate::changes::{self, Change, ChangeEntry, ChangePage, ChangeTables};
 use crate::idempotency::{self, Claim, Claimed, IdempotencyStore, StoredClaim, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -24,8 +26,16 @@ pub const MAX_LIST: usize = 1000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogCall {
-    /// Append an audit entry (its `seq` ignored). Answer: [`Appended`].
-    Append { entry: AuditEntry },
+    /// Append an audit entry (its `seq` ignored) and, in the same transaction, the key writes
+    /// it records to the change feed (at the entry's `at`). Answer: [`Appended`].
+    Append {
+        entry: AuditEntry,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<Change>,
+    },
+    /// The change feed after `after` (`None`: the whole window) as of `now_ms`. Answer:
+    /// [`ChangePage`].
+    Changes { after: Option<u64>, now_ms: u64 },
     /// Audit entries after `after`, oldest first. Answer: [`Entries`].
     List {
         after: u64,
@@ -56,6 +66,7 @@ impl LogCall {
         match self {
             LogCall::Append { .. } => CallKind::Append,
             LogCall::List { .. } => CallKind::List,
+            LogCall::Changes { .. } => CallKind::Changes,
             LogCall::Claim { .. } => CallKind::Claim,
             LogCall::Complete { .. } => CallKind::Complete,
             LogCall::Release { .. } => CallKind::Release,
@@ -68,6 +79,7 @@ impl LogCall {
 pub enum CallKind {
     Append,
     List,
+    Changes,
     Claim,
     Complete,
     Release,
@@ -91,7 +103,8 @@ pub struct Ack {
     pub ok: bool,
 }
 
-/// The Durable Object's two tables, as plain reads and writes (SQL at the edge, each call
+/// The Durable Object's tables, as plain reads and writes (the change table's are
+/// [`ChangeTables`]) (SQL at the edge, each call
 /// synchronous, so one [`serve`] runs without interleaving):
 /// ```sql
 /// CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
@@ -101,7 +114,7 @@ pub struct Ack {
 ///   fingerprint TEXT NOT NULL, salt TEXT NOT NULL, state TEXT NOT NULL, status INTEGER,
 ///   body TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (scope, key));
 /// ```
-pub trait LogTables {
+pub trait LogTables: ChangeTables {
     /// `INSERT INTO audit (…)` without `seq`; the row's new `seq`.
     fn insert_audit(&self, entry: &AuditEntry) -> Result<u64, LogError>;
     /// `SELECT … FROM audit WHERE seq > ?after AND (?prefix IS NULL OR
@@ -127,9 +140,12 @@ pub fn serve(tables: &impl LogTables, body: &str) -> Result<String, LogError> {
     let call: LogCall = serde_json::from_str(body)
         .map_err(|e| LogError::new(format!("not a management log call: {e}")))?;
     let answer = match call {
-        LogCall::Append { entry } => to_json(&Appended {
-            seq: tables.insert_audit(&entry)?,
-        }),
+        LogCall::Append { entry, changes } => {
+            let seq = tables.insert_audit(&entry)?;
+            changes::append(tables, entry.at, &changes)?;
+            to_json(&Appended { seq })
+        }
+        LogCall::Changes { after, now_ms } => to_json(&changes::page(tables, after, now_ms)?),
         LogCall::List {
             after,
             limit,
@@ -209,11 +225,19 @@ impl<T: LogTransport> LogClient<T> {
     }
 }
 
+impl<T: LogTransport> LogClient<T> {
+    /// The change feed after `after` (`None`: the whole window), as of `now_ms`.
+    pub async fn changes(&self, after: Option<u64>, now_ms: u64) -> Result<ChangePage, LogError> {
+        self.call(LogCall::Changes { after, now_ms }).await
+    }
+}
+
 impl<T: LogTransport> AuditLog for LogClient<T> {
-    async fn append(&self, entry: &AuditEntry) -> Result<u64, LogError> {
+    async fn append(&self, entry: &AuditEntry, changes: &[Change]) -> Result<u64, LogError> {
         let a: Appended = self
             .call(LogCall::Append {
                 entry: entry.clone(),
+                changes: changes.to_vec(),
             })
             .await?;
         Ok(a.seq)
@@ -280,10 +304,17 @@ impl<T: LogTransport> IdempotencyStore for LogClient<T> {
 #[derive(Debug, Default)]
 pub struct MemoryTables {
     audit: RefCell<Vec<AuditEntry>>,
+    changes: RefCell<Vec<ChangeEntry>>,
+    change_seq: std::cell::Cell<u64>,
     claims: RefCell<BTreeMap<(String, String), StoredClaim>>,
 }
 
 impl MemoryTables {
+    /// Every change-feed entry still kept, oldest first.
+    pub fn changes(&self) -> Vec<ChangeEntry> {
+        self.changes.borrow().clone()
+    }
+
     /// Every audit entry, oldest first.
     pub fn audit(&self) -> Vec<AuditEntry> {
         self.audit.borrow().clone()
@@ -292,6 +323,49 @@ impl MemoryTables {
     /// Every idempotency row, by (scope, key).
     pub fn claims(&self) -> BTreeMap<(String, String), StoredClaim> {
         self.claims.borrow().clone()
+    }
+}
+
+impl ChangeTables for MemoryTables {
+    fn insert_change(&self, at: u64, change: &Change) -> Result<u64, LogError> {
+        let seq = self.change_seq.get() + 1;
+        self.change_seq.set(seq);
+        self.changes.borrow_mut().push(ChangeEntry {
+            seq,
+            at,
+            hash: change.hash.clone(),
+            record: change.record.clone(),
+        });
+        Ok(seq)
+    }
+
+    fn delete_changes_before(&self, before: u64) -> Result<(), LogError> {
+        let mut rows = self.changes.borrow_mut();
+        let newest = rows.last().map_or(0, |e| e.seq);
+        rows.retain(|e| e.at >= before || e.seq == newest);
+        Ok(())
+    }
+
+    fn select_changes(
+        &self,
+        after: u64,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<ChangeEntry>, LogError> {
+        Ok(self
+            .changes
+            .borrow()
+            .iter()
+            .filter(|e| e.seq > after && e.at >= since)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn change_bounds(&self, since: u64) -> Result<(u64, Option<u64>), LogError> {
+        let rows = self.changes.borrow();
+        let head = rows.last().map_or(0, |e| e.seq);
+        Ok((head, rows.iter().find(|e| e.at >= since).map(|e| e.seq)))
     }
 }
 
@@ -450,7 +524,7 @@ mod tests {
         let log = MemoryLog::new();
         let c = log.client();
         for consumer in [Some("acme-eu"), Some("globex"), None, Some("acme-us")] {
-            block_on(c.append(&entry(consumer))).unwrap();
+            block_on(c.append(&entry(consumer), &[])).unwrap();
         }
         let seqs = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.seq).collect::<Vec<_>>();
         assert_eq!(seqs(block_on(c.list(0, 10, None)).unwrap()), [1, 2, 3, 4]);
@@ -518,11 +592,11 @@ mod tests {
         let log = MemoryLog::new();
         log.fail(CallKind::Append);
         let c = log.client();
-        assert!(block_on(c.append(&entry(None))).is_err());
+        assert!(block_on(c.append(&entry(None), &[])).is_err());
         assert!(log.tables.audit().is_empty());
         assert!(block_on(c.claim(&claim("f", 1, "s"))).is_ok());
         log.heal();
-        assert!(block_on(c.append(&entry(None))).is_ok());
+        assert!(block_on(c.append(&entry(None), &[])).is_ok());
         assert_eq!(
             log.calls(),
             [CallKind::Append, CallKind::Claim, CallKind::Append]

@@ -55,3 +55,22 @@ pub enum LimitError {
     /// The call failed. The text is for the operator's log; it never holds a key.
     Unavailable(String),
 }
+
+/// The management log (audit trail, idempotency claims, change feed) could not answer. The text
+/// is for the operator's log; it never holds a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogError(pub String);
+
+impl LogError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LogError {}

@@ -25,6 +25,8 @@ const LAYERS: &[&str] = &[
     "store",
     "kv",
     "cache",
+    // The change feed: each isolate's view of the management API's key writes.
+    "changes",
     // The key lifecycle (create, rotate, import, update, list, revoke) over a `kv` store.
     "lifecycle",
     // Root keys, their permissions and the tenant guard.

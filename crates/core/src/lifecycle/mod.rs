@@ -674,7 +674,17 @@ pub async fn resolve(kv: &impl KvStore, r: &KeyRef) -> Result<KeyHash, Lifecycle
 
 /// The record of an id or key.
 pub async fn show(kv: &impl KvStore, r: &KeyRef) -> Result<KeyRecord, LifecycleError> {
-    read(kv, &resolve(kv, r).await?).await
+    Ok(show_hashed(kv, r).await?.1)
+}
+
+/// The hash and record of an id or key.
+pub async fn show_hashed(
+    kv: &impl KvStore,
+    r: &KeyRef,
+) -> Result<(KeyHash, KeyRecord), LifecycleError> {
+    let hash = resolve(kv, r).await?;
+    let record = read(kv, &hash).await?;
+    Ok((hash, record))
 }
 
 /// Deletes a key's record; returns its id. Gateways refuse the key within the revocation bound

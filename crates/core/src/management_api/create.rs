@@ -116,6 +116,7 @@ where
                 vec![record.id.clone()],
                 Some(record.consumer_id.clone()),
                 set,
+                &[crate::changes::Change::stored(&key.hash(), record)],
             )
             .await;
         Reply {

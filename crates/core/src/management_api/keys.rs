@@ -9,6 +9,7 @@ use super::body::{self, Checker, Object};
 use super::views::{key_location, KeyView, QuotaView, SummaryView};
 use super::{Deps, Sleep, MAX_KV_PAGES};
 use crate::audit::{AuditAction, AuditEntry, AuditLog};
+use crate::changes::Change;
 use crate::idempotency::IdempotencyStore;
 use crate::kv::KvStore;
 use crate::lifecycle::{
@@ -46,14 +47,16 @@ where
         self.deps.now
     }
 
-    /// Appends the audit entry of a write that succeeded; `Some(detail)` when that failed (the
-    /// answer is then a 503 that says the change was made).
+    /// Appends the audit entry of a write that succeeded, with the key writes it made for the
+    /// change feed (in one call); `Some(detail)` when that failed (the answer is then a 503 that
+    /// says the change was made, and gateways see it within KV's bound only).
     pub async fn audit(
         &self,
         action: AuditAction,
         key_ids: Vec<String>,
         consumer_id: Option<String>,
         fields: Vec<String>,
+        changes: &[Change],
     ) -> Option<String> {
         let entry = AuditEntry {
             seq: 0,
@@ -65,7 +68,12 @@ where
             fields,
             request_id: self.request_id.to_owned(),
         };
-        self.deps.audit.append(&entry).await.err().map(|e| e.0)
+        self.deps
+            .audit
+            .append(&entry, changes)
+            .await
+            .err()
+            .map(|e| e.0)
     }
 
     /// 403 unless the principal may hold keys of `consumer_id`.
@@ -83,12 +91,16 @@ where
     /// The record of key `id`, if the principal may see it: an unknown id and a key outside
     /// the tenant guard are the same 404 (a corrupt record, too, for a confined principal, who
     /// cannot be shown to own it).
-    async fn visible(&self, id: &str, facts: &mut LogFacts) -> Result<KeyRecord, ApiError> {
+    async fn visible(
+        &self,
+        id: &str,
+        facts: &mut LogFacts,
+    ) -> Result<(KeyHash, KeyRecord), ApiError> {
         let not_found = ApiError::NotFound { what: "key" };
-        match lifecycle::show(self.deps.kv, &KeyRef::Id(id.to_owned())).await {
-            Ok(r) if self.who.principal.sees(&r.consumer_id) => {
+        match lifecycle::show_hashed(self.deps.kv, &KeyRef::Id(id.to_owned())).await {
+            Ok((h, r)) if self.who.principal.sees(&r.consumer_id) => {
                 facts.key(&r.id, Some(&r.consumer_id));
-                Ok(r)
+                Ok((h, r))
             }
             Ok(_) | Err(LifecycleError::NotFound(_)) => Err(not_found),
             Err(LifecycleError::Corrupt { .. }) if self.who.prefix().is_some() => Err(not_found),
@@ -167,7 +179,7 @@ where
     }
 
     pub async fn show(&self, id: &str, facts: &mut LogFacts) -> Result<Reply, ApiError> {
-        let r = self.visible(id, facts).await?;
+        let (_, r) = self.visible(id, facts).await?;
         Ok(Reply::json(200, &KeyView::of(&r, self.now())))
     }
 
@@ -181,7 +193,7 @@ where
         let mut c = Checker::default();
         let p = body::patch(&mut c, &o, self.now());
         let mut p = c.finish(p)?;
-        let current = self.visible(id, facts).await?;
+        let (hash, current) = self.visible(id, facts).await?;
         if let Some(meta_patch) = p.meta.take() {
             let mut meta = Value::Object(current.meta.clone());
             body::merge_patch(&mut meta, &Value::Object(meta_patch));
@@ -209,6 +221,7 @@ where
                 vec![r.id.clone()],
                 Some(r.consumer_id.clone()),
                 fields,
+                &[Change::stored(&hash, r)],
             )
             .await;
         Ok(Reply {
@@ -231,7 +244,7 @@ where
                 c.finish(overlap)?.unwrap_or(DEFAULT_OVERLAP_SECS)
             }
         };
-        self.visible(id, facts).await?;
+        let (old_hash, _) = self.visible(id, facts).await?;
         let rot = lifecycle::rotate(
             self.deps.kv,
             &KeyRef::Id(id.to_owned()),
@@ -247,6 +260,10 @@ where
                 vec![rot.old.id.clone(), rot.new.id.clone()],
                 Some(rot.new.consumer_id.clone()),
                 vec!["expires_at".into()],
+                &[
+                    Change::stored(&old_hash, &rot.old),
+                    Change::stored(&rot.key.hash(), &rot.new),
+                ],
             )
             .await;
         #[derive(Serialize)]
@@ -268,7 +285,7 @@ where
     }
 
     pub async fn revoke(&self, id: &str, facts: &mut LogFacts) -> Result<Reply, ApiError> {
-        let r = self.visible(id, facts).await?;
+        let (hash, r) = self.visible(id, facts).await?;
         lifecycle::revoke(self.deps.kv, &KeyRef::Id(id.to_owned()))
             .await
             .map_err(|e| ApiError::lifecycle(e, "key"))?;
@@ -278,6 +295,7 @@ where
                 vec![r.id.clone()],
                 Some(r.consumer_id.clone()),
                 vec![],
+                &[Change::deleted(&hash)],
             )
             .await;
         Ok(Reply {
@@ -301,6 +319,14 @@ where
         let records = lifecycle::import(self.deps.kv, &lines, &new, self.now())
             .await
             .map_err(|e| ApiError::lifecycle(e, "key"))?;
+        let changes: Vec<Change> = keys
+            .iter()
+            .map(|k| k.hash())
+            .filter_map(|h| {
+                let r = records.iter().find(|r| r.id == h.id())?;
+                Some(Change::stored(&h, r))
+            })
+            .collect();
         drop(keys);
         facts.consumer_id = Some(new.consumer_id.clone());
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
@@ -310,6 +336,7 @@ where
                 ids,
                 Some(new.consumer_id.clone()),
                 set,
+                &changes,
             )
             .await;
         #[derive(Serialize)]
@@ -327,7 +354,7 @@ where
     }
 
     pub async fn usage(&self, id: &str, facts: &mut LogFacts) -> Result<Reply, ApiError> {
-        let r = self.visible(id, facts).await?;
+        let (_, r) = self.visible(id, facts).await?;
         let Some((q, counter, window)) = quota_of(&r, self.now()) else {
             #[derive(Serialize)]
             struct NoQuota<'a> {

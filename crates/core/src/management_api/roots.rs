@@ -64,6 +64,7 @@ where
                 vec![record.id.clone()],
                 record.consumer_prefix.clone(),
                 fields,
+                &[],
             )
             .await;
         #[derive(Serialize)]
@@ -117,6 +118,7 @@ where
                 vec![record.id.clone()],
                 record.consumer_prefix.clone(),
                 vec![],
+                &[],
             )
             .await;
         Ok(Reply {

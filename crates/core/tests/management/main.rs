@@ -9,6 +9,7 @@ mod bodies;
 #[path = "../common/mod.rs"]
 mod common;
 mod faults;
+mod feed;
 mod idempotent;
 mod keys;
 mod permissions;
