@@ -630,7 +630,10 @@ impl Dev {
 
     /// Writes many entries (`{"key", "value"[, "metadata"]}`) at once with `wrangler kv bulk put`.
     pub fn kv_bulk_put(&self, entries: &[serde_json::Value]) {
-        let file = self.dir.join("bulk-put.json");
+        // A file of its own: tests sharing an instance may write at the same time.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = self.dir.join(format!("bulk-put-{n}.json"));
         std::fs::write(&file, serde_json::Value::from(entries).to_string()).expect("write entries");
         self.wrangler_kv(&["bulk", "put", file.to_str().expect("utf-8 path")]);
     }

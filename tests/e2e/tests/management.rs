@@ -19,6 +19,8 @@ mod idempotency;
 mod permissions;
 #[path = "management/refusals.rs"]
 mod refusals;
+#[path = "management/revocation.rs"]
+mod revocation;
 #[path = "management/schemathesis.rs"]
 mod schemathesis;
 #[path = "management/separation.rs"]
@@ -52,6 +54,11 @@ pub struct Ctx {
     pub limited: Dev,
     /// Only the schemathesis run uses it: it changes things at random.
     pub fuzz: Dev,
+    /// Keys cached for 300 s (`KEY_CACHE_TTL_SECS=300`) and the change feed at its default
+    /// period: the revocation-in-seconds tests.
+    pub feed: Dev,
+    /// `MANAGEMENT_LOG` bound to an object whose calls throw, and `REVOCATION_LOG_FAULT=closed`.
+    pub log_closed: Dev,
 }
 
 /// The per-client-address and per-root-key management limits of the `limited` instance.
@@ -136,7 +143,35 @@ fn start() -> Ctx {
                 ],
             )
         });
+        let feed = s.spawn(|| {
+            Dev::start(
+                "mgmt-feed",
+                &[
+                    ("ORIGIN_URL", &o),
+                    ("SHARED_SECRET", SECRET),
+                    ("ADMIN_TOKEN", ADMIN_TOKEN),
+                    ("KEY_CACHE_TTL_SECS", "300"),
+                ],
+            )
+        });
+        let log_closed = s.spawn(|| {
+            Dev::start_setup(
+                "mgmt-log-closed",
+                &[
+                    ("ORIGIN_URL", &o),
+                    ("SHARED_SECRET", SECRET),
+                    ("ADMIN_TOKEN", ADMIN_TOKEN),
+                    ("REVOCATION_LOG_FAULT", "closed"),
+                ],
+                Setup {
+                    failing_log: true,
+                    ..Setup::default()
+                },
+            )
+        });
         Ctx {
+            feed: feed.join().expect("mgmt-feed"),
+            log_closed: log_closed.join().expect("mgmt-log-closed"),
             main: main.join().expect("mgmt-main"),
             fuzz: fuzz.join().expect("mgmt-fuzz"),
             kv_fault: kv_fault.join().expect("mgmt-kv-fault"),
@@ -186,6 +221,13 @@ fn main() {
             body_that_is_not_json_content_gets_415,
             invalid_fields_get_422_with_one_entry_per_field,
         },
+        revocation::{
+            twenty_revocations_and_disables_through_the_api_hold_within_the_bound_despite_a_300_s_cache,
+            a_scope_change_through_the_api_holds_within_the_bound_despite_a_300_s_cache,
+            a_change_written_around_the_api_waits_for_the_cache,
+            with_the_log_down_and_the_kv_setting_keys_pass_and_the_fault_is_logged,
+            with_the_log_down_and_the_closed_setting_keyed_requests_get_503,
+        },
         faults::{
             failing_key_store_fails_closed_with_503,
             failing_management_log_fails_closed_with_503_and_says_what_was_done,
@@ -223,7 +265,15 @@ fn main() {
     let trials = trials(&ctx, tests);
     let conclusion = libtest_mimic::run(&args, trials);
     conclude(conclusion, ctx, |c| {
-        logs_are_clean(&[&c.main, &c.kv_fault, &c.log_fault, &c.limited, &c.fuzz])
+        logs_are_clean(&[
+            &c.main,
+            &c.kv_fault,
+            &c.log_fault,
+            &c.limited,
+            &c.fuzz,
+            &c.feed,
+            &c.log_closed,
+        ])
     });
 }
 
