@@ -668,6 +668,39 @@ mod tests {
     }
 
     #[test]
+    fn the_change_feed_syncs_every_4_s_by_default_and_goes_on_with_kv_when_the_log_is_down() {
+        let base = [("ORIGIN_URL", "http://o"), SECRET];
+        let c = cfg(&base).unwrap();
+        assert_eq!(c.sync, SyncPolicy::default());
+        assert_eq!(
+            (c.sync.trust_ms, c.sync.on_fault),
+            (4_000, OnLogFault::KvBound)
+        );
+        let c = cfg(&[
+            base[0],
+            base[1],
+            ("REVOCATION_SYNC_SECS", "0"),
+            ("REVOCATION_LOG_FAULT", "closed"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.sync.trust_ms, c.sync.on_fault),
+            (0, OnLogFault::FailClosed)
+        );
+        let c = cfg(&[base[0], base[1], ("REVOCATION_SYNC_SECS", "60")]).unwrap();
+        assert_eq!(c.sync.trust_ms, 60_000);
+        for bad in ["61", "-1", "2.5", "soon"] {
+            let e = cfg(&[base[0], base[1], ("REVOCATION_SYNC_SECS", bad)]).unwrap_err();
+            assert_eq!(e, ConfigError::InvalidSyncSecs);
+        }
+        for bad in ["open", "KV", "fail"] {
+            let e = cfg(&[base[0], base[1], ("REVOCATION_LOG_FAULT", bad)]).unwrap_err();
+            assert_eq!(e, ConfigError::InvalidLogFault);
+            assert!(!e.to_string().contains(bad));
+        }
+    }
+
+    #[test]
     fn request_log_is_all_by_default_or_refusals() {
         let base = [("ORIGIN_URL", "http://o"), SECRET];
         assert!(cfg(&base).unwrap().log_accepted);

@@ -603,6 +603,62 @@ mod tests {
         );
     }
 
+    fn change(n: u16, deleted: bool) -> Change {
+        Change {
+            hash: format!("{n:04x}").repeat(16),
+            record: (!deleted).then(|| "{}".to_owned()),
+        }
+    }
+
+    #[test]
+    fn an_append_numbers_its_changes_with_the_entry_and_prunes_the_window_but_keeps_the_head() {
+        let log = MemoryLog::new();
+        let c = log.client();
+        let mut e = entry(None);
+        block_on(c.append(&e, &[change(1, false), change(2, true)])).unwrap();
+        e.at += changes::WINDOW_SECS + 10;
+        block_on(c.append(&e, &[])).unwrap();
+        assert_eq!(
+            log.tables.changes().len(),
+            2,
+            "an entry without changes prunes nothing"
+        );
+        block_on(c.append(&e, &[change(3, false)])).unwrap();
+        let kept: Vec<u64> = log.tables.changes().iter().map(|c| c.seq).collect();
+        assert_eq!(kept, [3]);
+        // Everything old goes, even the last one, only when a newer one carries the head.
+        e.at += changes::WINDOW_SECS + 10;
+        block_on(c.append(&e, &[change(4, false)])).unwrap();
+        let kept: Vec<u64> = log.tables.changes().iter().map(|c| c.seq).collect();
+        assert_eq!(kept, [4]);
+    }
+
+    #[test]
+    fn a_page_holds_the_window_after_the_asked_number_and_says_where_the_window_starts() {
+        let log = MemoryLog::new();
+        let c = log.client();
+        let e = entry(None);
+        let now_ms = (e.at + 10) * 1000;
+        let empty = block_on(c.changes(None, now_ms)).unwrap();
+        assert_eq!((empty.head, empty.first, empty.more), (0, 1, false));
+        let batch: Vec<Change> = (0..=changes::MAX_PAGE as u16)
+            .map(|n| change(n, false))
+            .collect();
+        block_on(c.append(&e, &batch)).unwrap();
+        let p = block_on(c.changes(None, now_ms)).unwrap();
+        let n = changes::MAX_PAGE as u64 + 1;
+        assert_eq!((p.head, p.first, p.more, p.as_of_ms), (n, 1, true, now_ms));
+        assert_eq!(p.entries.len(), changes::MAX_PAGE);
+        let rest = block_on(c.changes(Some(changes::MAX_PAGE as u64), now_ms)).unwrap();
+        assert_eq!(rest.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [n]);
+        assert!(!rest.more);
+        // Read after the window: nothing in it, and its start past the head.
+        let later = (e.at + changes::WINDOW_SECS + 1) * 1000;
+        let p = block_on(c.changes(Some(3), later)).unwrap();
+        assert!(p.entries.is_empty());
+        assert_eq!((p.head, p.first), (n, n + 1));
+    }
+
     #[test]
     fn the_object_refuses_what_is_not_a_call() {
         let t = MemoryTables::default();

@@ -1450,7 +1450,8 @@ fn start(closed: ClosedPort) -> Ctx {
     let broken_env = format!(
         "[env.broken]\nname = \"keygate-e2e-no-kv\"\n\n[env.broken.vars]\n\
          ORIGIN_URL = {o:?}\n\n[env.broken.durable_objects]\n\
-         bindings = [{{ name = \"QUOTAS\", class_name = \"QuotaCounter\" }}]\n"
+         bindings = [{{ name = \"QUOTAS\", class_name = \"QuotaCounter\" }}, \
+         {{ name = \"MANAGEMENT_LOG\", class_name = \"ManagementLog\" }}]\n"
     );
     let broken_env: &'static str = Box::leak(broken_env.into_boxed_str());
     std::thread::scope(|s| {
