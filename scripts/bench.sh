@@ -33,3 +33,7 @@ target/release/bench-limits
 echo
 echo "==> 4. managing keys: create, disable, list through the management API, the CLI in API mode and the wrangler path"
 MGMT_LATENCY_NO_BUILD=1 scripts/mgmt-latency.sh
+
+echo
+echo "==> 5. what the change feed costs a busy isolate (wrangler dev, sequential)"
+target/release/bench-feed

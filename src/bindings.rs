@@ -231,14 +231,15 @@ const FEED_CACHE_KEY: &str = "https://change-feed.keygate.invalid/v1/window";
 /// location's cache while it is young enough, else from the management log, then cached for the
 /// location's other isolates; later pages from the log. `now_ms` is the request's clock, taken
 /// before any read, so a page's `as_of_ms` never claims more than it holds.
-pub struct Feed<'a> {
-    pub env: &'a Env,
+/// `E` is `&Env` on the request's path, or an `Env` of its own for a sync after the answer.
+pub struct Feed<E> {
+    pub env: E,
     pub now_ms: u64,
 }
 
-impl Feed<'_> {
+impl<E: std::borrow::Borrow<Env>> Feed<E> {
     async fn read(&self, after: Option<u64>) -> Result<String, LogError> {
-        let log = LogObject::client(self.env)
+        let log = LogObject::client(self.env.borrow())
             .ok_or_else(|| LogError::new(format!("the {LOG_BINDING} binding is missing")))?;
         let call = LogCall::Changes {
             after,
@@ -254,7 +255,7 @@ fn parse_page(text: &str) -> Result<ChangePage, LogError> {
         .map_err(|e| LogError::new(format!("management log: unreadable change page: {e}")))
 }
 
-impl ChangeFeed for Feed<'_> {
+impl<E: std::borrow::Borrow<Env>> ChangeFeed for Feed<E> {
     async fn window(&self, max_age_ms: u64) -> Result<ChangePage, LogError> {
         let cache = Cache::open(FEED_CACHE.to_owned()).await;
         if let Ok(Some(mut hit)) = cache.get(FEED_CACHE_KEY, true).await {

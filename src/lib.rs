@@ -60,7 +60,7 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let (resp, rec) = handle(req, &env).await;
+    let (resp, rec) = handle(req, &env, &ctx).await;
     let dataset = env.analytics_engine(ANALYTICS_BINDING).ok();
     // Nothing to write (an accepted request under `REQUEST_LOG=refusals`, no dataset): no task.
     if rec.log || dataset.is_some() {
@@ -78,8 +78,11 @@ struct Trace<'a> {
     query: Option<&'a str>,
     colo: Option<String>,
     started_ms: f64,
-    /// Where the key lookup was answered from (`hit`, `shared`, `miss`, `off`), once known.
+    /// Where the key lookup was answered from (`hit`, `shared`, `miss`, `off`, `feed`), once
+    /// known.
     cache: Option<&'static str>,
+    /// How the lookup met the change feed, when it synced or could not.
+    sync: Option<&'static str>,
     /// The consumer of the key record the lookup found, once known.
     consumer_id: Option<String>,
     /// Whether an accepted request gets a log line (`REQUEST_LOG`); refusals always do.
@@ -125,6 +128,7 @@ impl Trace<'_> {
             },
             colo: self.colo.clone(),
             cache: self.cache,
+            sync: self.sync,
             detail: detail.or_else(|| self.sync_fault.clone()),
             actor: None,
         }
@@ -142,7 +146,7 @@ fn colo(req: &Request) -> Option<String> {
     Reflect::get(&cf, &"colo".into()).ok()?.as_string()
 }
 
-async fn handle(req: Request, env: &Env) -> (Response, Record) {
+async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
     let started_ms = Date::now().as_millis() as f64;
     let headers = to_header_map(req.headers());
     let request_id = request_id(&headers, random_uuid);
@@ -162,6 +166,7 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
         colo: colo(&req),
         started_ms,
         cache: None,
+        sync: None,
         consumer_id: None,
         log_accepted: true,
         sync_fault: None,
@@ -219,7 +224,19 @@ async fn handle(req: Request, env: &Env) -> (Response, Record) {
     )
     .await;
     trace.cache = keys.cached.outcome.get().map(CacheOutcome::as_str);
-    if let Some(SyncOutcome::Stale(Some(fault))) = keys.sync.borrow_mut().take() {
+    if keys.sync_ahead.get() {
+        // The view is past half its period: sync it after the answer, so no request waits.
+        let (env, policy) = (env.clone(), cfg.sync);
+        ctx.wait_until(async move {
+            let feed = Feed { env, now_ms };
+            let view = CHANGE_VIEW.with(|v| *v);
+            let cache = KEY_CACHE.with(|c| *c);
+            view.sync_ahead(&policy, &feed, cache, now_ms).await;
+        });
+    }
+    let sync = keys.sync.borrow_mut().take();
+    trace.sync = sync.as_ref().and_then(SyncOutcome::log_name);
+    if let Some(SyncOutcome::Stale(Some(fault))) = sync {
         trace.sync_fault = Some(format!(
             "change feed: {fault}; going on with the cache and KV (REVOCATION_LOG_FAULT=kv)"
         ));

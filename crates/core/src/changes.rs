@@ -7,7 +7,9 @@
 //! - An isolate trusts its key cache, and its KV reads, only while its last sync with the log is
 //!   younger than `REVOCATION_SYNC_SECS` ([`SyncPolicy::trust_ms`]). The request that finds the
 //!   view older syncs it ([`ChangeView::refresh`]); concurrent requests of the isolate share that
-//!   one sync. A sync reads the window's first page through a [`ChangeFeed`] (the edge's shares
+//!   one sync. A busy isolate syncs ahead instead: a request that finds the view past half its
+//!   period has the edge sync it after the answer ([`ChangeView::sync_ahead`]), so no request
+//!   waits. A sync reads the window's first page through a [`ChangeFeed`] (the edge's shares
 //!   one read per location through the Cache API), then pages on from the log itself.
 //! - A synced entry overrides what KV returns for its key until the entry leaves the window, so a
 //!   stale KV read cannot bring back a revoked key, and evicts the key's cache entry. An isolate
@@ -167,6 +169,18 @@ pub enum SyncOutcome {
     Stale(Option<String>),
 }
 
+impl SyncOutcome {
+    /// The request log's `sync` field: `None` for a fresh view (most requests).
+    pub fn log_name(&self) -> Option<&'static str> {
+        match self {
+            SyncOutcome::Fresh => None,
+            SyncOutcome::Synced => Some("synced"),
+            SyncOutcome::Shared => Some("shared"),
+            SyncOutcome::Stale(_) => Some("stale"),
+        }
+    }
+}
+
 /// A synced entry: what a lookup of its key answers until `until` (Unix seconds).
 struct Override {
     until: u64,
@@ -293,12 +307,56 @@ impl ChangeView {
             .is_some_and(|t| now_ms < t.saturating_add(policy.trust_ms))
     }
 
+    /// Whether a request at `now_ms` should start a sync in the background: the view is past
+    /// half its trust period but not yet past it, and no sync is running or has just failed. A
+    /// busy isolate so keeps its view fresh without any request waiting for a sync.
+    pub fn wants_sync_ahead(&self, policy: &SyncPolicy, now_ms: u64) -> bool {
+        if policy.trust_ms == 0 || self.pending.borrow().is_some() {
+            return false;
+        }
+        let state = self.state.borrow();
+        let half = state
+            .as_of_ms
+            .is_some_and(|t| now_ms >= t.saturating_add(policy.trust_ms / 2));
+        let recently_failed = state
+            .failed_at_ms
+            .is_some_and(|t| now_ms < t.saturating_add(RETRY_AFTER_FAULT_MS));
+        half && !recently_failed && self.is_fresh(policy, now_ms)
+    }
+
+    /// A sync that no request waits for (the edge runs it after the answer, `wait_until`), when
+    /// [`ChangeView::wants_sync_ahead`] still holds. Requests that need the view meanwhile share
+    /// it. Its failure is not recorded: the first request that finds the view too old then tries
+    /// itself, and reports the fault as the policy says.
+    pub async fn sync_ahead<F: ChangeFeed>(
+        &self,
+        policy: &SyncPolicy,
+        feed: &F,
+        cache: &KeyCache,
+        now_ms: u64,
+    ) {
+        if self.wants_sync_ahead(policy, now_ms) {
+            let _ = self.lead(policy, feed, cache, now_ms, false).await;
+        }
+    }
+
     async fn sync_as_leader<F: ChangeFeed>(
         &self,
         policy: &SyncPolicy,
         feed: &F,
         cache: &KeyCache,
         now_ms: u64,
+    ) -> Result<(), LogError> {
+        self.lead(policy, feed, cache, now_ms, true).await
+    }
+
+    async fn lead<F: ChangeFeed>(
+        &self,
+        policy: &SyncPolicy,
+        feed: &F,
+        cache: &KeyCache,
+        now_ms: u64,
+        record_failure: bool,
     ) -> Result<(), LogError> {
         let pending = Rc::new(PendingSync::default());
         *self.pending.borrow_mut() = Some(pending.clone());
@@ -308,7 +366,7 @@ impl ChangeView {
             done: false,
         };
         let result = self.sync(policy, feed, cache, now_ms).await;
-        {
+        if record_failure || result.is_ok() {
             let mut state = self.state.borrow_mut();
             state.failed_at_ms = result.is_err().then_some(now_ms);
         }
@@ -440,6 +498,9 @@ pub struct Synced<'a, S, P, F> {
     pub feed: F,
     pub policy: SyncPolicy,
     pub sync: RefCell<Option<SyncOutcome>>,
+    /// The lookup found the view past half its trust period: the edge should start
+    /// [`ChangeView::sync_ahead`] after the answer.
+    pub sync_ahead: Cell<bool>,
 }
 
 impl<'a, S, P, F> Synced<'a, S, P, F> {
@@ -455,6 +516,7 @@ impl<'a, S, P, F> Synced<'a, S, P, F> {
             feed,
             policy,
             sync: RefCell::new(None),
+            sync_ahead: Cell::new(false),
         }
     }
 }
@@ -467,6 +529,10 @@ impl<S: KeyStore, P: Pause, F: ChangeFeed> KeyLookup for Synced<'_, S, P, F> {
                 .view
                 .refresh(&self.policy, &self.feed, c.cache, &c.pause, c.now_ms)
                 .await?;
+            if outcome == SyncOutcome::Fresh {
+                self.sync_ahead
+                    .set(self.view.wants_sync_ahead(&self.policy, c.now_ms));
+            }
             *self.sync.borrow_mut() = Some(outcome);
             if let Some(lookup) = self.view.overridden(c.cache, hash, c.now_ms / 1000) {
                 c.outcome.set(Some(CacheOutcome::Feed));

@@ -232,8 +232,11 @@ pub struct RequestEvent {
     pub timing: Timing,
     /// The Cloudflare data centre (`request.cf.colo`), when the runtime gives one.
     pub colo: Option<String>,
-    /// Where the key lookup was answered from (`hit`, `shared`, `miss`, `off`).
+    /// Where the key lookup was answered from (`hit`, `shared`, `miss`, `off`, `feed`).
     pub cache: Option<&'static str>,
+    /// How this request's lookup met the change feed, when it did more than trust a fresh view:
+    /// `synced`, `shared` (another request's sync), `stale` (the log could not be reached).
+    pub sync: Option<&'static str>,
     /// Operator-facing detail of a fault; never quotes a key or secret.
     pub detail: Option<String>,
     /// Who made a management request: a root key's id, or `bootstrap`.
@@ -271,6 +274,8 @@ impl RequestEvent {
             colo: Option<&'a str>,
             cache: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
+            sync: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             detail: Option<&'a str>,
         }
         serde_json::to_string(&Line {
@@ -291,6 +296,7 @@ impl RequestEvent {
             total_ms: ms(self.timing.total_ms),
             colo: self.colo.as_deref(),
             cache: self.cache,
+            sync: self.sync,
             detail: self.detail.as_deref(),
         })
         .unwrap_or_default()
@@ -406,6 +412,16 @@ mod tests {
         assert!(v.get("query").is_none() && v.get("detail").is_none(), "{v}");
         assert_eq!(v["gateway_ms"], 0.0);
         assert_eq!(v["total_ms"], 0.0);
+    }
+
+    #[test]
+    fn a_line_says_sync_only_when_the_request_synced_the_change_feed_or_could_not() {
+        let mut e = accepted();
+        let v: serde_json::Value = serde_json::from_str(&e.log_line("t")).unwrap();
+        assert!(v.get("sync").is_none(), "{v}");
+        e.sync = Some("synced");
+        let line = e.log_line("t");
+        assert!(line.contains(r#""cache":"hit","sync":"synced""#), "{line}");
     }
 
     #[test]

@@ -539,3 +539,61 @@ fn with_the_feed_off_the_log_is_never_asked() {
         "only the first lookup, with the feed on"
     );
 }
+
+#[test]
+fn a_busy_isolate_syncs_ahead_after_half_the_period_so_no_request_waits() {
+    let w = World::default();
+    let (key, iso) = created(&w, OnLogFault::KvBound);
+    let id = ApiKey::new(&key).hash().id().to_owned();
+    assert_eq!(w.admin("DELETE", &format!("/keys/{id}"), None).status, 204);
+    // Before half the period: nothing to do.
+    iso.advance_ms(TRUST_MS / 2 - 1);
+    let keys = iso.keys();
+    block_on(keys.lookup(&ApiKey::new(&key).hash())).unwrap();
+    assert!(!keys.sync_ahead.get());
+    // Past it: the lookup answers from the view it has, without a sync, and asks for one ahead.
+    iso.advance_ms(1);
+    let reads = iso.feed.log_reads.get();
+    let keys = iso.keys();
+    let l = block_on(keys.lookup(&ApiKey::new(&key).hash())).unwrap();
+    assert!(matches!(l, Lookup::Found(_)), "still within the period");
+    assert_eq!(*keys.sync.borrow(), Some(SyncOutcome::Fresh));
+    assert!(keys.sync_ahead.get());
+    assert_eq!(iso.feed.log_reads.get(), reads);
+    // The edge runs it after the answer; the next lookup needs no sync and sees the tombstone.
+    block_on(
+        iso.view
+            .sync_ahead(&iso.policy, &&iso.feed, &iso.cache, iso.feed.now_ms.get()),
+    );
+    assert_eq!(iso.feed.log_reads.get(), reads + 1);
+    let (l, sync) = iso.lookup(&key);
+    assert!(matches!(l, Ok(Lookup::Refused(InvalidKey::Unknown))));
+    assert_eq!(sync, Some(SyncOutcome::Fresh));
+    // Once synced, the view wants no other sync ahead until half a period later.
+    assert!(!iso
+        .view
+        .wants_sync_ahead(&iso.policy, iso.feed.now_ms.get()));
+}
+
+#[test]
+fn a_failed_sync_ahead_leaves_the_fault_to_the_first_request_that_must_sync() {
+    let w = World::default();
+    let (key, iso) = created(&w, OnLogFault::KvBound);
+    w.log.fail(CallKind::Changes);
+    iso.advance_ms(TRUST_MS / 2);
+    let now = iso.feed.now_ms.get();
+    assert!(iso.view.wants_sync_ahead(&iso.policy, now));
+    block_on(
+        iso.view
+            .sync_ahead(&iso.policy, &&iso.feed, &iso.cache, now),
+    );
+    // Not recorded as a failure: still wanted, and the request past the period tries and reports.
+    assert!(iso.view.wants_sync_ahead(&iso.policy, now));
+    iso.advance_ms(TRUST_MS / 2);
+    let (l, sync) = iso.lookup(&key);
+    assert!(matches!(l, Ok(Lookup::Found(_))));
+    assert!(
+        matches!(sync, Some(SyncOutcome::Stale(Some(_)))),
+        "{sync:?}"
+    );
+}
