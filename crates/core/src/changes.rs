@@ -281,14 +281,14 @@ impl ChangeView {
                     continue;
                 }
                 // The leader went away, or is taking too long: sync here.
-                let r = self.sync_as_leader(policy, feed, cache, now_ms).await;
+                let r = self.lead(policy, feed, cache, now_ms, true).await;
                 break (r, SyncOutcome::Synced);
             }
             let in_flight = self.pending.borrow().clone();
             match in_flight {
                 Some(p) => waiting_on = Some(p),
                 None => {
-                    let r = self.sync_as_leader(policy, feed, cache, now_ms).await;
+                    let r = self.lead(policy, feed, cache, now_ms, true).await;
                     break (r, SyncOutcome::Synced);
                 }
             }
@@ -340,16 +340,8 @@ impl ChangeView {
         }
     }
 
-    async fn sync_as_leader<F: ChangeFeed>(
-        &self,
-        policy: &SyncPolicy,
-        feed: &F,
-        cache: &KeyCache,
-        now_ms: u64,
-    ) -> Result<(), LogError> {
-        self.lead(policy, feed, cache, now_ms, true).await
-    }
-
+    /// Runs a sync as the one every concurrent request shares; `record_failure`: a failure
+    /// holds further attempts off for [`RETRY_AFTER_FAULT_MS`].
     async fn lead<F: ChangeFeed>(
         &self,
         policy: &SyncPolicy,

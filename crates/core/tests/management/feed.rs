@@ -153,6 +153,17 @@ fn created<'a>(w: &'a World, on_fault: OnLogFault) -> (String, Isolate<'a>) {
     (key, iso)
 }
 
+/// Disables `key` through the management API.
+fn disable(w: &World, key: &str) {
+    let id = ApiKey::new(key).hash().id().to_owned();
+    let a = w.admin(
+        "PATCH",
+        &format!("/keys/{id}"),
+        Some(json!({"enabled": false})),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
 /// The record stored for `key` now.
 fn stored(w: &World, key: &str) -> keygate_core::KeyRecord {
     block_on(keygate_core::lifecycle::show(
@@ -403,12 +414,7 @@ fn with_the_log_down_and_the_closed_setting_keyed_lookups_fail_closed_until_a_sy
 fn an_entry_overrides_only_within_the_window_then_the_store_answers_again() {
     let w = World::default();
     let (key, iso) = created(&w, OnLogFault::KvBound);
-    let id = ApiKey::new(&key).hash().id().to_owned();
-    w.admin(
-        "PATCH",
-        &format!("/keys/{id}"),
-        Some(json!({"enabled": false})),
-    );
+    disable(&w, &key);
     iso.advance_ms(TRUST_MS);
     assert_eq!(iso.state(&key), "disabled");
     assert_eq!(iso.view.overrides(), 1);
@@ -437,12 +443,7 @@ fn an_isolate_that_missed_entries_which_left_the_window_clears_its_cache() {
     iso.advance_ms(TRUST_MS);
     assert_eq!(iso.state(&key), "active");
     let seen = iso.view.seq().unwrap();
-    let id = ApiKey::new(&key).hash().id().to_owned();
-    w.admin(
-        "PATCH",
-        &format!("/keys/{id}"),
-        Some(json!({"enabled": false})),
-    );
+    disable(&w, &key);
     // A write after the window: the log prunes the disable, which the isolate never read.
     w.now.set(NOW + WINDOW_SECS + 1);
     w.admin(
@@ -488,12 +489,7 @@ fn a_sync_pages_through_a_window_longer_than_one_page() {
 fn a_log_that_started_again_clears_what_the_isolate_knew() {
     let w = World::default();
     let (key, iso) = created(&w, OnLogFault::KvBound);
-    let id = ApiKey::new(&key).hash().id().to_owned();
-    w.admin(
-        "PATCH",
-        &format!("/keys/{id}"),
-        Some(json!({"enabled": false})),
-    );
+    disable(&w, &key);
     iso.advance_ms(TRUST_MS);
     assert_eq!(iso.state(&key), "disabled");
     // A new, empty log (a `wrangler dev` restarted without its state): the overrides go.

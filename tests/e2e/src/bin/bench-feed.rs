@@ -39,11 +39,20 @@ fn main() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("start")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("start"))
+            .collect()
     });
     let targets: Vec<(&str, String, String)> = devs
         .iter()
-        .map(|(name, dev)| (*name, dev.url("/bench"), dev.create_key(&["--name", "bench-feed"])))
+        .map(|(name, dev)| {
+            (
+                *name,
+                dev.url("/bench"),
+                dev.create_key(&["--name", "bench-feed"]),
+            )
+        })
         .collect();
     let send = |url: &str, key: &str| -> Duration {
         let start = Instant::now();
