@@ -1347,6 +1347,14 @@ fn environment_without_the_kv_binding_fails_closed(c: &Ctx) {
         p["type"], "urn:keygate:problem:server_configuration_error",
         "{p}"
     );
+    // The log names the missing binding (the environment binds everything else).
+    let line = c.no_kv.request_log(r.header("x-request-id").expect("request id"));
+    assert!(
+        line["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("API_KEYS")),
+        "{line}"
+    );
     assert!(c.origin.received_with(&m).is_empty());
     let r = get(&c.no_kv.url(&format!("/{m}/anon")), None);
     assert_eq!(r.status, 500, "fails closed for every request");
