@@ -1348,7 +1348,9 @@ fn environment_without_the_kv_binding_fails_closed(c: &Ctx) {
         "{p}"
     );
     // The log names the missing binding (the environment binds everything else).
-    let line = c.no_kv.request_log(r.header("x-request-id").expect("request id"));
+    let line = c
+        .no_kv
+        .request_log(r.header("x-request-id").expect("request id"));
     assert!(
         line["detail"]
             .as_str()
