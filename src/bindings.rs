@@ -237,8 +237,13 @@ pub struct Feed<E> {
     pub now_ms: u64,
 }
 
+/// How long a read of the change feed waits for the log before it counts as a fault: a log that
+/// hangs must not hold an isolate's requests (they wait for the sync) any longer than this.
+const FEED_TIMEOUT_MS: u64 = 1_500;
+
 impl<E: std::borrow::Borrow<Env>> Feed<E> {
     async fn read(&self, after: Option<u64>) -> Result<String, LogError> {
+        use futures_util::future::{select, Either};
         let log = LogObject::client(self.env.borrow())
             .ok_or_else(|| LogError::new(format!("the {LOG_BINDING} binding is missing")))?;
         let call = LogCall::Changes {
@@ -246,7 +251,14 @@ impl<E: std::borrow::Borrow<Env>> Feed<E> {
             now_ms: self.now_ms,
         };
         let body = serde_json::to_string(&call).expect("a log call serialises");
-        log.0.send(&call, body).await
+        let read = std::pin::pin!(log.0.send(&call, body));
+        let timer = Delay::from(std::time::Duration::from_millis(FEED_TIMEOUT_MS));
+        match select(read, timer).await {
+            Either::Left((answer, _)) => answer,
+            Either::Right(_) => Err(LogError::new(format!(
+                "management log: no answer to a change-feed read within {FEED_TIMEOUT_MS} ms"
+            ))),
+        }
     }
 }
 

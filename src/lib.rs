@@ -27,6 +27,7 @@ use keygate_core::changes::{ChangeView, SyncOutcome, Synced};
 use keygate_core::forward::{request_id, ClientContext};
 use keygate_core::management::{Route, RouteError};
 use keygate_core::management_api::{self, Body, BodyPlan, Deps, ManagementRequest, Sleep};
+use keygate_core::management_log::Applied;
 use keygate_core::path::split_request_url;
 use keygate_core::store::QuotaReader;
 use keygate_core::telemetry::{loggable_target, Decision, RequestEvent, Timing};
@@ -363,10 +364,17 @@ impl Management<'_> {
                 trace.request_id,
             ),
             Some(log) => {
+                // The writes made here hold at once in this isolate (its next sync would bring
+                // them anyway).
+                let audit = Applied {
+                    log: &log,
+                    view: CHANGE_VIEW.with(|v| *v),
+                    cache: KEY_CACHE.with(|c| *c),
+                };
                 let deps = Deps {
                     cfg: self.cfg,
                     kv: self.kv,
-                    audit: &log,
+                    audit: &audit,
                     idempotency: &log,
                     limiter: &Limiters(self.env),
                     quotas: &Quotas(self.env),

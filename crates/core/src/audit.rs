@@ -89,16 +89,25 @@ pub fn visible_to(entry: &AuditEntry, consumer_prefix: Option<&str>) -> bool {
 /// The log could not answer (defined with the other store errors).
 pub use crate::store::LogError;
 
+/// What an append was given: the entry's sequence number and the first of its changes' (they are
+/// numbered one after the other), `None` when it had none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appended {
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_change: Option<u64>,
+}
+
 /// The audit trail: durable and ordered.
 #[allow(async_fn_in_trait)] // Workers futures are single-threaded; no Send bound is wanted.
 pub trait AuditLog {
     /// Appends `entry` (its `seq` ignored), with the key writes it records for the change feed
-    /// ([`crate::changes`]), in one transaction; returns the entry's sequence number.
+    /// ([`crate::changes`]), in one transaction.
     async fn append(
         &self,
         entry: &AuditEntry,
         changes: &[crate::changes::Change],
-    ) -> Result<u64, LogError>;
+    ) -> Result<Appended, LogError>;
     /// At most `limit` entries with `seq > after`, oldest first, only those [`visible_to`]
     /// `consumer_prefix`.
     async fn list(

@@ -112,15 +112,22 @@ pub trait ChangeTables {
     fn change_bounds(&self, since: u64) -> Result<(u64, Option<u64>), LogError>;
 }
 
-/// Appends `changes` made at `at` (Unix seconds) and drops entries that left the window.
-pub fn append(tables: &impl ChangeTables, at: u64, changes: &[Change]) -> Result<(), LogError> {
+/// Appends `changes` made at `at` (Unix seconds) and drops entries that left the window; the
+/// first change's sequence number (the others follow it one by one).
+pub fn append(
+    tables: &impl ChangeTables,
+    at: u64,
+    changes: &[Change],
+) -> Result<Option<u64>, LogError> {
+    let mut first = None;
     for c in changes {
-        tables.insert_change(at, c)?;
+        let seq = tables.insert_change(at, c)?;
+        first.get_or_insert(seq);
     }
     if !changes.is_empty() {
         tables.delete_changes_before(at.saturating_sub(WINDOW_SECS))?;
     }
-    Ok(())
+    Ok(first)
 }
 
 /// The page after `after` (`None`: the whole window) as of `now_ms`.
@@ -183,6 +190,8 @@ impl SyncOutcome {
 
 /// A synced entry: what a lookup of its key answers until `until` (Unix seconds).
 struct Override {
+    /// The entry's sequence number: an older entry never replaces a newer one.
+    seq: u64,
     until: u64,
     lookup: Lookup,
 }
@@ -244,6 +253,17 @@ impl ChangeView {
         state.overrides.remove(hash.as_kv_key());
         cache.evict(hash);
         None
+    }
+
+    /// Applies changes this isolate has just appended (numbered from `first`, at `at`), before
+    /// any sync brings them: the management API's writes hold at once where they were made.
+    pub fn apply_local(&self, changes: &[Change], first: u64, at: u64, cache: &KeyCache) {
+        let mut state = self.state.borrow_mut();
+        for (seq, c) in (first..).zip(changes) {
+            if let Some(hash) = KeyHash::parse(&c.hash) {
+                put(&mut state, &hash, seq, at, c.record.as_deref(), cache);
+            }
+        }
     }
 
     /// Makes the view fresh enough for a lookup at `now_ms`: nothing when its last sync is
@@ -409,24 +429,9 @@ impl ChangeView {
             cache.clear();
         }
         for e in page.entries.iter().filter(|e| e.seq > seen) {
-            let Some(hash) = KeyHash::parse(&e.hash) else {
-                continue;
-            };
-            let lookup = match &e.record {
-                None => Lookup::Refused(InvalidKey::Unknown),
-                Some(raw) => match KeyRecord::decode(raw, &hash) {
-                    Ok(r) => Lookup::Found(Rc::new(r)),
-                    Err(c) => Lookup::Refused(InvalidKey::Corrupt(c)),
-                },
-            };
-            cache.evict(&hash);
-            state.overrides.insert(
-                e.hash.clone(),
-                Override {
-                    until: e.at.saturating_add(WINDOW_SECS),
-                    lookup,
-                },
-            );
+            if let Some(hash) = KeyHash::parse(&e.hash) {
+                put(&mut state, &hash, e.seq, e.at, e.record.as_deref(), cache);
+            }
         }
         match page.entries.last() {
             Some(last) if page.more => {
@@ -440,6 +445,41 @@ impl ChangeView {
             }
         }
     }
+}
+
+/// Makes the entry `seq` (appended at `at`, `record` or a tombstone) answer for `hash`, unless a
+/// newer entry already does, and drops the key's cache entry.
+fn put(
+    state: &mut ViewState,
+    hash: &KeyHash,
+    seq: u64,
+    at: u64,
+    record: Option<&str>,
+    cache: &KeyCache,
+) {
+    if state
+        .overrides
+        .get(hash.as_kv_key())
+        .is_some_and(|o| o.seq >= seq)
+    {
+        return;
+    }
+    let lookup = match record {
+        None => Lookup::Refused(InvalidKey::Unknown),
+        Some(raw) => match KeyRecord::decode(raw, hash) {
+            Ok(r) => Lookup::Found(Rc::new(r)),
+            Err(c) => Lookup::Refused(InvalidKey::Corrupt(c)),
+        },
+    };
+    cache.evict(hash);
+    state.overrides.insert(
+        hash.as_kv_key().to_owned(),
+        Override {
+            seq,
+            until: at.saturating_add(WINDOW_SECS),
+            lookup,
+        },
+    );
 }
 
 fn fault(policy: &SyncPolicy, detail: Option<String>) -> Result<SyncOutcome, StoreError> {

@@ -10,7 +10,10 @@
 //!   each call with [`serve`]: 200 with its JSON answer, or 500 with the [`LogError`]'s text.
 //! - [`MemoryLog`] is both in memory, for tests: the same [`serve`], behind failures on request.
 
+pub use crate::audit::Appended;
 use crate::audit::{AuditEntry, AuditLog, LogError};
+use crate::cache::KeyCache;
+use crate::changes::ChangeView;
 use crate::changes::{self, Change, ChangeEntry, ChangePage, ChangeTables};
 use crate::idempotency::{self, Claim, Claimed, IdempotencyStore, StoredClaim, Write};
 use serde::de::DeserializeOwned;
@@ -85,12 +88,6 @@ pub enum CallKind {
     Release,
 }
 
-/// The answer to [`LogCall::Append`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Appended {
-    pub seq: u64,
-}
-
 /// The answer to [`LogCall::List`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entries {
@@ -142,8 +139,8 @@ pub fn serve(tables: &impl LogTables, body: &str) -> Result<String, LogError> {
     let answer = match call {
         LogCall::Append { entry, changes } => {
             let seq = tables.insert_audit(&entry)?;
-            changes::append(tables, entry.at, &changes)?;
-            to_json(&Appended { seq })
+            let first_change = changes::append(tables, entry.at, &changes)?;
+            to_json(&Appended { seq, first_change })
         }
         LogCall::Changes { after, now_ms } => to_json(&changes::page(tables, after, now_ms)?),
         LogCall::List {
@@ -233,14 +230,12 @@ impl<T: LogTransport> LogClient<T> {
 }
 
 impl<T: LogTransport> AuditLog for LogClient<T> {
-    async fn append(&self, entry: &AuditEntry, changes: &[Change]) -> Result<u64, LogError> {
-        let a: Appended = self
-            .call(LogCall::Append {
-                entry: entry.clone(),
-                changes: changes.to_vec(),
-            })
-            .await?;
-        Ok(a.seq)
+    async fn append(&self, entry: &AuditEntry, changes: &[Change]) -> Result<Appended, LogError> {
+        self.call(LogCall::Append {
+            entry: entry.clone(),
+            changes: changes.to_vec(),
+        })
+        .await
     }
 
     async fn list(
@@ -297,6 +292,34 @@ impl<T: LogTransport> IdempotencyStore for LogClient<T> {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// An audit log that also applies each appended change to this isolate's view of the feed at
+/// once ([`ChangeView::apply_local`]): the isolate that made a write never answers from an older
+/// entry, or its cache, until its next sync. Other isolates see it at their next sync.
+pub struct Applied<'a, A> {
+    pub log: &'a A,
+    pub view: &'a ChangeView,
+    pub cache: &'a KeyCache,
+}
+
+impl<A: AuditLog> AuditLog for Applied<'_, A> {
+    async fn append(&self, entry: &AuditEntry, changes: &[Change]) -> Result<Appended, LogError> {
+        let appended = self.log.append(entry, changes).await?;
+        if let Some(first) = appended.first_change {
+            self.view.apply_local(changes, first, entry.at, self.cache);
+        }
+        Ok(appended)
+    }
+
+    async fn list(
+        &self,
+        after: u64,
+        limit: usize,
+        consumer_prefix: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, LogError> {
+        self.log.list(after, limit, consumer_prefix).await
     }
 }
 

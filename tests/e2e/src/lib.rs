@@ -174,6 +174,8 @@ pub struct Dev {
     pub name: String,
     pub base: String,
     pub dir: PathBuf,
+    /// `--persist-to`: `dir/state`, or a peer's (see [`Setup::peer`]).
+    state: PathBuf,
     port: u16,
     inspector: u16,
     /// Fixture worker configs started in the same `wrangler dev` session.
@@ -181,10 +183,13 @@ pub struct Dev {
     /// The `--env` the instance runs (see [`Setup::env`]).
     env: Option<String>,
     child: Mutex<Child>,
+    /// Held by each `wrangler kv` call: tests sharing an instance write its local KV one at a
+    /// time (at the same moment, wrangler's local store drops connections).
+    kv_writes: Mutex<()>,
 }
 
 /// How an instance is wired, beyond its `[vars]`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct Setup<'a> {
     /// `API_KEYS` is bound to a worker whose reads throw.
     pub failing_kv: bool,
@@ -206,6 +211,11 @@ pub struct Setup<'a> {
     /// Another keygate entry instead of `src/entry.js`, with the usual bindings (the
     /// fault-injection build, `src/entry-faults.js`).
     pub main: Option<&'a Path>,
+    /// Another location of the same deployment: this instance shares the peer's KV (its
+    /// `--persist-to` state) and binds the peer's management log (`script_name`), but is an
+    /// isolate of its own, so it learns of the peer's management writes only from the change
+    /// feed. The peer must be running.
+    pub peer: Option<&'a Dev>,
     /// Runs `wrangler dev --env NAME`; `extra_toml` must then define `[env.NAME]`, which
     /// inherits none of the top level's bindings or vars (as in a real `wrangler.toml`).
     pub env: Option<&'a str>,
@@ -229,10 +239,13 @@ fn keygate_bindings_toml(setup: &Setup<'_>) -> String {
     } else {
         "{ name = \"QUOTAS\", class_name = \"QuotaCounter\" }"
     };
-    let log = if setup.failing_log {
-        "{ name = \"MANAGEMENT_LOG\", class_name = \"FailingLog\", script_name = \"keygate-e2e-failing-log\" }"
-    } else {
-        "{ name = \"MANAGEMENT_LOG\", class_name = \"ManagementLog\" }"
+    let log = match setup.peer {
+        _ if setup.failing_log => "{ name = \"MANAGEMENT_LOG\", class_name = \"FailingLog\", script_name = \"keygate-e2e-failing-log\" }".to_owned(),
+        Some(peer) => format!(
+            "{{ name = \"MANAGEMENT_LOG\", class_name = \"ManagementLog\", script_name = \"keygate-e2e-{}\" }}",
+            peer.name
+        ),
+        None => "{ name = \"MANAGEMENT_LOG\", class_name = \"ManagementLog\" }".to_owned(),
     };
     let ip = setup.mgmt_ip_limit.unwrap_or(MGMT_LIMIT_DEFAULT);
     let key = setup.mgmt_key_limit.unwrap_or(MGMT_LIMIT_DEFAULT);
@@ -352,22 +365,25 @@ impl Dev {
         std::fs::write(dir.join("wrangler.toml"), toml).expect("write config");
         std::fs::write(dir.join(".dev.vars"), dev_vars).expect("write .dev.vars");
 
+        let state = setup.peer.map_or_else(|| dir.join("state"), Dev::state);
         // Another process can still take a port between our check and wrangler's bind: then
         // wrangler exits with "Address already in use", and the instance starts again on others.
         let mut attempt = 1;
         loop {
             let port = free_port();
             let inspector = free_port();
-            let child = Self::spawn(&dir, port, inspector, &fixtures, setup.env);
+            let child = Self::spawn(&dir, &state, port, inspector, &fixtures, setup.env);
             let dev = Dev {
                 name: name.to_owned(),
                 base: format!("http://127.0.0.1:{port}"),
                 dir: dir.clone(),
+                state: state.clone(),
                 port,
                 inspector,
                 fixtures: fixtures.clone(),
                 env: setup.env.map(str::to_owned),
                 child: Mutex::new(child),
+                kv_writes: Mutex::new(()),
             };
             match dev.try_ready(Duration::from_secs(180)) {
                 Ok(()) => return dev,
@@ -382,6 +398,7 @@ impl Dev {
 
     fn spawn(
         dir: &Path,
+        state: &Path,
         port: u16,
         inspector: u16,
         fixtures: &[PathBuf],
@@ -408,7 +425,7 @@ impl Dev {
             &inspector.to_string(),
         ])
         .args(["--ip", "127.0.0.1", "--persist-to"])
-        .arg(dir.join("state"))
+        .arg(state)
         .current_dir(dir)
         .env("PATH", node_path())
         .env("WRANGLER_SEND_METRICS", "false")
@@ -443,6 +460,7 @@ impl Dev {
             stop(&mut child);
             *child = Self::spawn(
                 &self.dir,
+                &self.state,
                 self.port,
                 self.inspector,
                 &self.fixtures,
@@ -513,7 +531,7 @@ impl Dev {
     }
 
     pub fn state(&self) -> PathBuf {
-        self.dir.join("state")
+        self.state.clone()
     }
 
     /// Waits up to 10 s for `needle` to appear in the log (wrangler writes it asynchronously).
@@ -639,9 +657,11 @@ impl Dev {
     }
 
     /// Runs `wrangler kv …` against this instance's local KV and insists it succeeds. Like the
-    /// CLI, it tries a call answered 5xx twice more: wrangler's local store gives one now and
-    /// then when another process writes at the same moment, and these writes are idempotent.
+    /// CLI, it tries a call answered 5xx, or whose connection was lost, twice more: wrangler's
+    /// local store gives one now and then when another process writes at the same moment (a
+    /// running instance, its peer), and these writes are idempotent.
     fn wrangler_kv(&self, args: &[&str]) {
+        let _one_at_a_time = lock(&self.kv_writes);
         let mut tries = 0;
         loop {
             tries += 1;
@@ -657,7 +677,9 @@ impl Dev {
                 .output()
                 .expect("run wrangler kv");
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let server_error = stderr.contains(" failed: 5") || stderr.contains("internal error");
+            let server_error = stderr.contains(" failed: 5")
+                || stderr.contains("internal error")
+                || stderr.contains("Network connection lost");
             if out.status.success() || !server_error || tries == 3 {
                 assert!(
                     out.status.success(),

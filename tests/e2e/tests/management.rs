@@ -55,8 +55,11 @@ pub struct Ctx {
     /// Only the schemathesis run uses it: it changes things at random.
     pub fuzz: Dev,
     /// Keys cached for 300 s (`KEY_CACHE_TTL_SECS=300`) and the change feed at its default
-    /// period: the revocation-in-seconds tests.
+    /// period: the revocation-in-seconds tests make their changes through its management API.
     pub feed: Dev,
+    /// Another location of `feed`'s deployment: its KV and its management log, an isolate of its
+    /// own, the same 300 s cache. It learns of `feed`'s writes only through the change feed.
+    pub feed_edge: Dev,
     /// `MANAGEMENT_LOG` bound to an object whose calls throw, and `REVOCATION_LOG_FAULT=closed`.
     pub log_closed: Dev,
 }
@@ -169,8 +172,22 @@ fn start() -> Ctx {
                 },
             )
         });
+        let feed = feed.join().expect("mgmt-feed");
+        let feed_edge = Dev::start_setup(
+            "mgmt-feed-edge",
+            &[
+                ("ORIGIN_URL", &o),
+                ("SHARED_SECRET", SECRET),
+                ("KEY_CACHE_TTL_SECS", "300"),
+            ],
+            Setup {
+                peer: Some(&feed),
+                ..Setup::default()
+            },
+        );
         Ctx {
-            feed: feed.join().expect("mgmt-feed"),
+            feed,
+            feed_edge,
             log_closed: log_closed.join().expect("mgmt-log-closed"),
             main: main.join().expect("mgmt-main"),
             fuzz: fuzz.join().expect("mgmt-fuzz"),
@@ -225,6 +242,7 @@ fn main() {
             twenty_revocations_and_disables_through_the_api_hold_within_the_bound_despite_a_300_s_cache,
             a_scope_change_through_the_api_holds_within_the_bound_despite_a_300_s_cache,
             a_change_written_around_the_api_waits_for_the_cache,
+            the_isolate_that_served_the_write_refuses_at_once,
             with_the_log_down_and_the_kv_setting_keys_pass_and_the_fault_is_logged,
             with_the_log_down_and_the_closed_setting_keyed_requests_get_503,
         },
@@ -272,6 +290,7 @@ fn main() {
             &c.limited,
             &c.fuzz,
             &c.feed,
+            &c.feed_edge,
             &c.log_closed,
         ])
     });

@@ -593,3 +593,42 @@ fn a_failed_sync_ahead_leaves_the_fault_to_the_first_request_that_must_sync() {
         "{sync:?}"
     );
 }
+
+#[test]
+fn the_isolate_that_made_a_write_holds_it_at_once_without_waiting_for_a_sync() {
+    // The isolate serving the management API is `w.view` and `w.cache` (as at the edge, where
+    // the write and the data plane share the isolate). Its store stays stale.
+    let w = World::default();
+    let (key, _) = w.key("acme", json!({}));
+    let store = FakeStore::default();
+    store.put(&key, &stored(&w, &key));
+    let feed = Feed::new(&w.log);
+    let policy = SyncPolicy {
+        trust_ms: TRUST_MS,
+        on_fault: OnLogFault::KvBound,
+    };
+    let lookup = |now_ms: u64| {
+        let cached = Cached::new(&w.cache, CachePolicy::default(), &store, YieldPause, now_ms);
+        let keys = Synced::new(cached, &w.view, &feed, policy);
+        block_on(keys.lookup(&ApiKey::new(&key).hash())).unwrap()
+    };
+    assert!(matches!(lookup(NOW * 1000), Lookup::Found(r) if !r.disabled));
+    assert_eq!(feed.log_reads.get(), 1);
+    disable(&w, &key);
+    // Within the trust period, with no sync: the write's own entry answers.
+    assert!(matches!(lookup(NOW * 1000 + 1), Lookup::Found(r) if r.disabled));
+    let id = ApiKey::new(&key).hash().id().to_owned();
+    assert_eq!(w.admin("DELETE", &format!("/keys/{id}"), None).status, 204);
+    assert!(matches!(
+        lookup(NOW * 1000 + 2),
+        Lookup::Refused(InvalidKey::Unknown)
+    ));
+    assert_eq!(feed.log_reads.get(), 1, "no sync was needed");
+    // The sync that brings the same entries later changes nothing.
+    feed.now_ms.set(NOW * 1000 + TRUST_MS);
+    assert!(matches!(
+        lookup(NOW * 1000 + TRUST_MS),
+        Lookup::Refused(InvalidKey::Unknown)
+    ));
+    assert_eq!(feed.log_reads.get(), 2);
+}

@@ -20,6 +20,8 @@ mod verify;
 
 use common::Yield;
 use http::{HeaderMap, HeaderName, HeaderValue};
+use keygate_core::cache::KeyCache;
+use keygate_core::changes::ChangeView;
 use keygate_core::kv::memory::MemoryKv;
 use keygate_core::kv::{KvError, KvStore, ListPage, PutOptions};
 use keygate_core::limits::Quota;
@@ -27,7 +29,7 @@ use keygate_core::management::route;
 use keygate_core::management_api::{
     body_plan, serve, Answer, Body, BodyPlan, Deps, ManagementRequest, Sleep,
 };
-use keygate_core::management_log::{LogClient, MemoryLog};
+use keygate_core::management_log::{Applied, LogClient, MemoryLog};
 use keygate_core::root::{create_root, Permissions};
 use keygate_core::store::{LimitError, QuotaReader, RateLimiter};
 use keygate_core::Config;
@@ -157,6 +159,10 @@ pub struct World {
     pub cfg: Config,
     pub kv: SlowKv,
     pub log: MemoryLog,
+    /// The view of the change feed, and the key cache, of the isolate that serves the management
+    /// requests (its writes apply to them at once, as at the edge).
+    pub view: ChangeView,
+    pub cache: KeyCache,
     pub limiter: Limiter,
     pub quotas: Quotas,
     pub sleep: FakeSleep,
@@ -223,6 +229,8 @@ impl World {
                 yields: 0,
             },
             log: MemoryLog::new(),
+            view: ChangeView::new(),
+            cache: KeyCache::new(),
             limiter: Limiter::default(),
             quotas: Quotas::default(),
             sleep: FakeSleep::default(),
@@ -256,10 +264,15 @@ impl World {
             (BodyPlan::Read, Some(b)) => Body::Bytes(b.as_bytes()),
         };
         let log = LogClient(&self.log);
+        let audit = Applied {
+            log: &log,
+            view: &self.view,
+            cache: &self.cache,
+        };
         let deps = Deps {
             cfg: &self.cfg,
             kv: &self.kv,
-            audit: &log,
+            audit: &audit,
             idempotency: &log,
             limiter: &self.limiter,
             quotas: &self.quotas,
