@@ -318,13 +318,8 @@ pub fn load_config(env: &Env) -> Rc<Result<Config, ConfigError>> {
         c.get_or_init(|| {
             let cfg = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
                 .and_then(|cfg| {
-                    if cfg.tiers.bindings().any(|b| env.rate_limiter(b).is_err()) {
-                        Err(ConfigError::MissingRateLimiter)
-                    } else if cfg.sync.trust_ms > 0 && env.durable_object(LOG_BINDING).is_err() {
-                        Err(ConfigError::MissingManagementLog)
-                    } else {
-                        Ok(cfg)
-                    }
+                    let log_bound = env.durable_object(LOG_BINDING).is_ok();
+                    cfg.check_bindings(|b| env.rate_limiter(b).is_ok(), log_bound)
                 });
             Rc::new(cfg)
         })

@@ -287,6 +287,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// The bindings this configuration needs, checked once an isolate: every rate-limit binding
+    /// a tier names (`rate_limiter(name)` says whether it is bound), and the management log
+    /// (`log_bound`) when the change feed is on. A missing one is a configuration error.
+    pub fn check_bindings(
+        self,
+        rate_limiter: impl Fn(&str) -> bool,
+        log_bound: bool,
+    ) -> Result<Self, ConfigError> {
+        if !self.tiers.bindings().all(rate_limiter) {
+            Err(ConfigError::MissingRateLimiter)
+        } else if self.sync.trust_ms > 0 && !log_bound {
+            Err(ConfigError::MissingManagementLog)
+        } else {
+            Ok(self)
+        }
+    }
+
     /// Reads the config through `lookup` (var or secret name → value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let origin = Origin::parse(&lookup("ORIGIN_URL").unwrap_or_default())?;

@@ -1,6 +1,7 @@
 //! The rules that once lived only in the worker, now in core where native tests reach them: the
 //! quota counter's call protocol, which faults carry operator detail, the headers of keygate's
-//! own answers and of a forwarded answer, and which decisions keep the query out of the log.
+//! own answers and of a forwarded answer, which decisions keep the query out of the log, and
+//! which bindings a configuration needs.
 
 use http::{HeaderMap, HeaderValue};
 use keygate_core::forward::finish_response_headers;
@@ -8,6 +9,30 @@ use keygate_core::limits::{CounterCall, RateLimitFields, Window};
 use keygate_core::pipeline::{Denial, KeyIdBuf};
 use keygate_core::telemetry::{loggable_target, Decision};
 use keygate_core::{ApiKey, ConfigError, Fault, Refusal, StoreError};
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[test]
+fn a_missing_rate_limit_binding_or_management_log_is_a_configuration_error() {
+    let tiered = || common::config(&[("RATE_LIMIT_TIERS", "pro=RL_PRO:100/60")]);
+    let all = |_: &str| true;
+    assert!(tiered().check_bindings(all, true).is_ok());
+    assert_eq!(
+        tiered()
+            .check_bindings(|b| b != "RL_PRO", true)
+            .unwrap_err(),
+        ConfigError::MissingRateLimiter
+    );
+    // The change feed reads the management log on every isolate: without it, nothing is served.
+    assert_eq!(
+        tiered().check_bindings(all, false).unwrap_err(),
+        ConfigError::MissingManagementLog
+    );
+    // With the feed off, the log is needed only by the management API (which answers 500 itself).
+    let off = common::config(&[("REVOCATION_SYNC_SECS", "0")]);
+    assert!(off.check_bindings(all, false).is_ok());
+}
 
 #[test]
 fn a_counter_call_reads_back_as_the_call_that_was_sent() {
