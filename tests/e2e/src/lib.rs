@@ -917,6 +917,22 @@ pub fn get(url: &str, key: Option<&str>) -> Resp {
     get_with(url, key, &[])
 }
 
+/// One bench request: GET `url` with `key`, timed from send to the last byte of the body. It
+/// must be answered 200.
+pub fn timed_get(url: &str, key: &str) -> Duration {
+    let start = Instant::now();
+    let r = client()
+        .get(url)
+        .header("authorization", bearer(key))
+        .send()
+        .expect("request");
+    let status = r.status().as_u16();
+    let _ = r.bytes();
+    let took = start.elapsed();
+    assert_eq!(status, 200, "bench request refused");
+    took
+}
+
 /// GET with an optional bearer key and these header fields besides.
 pub fn get_with(url: &str, key: Option<&str>, headers: &[(&str, &str)]) -> Resp {
     let mut req = client().get(url);

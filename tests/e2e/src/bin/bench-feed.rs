@@ -7,7 +7,7 @@
 //! latency against the baseline in the same run. A benchmark, never a test: it asserts nothing
 //! about time.
 
-use keygate_e2e::{client, Dev, Setup, TestOrigin, SECRET};
+use keygate_e2e::{timed_get, Dev, Setup, TestOrigin, SECRET};
 use std::time::{Duration, Instant};
 
 const WARMUP: usize = 50;
@@ -54,19 +54,7 @@ fn main() {
             )
         })
         .collect();
-    let send = |url: &str, key: &str| -> Duration {
-        let start = Instant::now();
-        let r = client()
-            .get(url)
-            .header("authorization", format!("Bearer {key}"))
-            .send()
-            .expect("request");
-        let status = r.status().as_u16();
-        let _ = r.bytes();
-        let took = start.elapsed();
-        assert_eq!(status, 200, "bench request refused");
-        took
-    };
+    let send = timed_get;
     for _ in 0..WARMUP {
         for (_, url, key) in &targets {
             send(url, key);

@@ -8,8 +8,8 @@
 //! It prints p50/p90/p99 per key and the extra latency of each against the baseline measured
 //! in the same run. A benchmark, never a test: it asserts nothing about time.
 
-use keygate_e2e::{client, Dev, Setup};
-use std::time::{Duration, Instant};
+use keygate_e2e::{timed_get, Dev, Setup};
+use std::time::Duration;
 
 const WARMUP: usize = 100;
 
@@ -39,19 +39,7 @@ fn main() {
         ),
     ];
     let url = dev.url("/bench");
-    let send = |key: &str| -> Duration {
-        let start = Instant::now();
-        let r = client()
-            .get(&url)
-            .header("authorization", format!("Bearer {key}"))
-            .send()
-            .expect("request");
-        let status = r.status().as_u16();
-        let _ = r.bytes();
-        let took = start.elapsed();
-        assert_eq!(status, 200, "bench request refused");
-        took
-    };
+    let send = |key: &str| timed_get(&url, key);
     for _ in 0..WARMUP {
         for (_, k) in &keys {
             send(k);
