@@ -16,18 +16,19 @@ use serde::de::DeserializeOwned;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{
-    Cache, Delay, Env, Headers, KvStore, Method, ObjectNamespace, Request, RequestInit, Response,
+    AnalyticsEngineDataset, Cache, Delay, Env, Headers, KvStore, Method, ObjectNamespace, Request,
+    RequestInit, Response,
 };
 
 /// The KV namespace binding that holds key records.
-pub const KV_BINDING: &str = "API_KEYS";
+const KV_BINDING: &str = "API_KEYS";
 /// KV's own edge cache for key reads, in seconds: 30 is KV's minimum (since 2026-01-30; its
 /// default stays 60). A longer value would save little (the isolate cache already absorbs hot
 /// keys) and lengthens, one for one, how long a write made without the management API (and so
 /// without the change feed) takes to hold. See README, "How long until a revoked key is refused".
 const KV_CACHE_TTL_SECS: u64 = 30;
 /// The optional Workers Analytics Engine dataset binding: one data point per request.
-pub const ANALYTICS_BINDING: &str = "ANALYTICS";
+const ANALYTICS_BINDING: &str = "ANALYTICS";
 /// The Durable Object namespace binding of the quota counters.
 const QUOTA_BINDING: &str = "QUOTAS";
 
@@ -324,5 +325,36 @@ pub fn load_config(env: &Env) -> Rc<Result<Config, ConfigError>> {
             Rc::new(cfg)
         })
         .clone()
+    })
+}
+
+thread_local! {
+    /// The key store binding, looked up once per isolate like the config: a lookup builds a
+    /// `KvStore` from six property reads across the wasm boundary.
+    static KEY_STORE: std::cell::OnceCell<Option<&'static Kv>> = const { std::cell::OnceCell::new() };
+    /// The Analytics Engine dataset, once per isolate (`None`: not bound).
+    static ANALYTICS: std::cell::OnceCell<Option<&'static AnalyticsEngineDataset>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The isolate's key store (`API_KEYS`); `None` when the binding is missing, a configuration
+/// fault. Bindings are fixed for the isolate's life, and a binding's object serves any request
+/// of its isolate (as `import { env } from "cloudflare:workers"` does).
+pub fn key_store(env: &Env) -> Option<&'static Kv> {
+    KEY_STORE.with(|c| {
+        *c.get_or_init(|| {
+            let kv = env.kv(KV_BINDING).ok()?;
+            Some(&*Box::leak(Box::new(Kv(kv))))
+        })
+    })
+}
+
+/// The isolate's Analytics Engine dataset (`ANALYTICS`), when bound.
+pub fn analytics(env: &Env) -> Option<&'static AnalyticsEngineDataset> {
+    ANALYTICS.with(|c| {
+        *c.get_or_init(|| {
+            let dataset = env.analytics_engine(ANALYTICS_BINDING).ok()?;
+            Some(&*Box::leak(Box::new(dataset)))
+        })
     })
 }

@@ -17,7 +17,7 @@ pub use management_log::ManagementLog;
 pub use quota_counter::QuotaCounter;
 
 use bindings::{
-    load_config, Feed, Kv, Limiters, LogObject, Quotas, TimerPause, ANALYTICS_BINDING, KV_BINDING,
+    analytics, key_store, load_config, Feed, Kv, Limiters, LogObject, Quotas, TimerPause,
     LOG_BINDING,
 };
 use headers::{own_answer, to_header_map, to_worker_headers};
@@ -62,7 +62,7 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let (resp, rec) = handle(req, &env, &ctx).await;
-    let dataset = env.analytics_engine(ANALYTICS_BINDING).ok();
+    let dataset = analytics(&env);
     // Nothing to write (an accepted request under `REQUEST_LOG=refusals`, no dataset): no task.
     if rec.log || dataset.is_some() {
         ctx.wait_until(async move { record(rec, dataset) });
@@ -182,9 +182,9 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
     if cfg.log_query {
         trace.query = url.and_then(|u| u.query);
     }
-    let kv = match env.kv(KV_BINDING) {
-        Ok(kv) => Kv(kv),
-        Err(_) => {
+    let kv = match key_store(env) {
+        Some(kv) => kv,
+        None => {
             return refuse(
                 Refusal::Fault(Fault::Config(ConfigError::MissingKeyStore)),
                 &trace,
@@ -212,7 +212,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
         },
     };
     let now_ms = Date::now().as_millis();
-    let cached = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, &kv, TimerPause, now_ms);
+    let cached = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, kv, TimerPause, now_ms);
     let feed = Feed { env, now_ms };
     let keys = Synced::new(cached, CHANGE_VIEW.with(|v| *v), feed, cfg.sync);
     let verdict = decide(
@@ -253,7 +253,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
             let mgmt = Management {
                 cfg,
                 env,
-                kv: &kv,
+                kv,
                 query: url.query,
                 client_ip,
                 now: now_ms / 1000,
@@ -500,7 +500,7 @@ fn refuse_with(
 /// Writes a finished request's log line (unless `REQUEST_LOG` skips it) and its Analytics
 /// Engine data point (when the `ANALYTICS` binding exists). It runs under `wait_until`, after the
 /// answer has gone, so neither costs the client time.
-fn record(rec: Record, dataset: Option<AnalyticsEngineDataset>) {
+fn record(rec: Record, dataset: Option<&AnalyticsEngineDataset>) {
     if rec.log {
         let ts = worker::js_sys::Date::new(&rec.started_ms.into()).to_iso_string();
         let line = rec.event.log_line(&String::from(ts));
@@ -519,7 +519,7 @@ fn record(rec: Record, dataset: Option<AnalyticsEngineDataset>) {
             .indexes([point.index.as_str()])
             .blobs(point.blobs)
             .doubles(point.doubles)
-            .write_to(&dataset);
+            .write_to(dataset);
         if written.is_err() {
             worker::console_error!(
                 "analytics: data point for request {} not written",

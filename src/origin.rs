@@ -1,14 +1,22 @@
 //! The origin fetch: the upstream request as core built it, with the method exactly as received
-//! and the body streamed through, raced against the origin timeout; the answer filtered by core.
+//! and the body streamed through, under the origin timeout (`AbortSignal.timeout`); the answer
+//! filtered by core.
 
 use crate::headers::{to_header_map, to_worker_headers};
-use futures_util::future::{select, Either};
 use keygate_core::forward::{finish_response_headers, sanitise_response_headers};
 use keygate_core::{Accepted, Config, Fault};
-use worker::{
-    web_sys, AbortController, Date, Delay, Fetch, Request, RequestInit, RequestRedirect, Response,
-    ResponseBuilder,
-};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, web_sys, Date, Request, Response, ResponseBuilder};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `fetch(url, init)`: the upstream request is built by `fetch` itself, from
+    /// the init, with no `Request` object of ours in between.
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str, init: &web_sys::RequestInit) -> js_sys::Promise;
+}
 
 /// An origin call that ended without an answer: the fault, its operator-facing detail, and the
 /// milliseconds spent waiting.
@@ -18,7 +26,7 @@ pub struct OriginFailure {
     pub waited_ms: f64,
 }
 
-/// Sends the upstream request with `method` exactly as received, racing the origin timeout, and
+/// Sends the upstream request with `method` exactly as received, under the origin timeout, and
 /// filters the origin's answer. Also returns how long the origin took to answer, in
 /// milliseconds.
 pub async fn fetch_origin(
@@ -28,43 +36,36 @@ pub async fn fetch_origin(
     cfg: &Config,
     request_id: &str,
 ) -> Result<(Response, f64), OriginFailure> {
-    let mut init = RequestInit::new();
-    init.with_headers(to_worker_headers(&accepted.headers, !accepted.forward_body))
-        .with_redirect(RequestRedirect::Manual);
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&to_worker_headers(&accepted.headers, !accepted.forward_body).0);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     if accepted.forward_body {
         // The client's body stream is handed on as is: nothing is buffered in the worker.
-        init.with_body(req.inner().body().map(Into::into));
+        if let Some(body) = req.inner().body() {
+            init.set_body(&body);
+        }
     }
-    // workers-rs's `RequestInit` takes its `Method` enum, which has no variant for every method;
-    // the runtime's own init takes the string.
-    let js_init = web_sys::RequestInit::from(&init);
-    js_init.set_method(method);
+    // One call arms the timeout: `fetch` rejects with a `TimeoutError` when it fires, and the
+    // runtime cancels the upstream request (no controller, no timer of ours to race).
+    let timeout_ms = u32::try_from(cfg.origin_timeout.as_millis()).unwrap_or(u32::MAX);
+    init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(timeout_ms)));
     let sent_ms = Date::now().as_millis() as f64;
     let failed = |fault, detail| OriginFailure {
         fault,
         detail,
         waited_ms: Date::now().as_millis() as f64 - sent_ms,
     };
-    let upstream = web_sys::Request::new_with_str_and_init(&accepted.target.url, &js_init)
-        .map(Request::from)
-        .map_err(|_| failed(Fault::OriginUnreachable, None))?;
-
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let call = Fetch::Request(upstream);
-    let sending = call.send_with_signal(&signal);
-    let timeout = Delay::from(cfg.origin_timeout);
-    futures_util::pin_mut!(sending);
-    futures_util::pin_mut!(timeout);
-    let resp = match select(sending, timeout).await {
-        Either::Left((Ok(resp), _)) => resp,
-        Either::Left((Err(e), _)) => {
-            let detail = e.to_string().replace(cfg.secret.expose(), "<redacted>");
-            return Err(failed(Fault::OriginUnreachable, Some(detail)));
-        }
-        Either::Right(_) => {
-            controller.abort();
+    let resp = match JsFuture::from(global_fetch(&accepted.target.url, &init)).await {
+        Ok(resp) => Response::from(resp.unchecked_into::<web_sys::Response>()),
+        Err(e) if error_name(&e).as_deref() == Some("TimeoutError") => {
             return Err(failed(Fault::OriginTimeout, None));
+        }
+        Err(e) => {
+            let detail = worker::Error::from(e)
+                .to_string()
+                .replace(cfg.secret.expose(), "<redacted>");
+            return Err(failed(Fault::OriginUnreachable, Some(detail)));
         }
     };
     let origin_ms = Date::now().as_millis() as f64 - sent_ms;
@@ -79,4 +80,11 @@ pub async fn fetch_origin(
         .with_headers(to_worker_headers(&out_headers, false))
         .body(body);
     Ok((resp, origin_ms))
+}
+
+/// The `name` of a rejection (a `DOMException` or `Error`), if it has one.
+fn error_name(e: &JsValue) -> Option<String> {
+    js_sys::Reflect::get(e, &JsValue::from_str("name"))
+        .ok()?
+        .as_string()
 }

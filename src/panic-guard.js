@@ -44,8 +44,29 @@ addEventListener("error", (event) => {
   if (isTrap(event.error)) failPending();
 });
 
+/**
+ * How one request reaches the wasm handler. worker-build's default export is a `WorkerEntrypoint`
+ * class behind a Proxy: constructing it per request builds the entrypoint, a Proxy around it and
+ * another around its `fetch`, whose async wrapper adds a promise; all of that is there to re-create
+ * the wasm instance after a trap. Its prototype's `fetch` only calls the wasm export with the
+ * `env` and `ctx` it finds on `this`, so while the instance is healthy (the shim's
+ * `__worker_init_state` shows no critical error) it is called directly. After a trap, and with a
+ * shim that does not look like this, the request goes the shim's own way, which resets the
+ * instance first.
+ */
+function handlerOf(Inner) {
+  const direct = Inner.prototype?.fetch;
+  const state = globalThis.__worker_init_state;
+  if (typeof direct !== "function" || typeof state !== "object" || state === null) {
+    return (request, env, ctx) => new Inner(ctx, env).fetch(request);
+  }
+  return (request, env, ctx) =>
+    state.criticalError ? new Inner(ctx, env).fetch(request) : direct.call({ env, ctx }, request);
+}
+
 /** Wraps worker-build's default export (a `WorkerEntrypoint` class) in a guarded fetch handler. */
 export function guard(Inner) {
+  const handle = handlerOf(Inner);
   return {
     async fetch(request, env, ctx) {
       const started = Date.now();
@@ -56,7 +77,7 @@ export function guard(Inner) {
       pending.add(fail);
       let failure;
       try {
-        const answer = await Promise.race([new Inner(ctx, env).fetch(request), trapped]);
+        const answer = await Promise.race([handle(request, env, ctx), trapped]);
         if (answer !== TRAPPED) return answer;
         failure = "the wasm handler panicked";
       } catch (error) {
