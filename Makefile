@@ -70,8 +70,9 @@ fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p keygate-core --release --test properties -- --nocapture; \
 	echo "make fuzz: $(FUZZ_CASES) cases per property, $$((SECONDS - start)) s with the build"
 
-## Benchmarks (not tests): keygate vs a passthrough worker under oha, the native decision path,
-## and the latency rate limits and quotas add. See README, "Benchmarks".
+## Benchmarks (not tests): keygate vs JavaScript floors (passthrough, passthrough with a log line,
+## a hand-written gateway) and a workers-rs passthrough under oha, with workerd CPU per request;
+## the native decision path; and the latency rate limits and quotas add. See README, "Benchmarks".
 bench: setup
 	@$(MAKE) -s worker $(PASSTHROUGH_JS)
 	@scripts/bench.sh

@@ -18,7 +18,7 @@ cargo build -q --release -p keygate-origin -p keygate-e2e --bins
 cargo build -q -p keygate-cli --bin keygate
 
 echo
-echo "==> 1. keygate vs the passthrough baseline (oha, wrangler dev)"
+echo "==> 1. keygate vs JavaScript floors and a workers-rs passthrough (oha, wrangler dev; req/s, latency, workerd CPU per request)"
 target/release/bench-gateway
 
 echo

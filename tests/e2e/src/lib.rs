@@ -206,7 +206,8 @@ pub struct Setup<'a> {
     pub mgmt_key_limit: Option<u32>,
     /// Appended to the generated `wrangler.toml` (e.g. `[[ratelimits]]` blocks).
     pub extra_toml: &'a str,
-    /// Another worker script instead of keygate's, with no bindings (the bench baseline).
+    /// Another worker script instead of keygate's (a bench baseline), with no bindings but
+    /// what `extra_toml` declares.
     pub script: Option<&'a Path>,
     /// Another keygate entry instead of `src/entry.js`, with the usual bindings (the
     /// fault-injection build, `src/entry-faults.js`).
@@ -689,6 +690,48 @@ impl Dev {
             }
             std::thread::sleep(Duration::from_millis(300 * tries));
         }
+    }
+
+    /// The CPU time (user + system, in seconds) used so far by this instance's `workerd`
+    /// processes: the sum of `utime` and `stime` in `/proc/<pid>/stat` over every process named
+    /// `workerd` in the process group of the `wrangler dev` child (spawned with
+    /// `process_group(0)`, so its pid is the group's id). Wrangler 4 runs two, both on every
+    /// request: its proxy, which serves the public port, and the one that runs the worker. The
+    /// wrangler (node) process itself is not counted. The resolution is a clock tick (10 ms at the usual 100 Hz), so read it before
+    /// and after thousands of requests. Panics when the group holds no `workerd`.
+    pub fn workerd_cpu_secs(&self) -> f64 {
+        let pgid = lock(&self.child).id().to_string();
+        // SAFETY: sysconf reads a system constant; no memory is involved.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let ticks = if ticks > 0 { ticks as f64 } else { 100.0 };
+        let mut found = 0;
+        let mut total = 0u64;
+        for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid pgrp … utime stime …`; comm may hold spaces and parentheses.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let comm = &stat[open + 1..close];
+            // Fields from the 3rd (state) on: pgrp is the 5th, utime the 14th, stime the 15th.
+            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            if comm != "workerd" || fields.get(2) != Some(&pgid.as_str()) {
+                continue;
+            }
+            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            if let (Some(utime), Some(stime)) = (field(11), field(12)) {
+                found += 1;
+                total += utime + stime;
+            }
+        }
+        assert!(
+            found > 0,
+            "wrangler dev '{}': no workerd process in its process group {pgid} (is it running?)",
+            self.name
+        );
+        total as f64 / ticks
     }
 
     pub fn url(&self, path: &str) -> String {
