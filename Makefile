@@ -17,10 +17,11 @@ export WRANGLER_SEND_METRICS := false
 WORKER_JS := build/index.js
 PASSTHROUGH_JS := bench/passthrough/build/index.js
 FAULTS_JS := build-faults/index.js
+PROFILE_JS := build-profile/index.js
 WORKER_SRC := $(shell find src crates/core/src -name '*.rs') crates/core/build.rs \
 	openapi/keygate-management.json crates/core/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: setup worker worker-faults dev test fuzz bench deploy clean
+.PHONY: setup worker worker-faults worker-profile dev test fuzz bench profile deploy clean
 
 ## Install the toolchain pieces that are missing or at the wrong version.
 setup:
@@ -45,6 +46,19 @@ $(FAULTS_JS): $(WORKER_SRC)
 	worker-build --release --out-dir build-faults . --package keygate-worker \
 		--features fault-injection --target-dir $(ROOT)/target/faults
 	wasm-opt build-faults/index_bg.wasm -O3 --strip-debug --strip-producers -o build-faults/index_bg.wasm
+	@touch $@
+
+## The profiling variant (`make profile`, part 6 of `make bench`): the release build with the
+## function names kept (the wasm "name" section), so that a V8 CPU profile names the Rust frames.
+## The same features and code as `make worker`, so cargo reuses that build (same target dir).
+## Two differences, neither in the code that runs: the JS glue is not minified (NO_MINIFY, so JS
+## frames keep names such as getStringFromWasm0), and the last wasm-opt pass keeps the names
+## (-g; without it wasm-opt drops them, as `make worker` wants).
+worker-profile: $(PROFILE_JS)
+
+$(PROFILE_JS): $(WORKER_SRC)
+	NO_MINIFY=1 worker-build --release --out-dir build-profile . --package keygate-worker
+	wasm-opt build-profile/index_bg.wasm -O3 -g --strip-producers -o build-profile/index_bg.wasm
 	@touch $@
 
 $(PASSTHROUGH_JS): bench/passthrough/src/lib.rs bench/passthrough/Cargo.toml Cargo.toml Cargo.lock
@@ -74,8 +88,15 @@ fuzz:
 ## a hand-written gateway) and a workers-rs passthrough under oha, with workerd CPU per request;
 ## the native decision path; and the latency rate limits and quotas add. See README, "Benchmarks".
 bench: setup
-	@$(MAKE) -s worker $(PASSTHROUGH_JS)
+	@$(MAKE) -s worker worker-profile $(PASSTHROUGH_JS)
 	@scripts/bench.sh
+
+## Where the CPU goes: a V8 CPU profile of keygate under oha load, taken through `wrangler dev`'s
+## inspector (scripts/profile.mjs), with its top frames printed; the .cpuprofile files (under
+## target/cpuprofile/) open in Chrome DevTools. Part 6 of `make bench`, on its own.
+profile: setup
+	@$(MAKE) -s worker-profile
+	@scripts/profile.sh
 
 ## Deploy one environment of wrangler.toml: `make deploy ENV=staging` or `ENV=production` (see
 ## README, "Deploying"). The top level of wrangler.toml is the local-dev config and is never
@@ -92,4 +113,4 @@ deploy: setup
 
 clean:
 	cargo clean
-	rm -rf build build-faults
+	rm -rf build build-faults build-profile

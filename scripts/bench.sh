@@ -37,3 +37,7 @@ MGMT_LATENCY_NO_BUILD=1 scripts/mgmt-latency.sh
 echo
 echo "==> 5. what the change feed costs a busy isolate (wrangler dev, sequential)"
 target/release/bench-feed
+
+echo
+echo "==> 6. where the CPU goes: a V8 CPU profile of keygate under load (wrangler dev's inspector)"
+PROFILE_NO_BUILD=1 scripts/profile.sh

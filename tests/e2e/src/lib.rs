@@ -535,6 +535,12 @@ impl Dev {
         self.state.clone()
     }
 
+    /// The port of `wrangler dev`'s inspector (`--inspector-port`): its `/json` lists the
+    /// worker's DevTools target (scripts/profile.mjs records a CPU profile through it).
+    pub fn inspector_port(&self) -> u16 {
+        self.inspector
+    }
+
     /// Waits up to 10 s for `needle` to appear in the log (wrangler writes it asynchronously).
     pub fn log_contains(&self, needle: &str) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
