@@ -128,7 +128,8 @@ function demangleV0(name) {
  * demangled but with the legacy hash (`a::b::h0123456789abcdef`); a mangled one is demangled. */
 export function demangle(name) {
   const plain = demangleLegacy(name) ?? demangleV0(name) ?? name;
-  return plain.replace(/::h[0-9a-f]{16}(?=$|\s)/g, "");
+  // Also drop the crate disambiguators of v0-style paths in the names (`core[c5930c85a12de822]`).
+  return plain.replace(/::h[0-9a-f]{16}(?=$|\s)/g, "").replace(/\[[0-9a-f]{16}\]/g, "");
 }
 
 // ── Reading a profile ────────────────────────────────────────────────────────────────────────
