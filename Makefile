@@ -18,7 +18,7 @@ WORKER_JS := build/index.js
 PASSTHROUGH_JS := bench/passthrough/build/index.js
 FAULTS_JS := build-faults/index.js
 PROFILE_JS := build-profile/index.js
-WORKER_SRC := $(shell find src crates/core/src -name '*.rs') crates/core/build.rs \
+WORKER_SRC := $(shell find src crates/core/src -name '*.rs') src/glue.js crates/core/build.rs \
 	openapi/keygate-management.json crates/core/Cargo.toml Cargo.toml Cargo.lock
 
 .PHONY: setup worker worker-faults worker-profile dev test fuzz bench profile deploy clean

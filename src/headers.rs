@@ -1,46 +1,90 @@
-//! Header conversion between the runtime's `Headers` and core's `http::HeaderMap`, byte for byte,
-//! and the answers keygate writes itself from core's parts.
+//! The request path's crossings of the wasm boundary (their JS side is `src/glue.js`): the
+//! request's head read in one call, the origin called in one, its answer's head read in one and
+//! every answer built in one, with headers converted byte for byte between the runtime's
+//! `Headers` and core's `http::HeaderMap`.
 //!
-//! Each conversion crosses the wasm boundary once: the headers travel as one string of
-//! `name\nvalue\n` lines (neither a name nor a value can hold a line feed, in the Fetch standard
-//! or in `http`), built and split by the two small JS functions below. Going header by header
-//! through `Headers.entries()` and `Headers.append` cost several crossings and a string copy for
-//! every header, on every request and every answer.
+//! Heads travel as one string of lines (see `glue.js`). Going header by header through
+//! `Headers.entries()` and `Headers.append`, and property by property through `web_sys`, cost
+//! several crossings and a string copy for every header and property, on every request.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use wasm_bindgen::prelude::wasm_bindgen;
-use worker::{web_sys, Headers, Response, ResponseBody, ResponseBuilder};
+use wasm_bindgen::JsValue;
+use worker::{js_sys, web_sys};
 
-#[wasm_bindgen(inline_js = r#"
-export function header_lines(headers) {
-  let lines = "";
-  for (const [name, value] of headers) lines += name + "\n" + value + "\n";
-  return lines;
-}
-export function headers_from_lines(lines) {
-  const headers = new Headers();
-  const parts = lines.split("\n");
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    try {
-      headers.append(parts[i], parts[i + 1]);
-    } catch {
-      // A header the runtime refuses is left out, as before: never the whole answer.
-    }
-  }
-  return headers;
-}
-"#)]
+#[wasm_bindgen(module = "/src/glue.js")]
 extern "C" {
-    /// Every header of `headers` as `name\nvalue\n` lines, in the runtime's order.
-    fn header_lines(headers: &web_sys::Headers) -> String;
-    /// New runtime headers from `name\nvalue\n` lines.
-    fn headers_from_lines(lines: &str) -> web_sys::Headers;
+    fn request_head(request: &web_sys::Request) -> String;
+    fn origin_fetch(
+        url: &str,
+        method: &str,
+        lines: &str,
+        request: &web_sys::Request,
+        forward_body: bool,
+        timeout_ms: u32,
+    ) -> js_sys::Promise;
+    fn response_head(response: &web_sys::Response) -> String;
+    #[wasm_bindgen(js_name = answer)]
+    fn answer_from_lines(status: u16, lines: &str, body: &JsValue) -> web_sys::Response;
+    fn answer_with_body_of(
+        response: &web_sys::Response,
+        status: u16,
+        lines: &str,
+    ) -> web_sys::Response;
+    #[wasm_bindgen(js_name = error_name)]
+    fn js_error_name(error: &JsValue) -> String;
 }
 
-/// Reads runtime headers into an `http::HeaderMap`. Header bytes reach JS as Latin-1 code points;
+/// A request's method exactly as received, its URL as the runtime serialised it (WHATWG), and
+/// its headers.
+pub struct Head {
+    pub method: String,
+    pub url: String,
+    pub headers: HeaderMap,
+}
+
+/// Reads the request's head in one call.
+pub fn read_request(request: &web_sys::Request) -> Head {
+    let head = request_head(request);
+    let mut lines = head.splitn(3, '\n');
+    let method = lines.next().unwrap_or_default().to_owned();
+    let url = lines.next().unwrap_or_default().to_owned();
+    Head {
+        method,
+        url,
+        headers: header_map(lines.next().unwrap_or_default()),
+    }
+}
+
+/// Reads an answer's status and headers in one call.
+pub fn read_response(response: &web_sys::Response) -> (u16, HeaderMap) {
+    let head = response_head(response);
+    let (status, lines) = head.split_once('\n').unwrap_or((&head, ""));
+    (status.parse().unwrap_or(0), header_map(lines))
+}
+
+/// Calls the origin (see `origin_fetch` in `glue.js`): `headers` as core built them, without
+/// `Content-Length` when the body is not forwarded.
+pub fn fetch_upstream(
+    url: &str,
+    method: &str,
+    headers: &HeaderMap,
+    request: &web_sys::Request,
+    forward_body: bool,
+    timeout_ms: u32,
+) -> js_sys::Promise {
+    let lines = header_lines(headers, !forward_body);
+    origin_fetch(url, method, &lines, request, forward_body, timeout_ms)
+}
+
+/// The name of a rejection (`TimeoutError`, `TypeError` …); empty for one without.
+pub fn error_name(error: &JsValue) -> String {
+    js_error_name(error)
+}
+
+/// `name\nvalue\n` lines into an `http::HeaderMap`. Header bytes reach JS as Latin-1 code points;
 /// they are mapped back to bytes so that no value is silently dropped or altered.
-pub fn to_header_map(headers: &Headers) -> HeaderMap {
-    let lines = header_lines(&headers.0);
+fn header_map(lines: &str) -> HeaderMap {
     let mut map = HeaderMap::new();
     let mut parts = lines.split('\n');
     while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
@@ -68,9 +112,9 @@ pub fn to_header_map(headers: &Headers) -> HeaderMap {
     map
 }
 
-/// Writes headers for the runtime; `drop_body_headers` leaves out `Content-Length` for a request
+/// `name\nvalue\n` lines of `map`; `drop_body_headers` leaves out `Content-Length` for a request
 /// whose body is not forwarded (`Accepted::forward_body`).
-pub fn to_worker_headers(map: &HeaderMap, drop_body_headers: bool) -> Headers {
+fn header_lines(map: &HeaderMap, drop_body_headers: bool) -> String {
     let mut lines = String::with_capacity(map.len() * 32);
     for (name, value) in map {
         if drop_body_headers && name == http::header::CONTENT_LENGTH {
@@ -81,13 +125,25 @@ pub fn to_worker_headers(map: &HeaderMap, drop_body_headers: bool) -> Headers {
         lines.extend(value.as_bytes().iter().map(|&b| char::from(b)));
         lines.push('\n');
     }
-    Headers(headers_from_lines(&lines))
+    lines
+}
+
+/// An answer with `status`, `headers` and `body` (a string, a stream, or null for none).
+pub fn answer(status: u16, headers: &HeaderMap, body: &JsValue) -> web_sys::Response {
+    answer_from_lines(status, &header_lines(headers, false), body)
+}
+
+/// The origin's `response` with `status` and `headers` (as core filtered them), its body
+/// streamed through untouched.
+pub fn answer_with_body(
+    response: &web_sys::Response,
+    status: u16,
+    headers: &HeaderMap,
+) -> web_sys::Response {
+    answer_with_body_of(response, status, &header_lines(headers, false))
 }
 
 /// An answer of keygate's own (a problem, the operator endpoint's JSON) from core's parts.
-pub fn own_answer(status: u16, headers: &HeaderMap, body: String) -> Response {
-    ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(to_worker_headers(headers, false))
-        .body(ResponseBody::Body(body.into_bytes()))
+pub fn own_answer(status: u16, headers: &HeaderMap, body: String) -> web_sys::Response {
+    answer(status, headers, &JsValue::from_str(&body))
 }

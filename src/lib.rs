@@ -20,7 +20,7 @@ use bindings::{
     analytics, key_store, load_config, Feed, Kv, Limiters, LogObject, Quotas, TimerPause,
     LOG_BINDING,
 };
-use headers::{own_answer, to_header_map, to_worker_headers};
+use headers::{own_answer, read_request, Head};
 use keygate_core::admin::{usage_answer, AdminRequest};
 use keygate_core::cache::{CacheOutcome, KeyCache};
 use keygate_core::changes::{ChangeView, SyncOutcome, Synced};
@@ -36,9 +36,9 @@ use keygate_core::{
 };
 use origin::{fetch_origin, OriginFailure};
 use wasm_bindgen::prelude::wasm_bindgen;
+use worker::web_sys;
 use worker::{
-    event, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Context, Date, Delay, Env,
-    Request, Response, ResponseBuilder,
+    event, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Context, Delay, Env, Request,
 };
 
 thread_local! {
@@ -60,7 +60,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let (resp, rec) = handle(req, &env, &ctx).await;
     let dataset = analytics(&env);
     // Nothing to write (an accepted request under `REQUEST_LOG=refusals`, no dataset): no task.
@@ -77,7 +77,12 @@ struct Trace<'a> {
     path: &'a str,
     /// The query for the log line, only with `LOG_QUERY=true` (set once the config is read).
     query: Option<&'a str>,
-    colo: Option<String>,
+    /// The request, for `cf.colo`: read only when a record will be written (`request.cf` is
+    /// built anew on every read).
+    request: &'a web_sys::Request,
+    /// Whether the record needs the colo (false for an accepted request that writes neither a
+    /// log line nor a data point).
+    colo_wanted: bool,
     started_ms: f64,
     /// Where the key lookup was answered from (`hit`, `shared`, `miss`, `off`, `feed`), once
     /// known.
@@ -111,7 +116,7 @@ impl Trace<'_> {
         origin: Option<(Option<u16>, f64)>,
         detail: Option<String>,
     ) -> RequestEvent {
-        let total_ms = Date::now().as_millis() as f64 - self.started_ms;
+        let total_ms = now_ms() - self.started_ms;
         let (path, query) = loggable_target(decision, self.path, self.query);
         RequestEvent {
             request_id: self.request_id.to_owned(),
@@ -127,7 +132,11 @@ impl Trace<'_> {
                 total_ms,
                 origin_ms: origin.map(|(_, ms)| ms),
             },
-            colo: self.colo.clone(),
+            colo: if self.colo_wanted {
+                colo(self.request)
+            } else {
+                None
+            },
             cache: self.cache,
             sync: self.sync,
             detail: detail.or_else(|| self.sync_fault.clone()),
@@ -138,25 +147,32 @@ impl Trace<'_> {
 
 /// The edge data centre, from `request.cf.colo`, when the runtime gives one. Read without
 /// `Cf::colo`, which panics when the field is absent.
-fn colo(req: &Request) -> Option<String> {
+fn colo(req: &web_sys::Request) -> Option<String> {
     use worker::js_sys::Reflect;
-    let cf = Reflect::get(req.inner(), &"cf".into()).ok()?;
+    let cf = Reflect::get(req, &"cf".into()).ok()?;
     if cf.is_undefined() || cf.is_null() {
         return None;
     }
     Reflect::get(&cf, &"colo".into()).ok()?.as_string()
 }
 
-async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
-    let started_ms = Date::now().as_millis() as f64;
-    let headers = to_header_map(req.headers());
+/// The clock, in milliseconds (one call; `worker::Date::now` builds a `Date` object first).
+fn now_ms() -> f64 {
+    worker::js_sys::Date::now()
+}
+
+async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Response, Record) {
+    let started_ms = now_ms();
+    // The method exactly as received (workers-rs's `Request::method` maps any method it has no
+    // variant for, such as PROPFIND, to GET: scopes would be checked, and the request sent, as a
+    // GET), the runtime's own serialisation of the URL (WHATWG: no second URL parser in the
+    // wasm), and the headers, in one call.
+    let Head {
+        method,
+        url: raw_url,
+        headers,
+    } = read_request(&req);
     let request_id = request_id(&headers, random_uuid);
-    // The method exactly as received. (`Request::method` maps any method workers-rs has no
-    // variant for, such as PROPFIND, to GET: scopes would be checked, and the request sent, as
-    // a GET.)
-    let method = req.inner().method();
-    // The runtime's own serialisation of the URL (WHATWG): no second URL parser in the wasm.
-    let raw_url = req.inner().url();
     let url = split_request_url(&raw_url);
     let path = url.map(|u| u.path).unwrap_or_default();
     let mut trace = Trace {
@@ -164,7 +180,8 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
         method: &method,
         path,
         query: None,
-        colo: colo(&req),
+        request: &req,
+        colo_wanted: true,
         started_ms,
         cache: None,
         sync: None,
@@ -211,7 +228,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
             request_id: &request_id,
         },
     };
-    let now_ms = Date::now().as_millis();
+    let now_ms = now_ms() as u64;
     let cached = Cached::new(KEY_CACHE.with(|c| *c), cfg.cache, kv, TimerPause, now_ms);
     let feed = Feed { env, now_ms };
     let keys = Synced::new(cached, CHANGE_VIEW.with(|v| *v), feed, cfg.sync);
@@ -258,7 +275,9 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
                 client_ip,
                 now: now_ms / 1000,
             };
-            return mgmt.serve(route, req, &headers, &trace).await;
+            return mgmt
+                .serve(route, Request::from(Clone::clone(&req)), &headers, &trace)
+                .await;
         }
         Ok(Verdict::Deny(d)) => {
             let key_id = d.key_id().map(str::to_owned);
@@ -276,9 +295,11 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
 
     let key_id = accepted.caller.key_id().map(str::to_owned);
     let key_id = key_id.as_deref();
-    match fetch_origin(req, &method, &accepted, cfg, &request_id).await {
+    let log = trace.log_accepted || trace.sync_fault.is_some();
+    trace.colo_wanted = log || analytics(env).is_some();
+    match fetch_origin(&req, &method, &accepted, cfg, &request_id).await {
         Ok((resp, origin_ms)) => {
-            let status = resp.status_code();
+            let status = resp.status();
             let event = trace.finish(
                 accepted.caller.decision(),
                 key_id,
@@ -290,16 +311,24 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> (Response, Record) {
                 event,
                 started_ms,
                 error: trace.sync_fault.is_some(),
-                log: trace.log_accepted || trace.sync_fault.is_some(),
+                log,
             };
             (resp, record)
         }
-        Err(failed) => refuse_after_origin(failed, &trace, key_id),
+        Err(failed) => {
+            // A fault is always logged.
+            trace.colo_wanted = true;
+            refuse_after_origin(failed, &trace, key_id)
+        }
     }
 }
 
 /// Answers an authenticated operator request.
-async fn serve_admin(request: AdminRequest, env: &Env, trace: &Trace<'_>) -> (Response, Record) {
+async fn serve_admin(
+    request: AdminRequest,
+    env: &Env,
+    trace: &Trace<'_>,
+) -> (web_sys::Response, Record) {
     let AdminRequest::Usage {
         counter,
         window_start,
@@ -345,7 +374,7 @@ impl Management<'_> {
         mut req: Request,
         headers: &http::HeaderMap,
         trace: &Trace<'_>,
-    ) -> (Response, Record) {
+    ) -> (web_sys::Response, Record) {
         let read;
         let body = match management_api::body_plan(&route, headers) {
             BodyPlan::Skip => Body::Absent,
@@ -410,10 +439,7 @@ impl Management<'_> {
         };
         let resp = if answer.status == 204 {
             // A 204 has no body at all (an empty one is refused by the runtime).
-            ResponseBuilder::new()
-                .with_status(204)
-                .with_headers(to_worker_headers(&answer.headers, false))
-                .empty()
+            headers::answer(204, &answer.headers, &wasm_bindgen::JsValue::NULL)
         } else {
             own_answer(answer.status, &answer.headers, answer.body)
         };
@@ -459,7 +485,11 @@ impl QuotaReader for Quotas<'_> {
 }
 
 /// Answers a refusal that ended before the origin was called.
-fn refuse(refusal: Refusal, trace: &Trace<'_>, key_id: Option<&str>) -> (Response, Record) {
+fn refuse(
+    refusal: Refusal,
+    trace: &Trace<'_>,
+    key_id: Option<&str>,
+) -> (web_sys::Response, Record) {
     refuse_with(refusal, trace, key_id, None)
 }
 
@@ -468,7 +498,7 @@ fn refuse_after_origin(
     failed: OriginFailure,
     trace: &Trace<'_>,
     key_id: Option<&str>,
-) -> (Response, Record) {
+) -> (web_sys::Response, Record) {
     let origin = Some((None, failed.waited_ms));
     let mut answer = refuse_with(Refusal::Fault(failed.fault), trace, key_id, origin);
     answer.1.event.detail = failed.detail;
@@ -481,7 +511,7 @@ fn refuse_with(
     trace: &Trace<'_>,
     key_id: Option<&str>,
     origin: Option<(Option<u16>, f64)>,
-) -> (Response, Record) {
+) -> (web_sys::Response, Record) {
     let status = refusal.problem().status.as_u16();
     let detail = refusal.operator_detail();
     let event = trace.finish(refusal.reason_code(), key_id, status, origin, detail);

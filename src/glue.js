@@ -1,0 +1,71 @@
+// keygate's JS side of the wasm boundary (src/headers.rs binds it): each step of a request that
+// touches the runtime's objects is one call here, and request and answer heads travel as one
+// string, so a request crosses the boundary a handful of times rather than once per header and
+// per property.
+//
+// Heads are lines separated by "\n": neither a method, a serialised URL, a status, a header name
+// nor a header value can hold a line feed (the Fetch standard and the URL standard forbid it, and
+// so does the `http` crate on the Rust side). Header values are ByteStrings: each byte is one
+// code point below 256, which Rust maps back to the byte.
+
+/** Every header as `name\nvalue\n` lines, in the runtime's order. */
+function headerLines(headers) {
+  let lines = "";
+  for (const [name, value] of headers) lines += name + "\n" + value + "\n";
+  return lines;
+}
+
+/** New headers from `name\nvalue\n` lines. */
+function headersFrom(lines) {
+  const headers = new Headers();
+  const parts = lines.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    try {
+      headers.append(parts[i], parts[i + 1]);
+    } catch {
+      // A header the runtime refuses is left out, never the whole request or answer.
+    }
+  }
+  return headers;
+}
+
+/** The request's head: `method\nurl\n` and then its header lines. */
+export function request_head(request) {
+  return request.method + "\n" + request.url + "\n" + headerLines(request.headers);
+}
+
+/**
+ * The origin call: `method` exactly as received, the headers core built, the client's body
+ * stream handed on as is when `forwardBody` (nothing is buffered), redirects returned rather than
+ * followed, and the timeout armed by one `AbortSignal.timeout` (the fetch rejects with a
+ * `TimeoutError` when it fires, and the runtime cancels the upstream request).
+ */
+export function origin_fetch(url, method, lines, request, forwardBody, timeoutMs) {
+  return fetch(url, {
+    method,
+    headers: headersFrom(lines),
+    body: forwardBody ? request.body : null,
+    redirect: "manual",
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+}
+
+/** An answer's head: `status\n` and then its header lines. */
+export function response_head(response) {
+  return response.status + "\n" + headerLines(response.headers);
+}
+
+/** A new answer with `status`, the headers of `lines` and `body` (a string, a stream or null). */
+export function answer(status, lines, body) {
+  return new Response(body, { status, headers: headersFrom(lines) });
+}
+
+/** The origin's answer again, with `status` and the headers of `lines`, its body streamed on. */
+export function answer_with_body_of(response, status, lines) {
+  return new Response(response.body, { status, headers: headersFrom(lines) });
+}
+
+/** The name of a rejection (`TimeoutError`, `TypeError` …), or "" for one without. */
+export function error_name(error) {
+  return typeof error?.name === "string" ? error.name : "";
+}
