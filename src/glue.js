@@ -69,3 +69,16 @@ export function answer_with_body_of(response, status, lines) {
 export function error_name(error) {
   return typeof error?.name === "string" ? error.name : "";
 }
+
+/**
+ * Writes a request's log line after its answer: `console.error` for a fault (Workers Logs files
+ * it as an error), `console.log` otherwise, on a microtask kept alive by `waitUntil`.
+ */
+export function log_after(ctx, line, error) {
+  ctx.waitUntil(
+    Promise.resolve().then(() => {
+      if (error) console.error(line);
+      else console.log(line);
+    }),
+  );
+}

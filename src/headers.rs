@@ -1,7 +1,7 @@
 //! The request path's crossings of the wasm boundary (their JS side is `src/glue.js`): the
 //! request's head read in one call, the origin called in one, its answer's head read in one and
 //! every answer built in one, with headers converted byte for byte between the runtime's
-//! `Headers` and core's `http::HeaderMap`.
+//! `Headers` and core's `http::HeaderMap`; and the log line written after the answer.
 //!
 //! Heads travel as one string of lines (see `glue.js`). Going header by header through
 //! `Headers.entries()` and `Headers.append`, and property by property through `web_sys`, cost
@@ -33,6 +33,14 @@ extern "C" {
     ) -> web_sys::Response;
     #[wasm_bindgen(js_name = error_name)]
     fn js_error_name(error: &JsValue) -> String;
+    #[wasm_bindgen(js_name = log_after)]
+    fn js_log_after(ctx: &JsValue, line: &str, error: bool);
+}
+
+/// Writes a request's log line after its answer (`log_after` in `glue.js`): `console.error` when
+/// `error`, else `console.log`. No Rust future is spawned for it.
+pub fn log_after(ctx: &JsValue, line: &str, error: bool) {
+    js_log_after(ctx, line, error);
 }
 
 /// A request's method exactly as received, its URL as the runtime serialised it (WHATWG), and

@@ -20,7 +20,7 @@ use bindings::{
     analytics, key_store, load_config, Feed, Kv, Limiters, LogObject, Quotas, TimerPause,
     LOG_BINDING,
 };
-use headers::{own_answer, read_request, Head};
+use headers::{log_after, own_answer, read_request, Head};
 use keygate_core::admin::{usage_answer, AdminRequest};
 use keygate_core::cache::{CacheOutcome, KeyCache};
 use keygate_core::changes::{ChangeView, SyncOutcome, Synced};
@@ -30,7 +30,7 @@ use keygate_core::management_api::{self, Body, BodyPlan, Deps, ManagementRequest
 use keygate_core::management_log::Applied;
 use keygate_core::path::split_request_url;
 use keygate_core::store::QuotaReader;
-use keygate_core::telemetry::{loggable_target, Decision, RequestEvent, Timing};
+use keygate_core::telemetry::{iso_timestamp, loggable_target, Decision, RequestEvent, Timing};
 use keygate_core::{
     decide, Cached, Config, ConfigError, Denial, Fault, LimitError, Refusal, RequestHead, Verdict,
 };
@@ -46,6 +46,8 @@ thread_local! {
     static KEY_CACHE: &'static KeyCache = Box::leak(Box::new(KeyCache::new()));
     /// The isolate's view of the change feed, beside the cache it overrides.
     static CHANGE_VIEW: &'static ChangeView = Box::leak(Box::new(ChangeView::new()));
+    /// The isolate's data centre, once a request has told it (see [`colo`]).
+    static COLO: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
 }
 
 #[wasm_bindgen]
@@ -62,11 +64,7 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let (resp, rec) = handle(req, &env, &ctx).await;
-    let dataset = analytics(&env);
-    // Nothing to write (an accepted request under `REQUEST_LOG=refusals`, no dataset): no task.
-    if rec.log || dataset.is_some() {
-        ctx.wait_until(async move { record(rec, dataset) });
-    }
+    record(rec, analytics(&env), &ctx);
     Ok(resp)
 }
 
@@ -77,12 +75,8 @@ struct Trace<'a> {
     path: &'a str,
     /// The query for the log line, only with `LOG_QUERY=true` (set once the config is read).
     query: Option<&'a str>,
-    /// The request, for `cf.colo`: read only when a record will be written (`request.cf` is
-    /// built anew on every read).
+    /// The request, for `cf.colo` (see [`colo`]).
     request: &'a web_sys::Request,
-    /// Whether the record needs the colo (false for an accepted request that writes neither a
-    /// log line nor a data point).
-    colo_wanted: bool,
     started_ms: f64,
     /// Where the key lookup was answered from (`hit`, `shared`, `miss`, `off`, `feed`), once
     /// known.
@@ -132,11 +126,7 @@ impl Trace<'_> {
                 total_ms,
                 origin_ms: origin.map(|(_, ms)| ms),
             },
-            colo: if self.colo_wanted {
-                colo(self.request)
-            } else {
-                None
-            },
+            colo: colo(self.request),
             cache: self.cache,
             sync: self.sync,
             detail: detail.or_else(|| self.sync_fault.clone()),
@@ -147,13 +137,20 @@ impl Trace<'_> {
 
 /// The edge data centre, from `request.cf.colo`, when the runtime gives one. Read without
 /// `Cf::colo`, which panics when the field is absent.
+///
+/// An isolate lives in one data centre, so the first colo read is kept for the isolate's life:
+/// `request.cf` is built anew on every read, and was the costliest single read of a request.
 fn colo(req: &web_sys::Request) -> Option<String> {
     use worker::js_sys::Reflect;
+    if let Some(known) = COLO.with(|c| c.get().cloned()) {
+        return Some(known);
+    }
     let cf = Reflect::get(req, &"cf".into()).ok()?;
     if cf.is_undefined() || cf.is_null() {
         return None;
     }
-    Reflect::get(&cf, &"colo".into()).ok()?.as_string()
+    let colo = Reflect::get(&cf, &"colo".into()).ok()?.as_string()?;
+    COLO.with(|c| c.get_or_init(|| colo.clone()).clone()).into()
 }
 
 /// The clock, in milliseconds (one call; `worker::Date::now` builds a `Date` object first).
@@ -181,7 +178,6 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Re
         path,
         query: None,
         request: &req,
-        colo_wanted: true,
         started_ms,
         cache: None,
         sync: None,
@@ -296,7 +292,6 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Re
     let key_id = accepted.caller.key_id().map(str::to_owned);
     let key_id = key_id.as_deref();
     let log = trace.log_accepted || trace.sync_fault.is_some();
-    trace.colo_wanted = log || analytics(env).is_some();
     match fetch_origin(&req, &method, &accepted, cfg, &request_id).await {
         Ok((resp, origin_ms)) => {
             let status = resp.status();
@@ -315,11 +310,7 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Re
             };
             (resp, record)
         }
-        Err(failed) => {
-            // A fault is always logged.
-            trace.colo_wanted = true;
-            refuse_after_origin(failed, &trace, key_id)
-        }
+        Err(failed) => refuse_after_origin(failed, &trace, key_id),
     }
 }
 
@@ -527,18 +518,13 @@ fn refuse_with(
     (own_answer(status, &headers, body), record)
 }
 
-/// Writes a finished request's log line (unless `REQUEST_LOG` skips it) and its Analytics
-/// Engine data point (when the `ANALYTICS` binding exists). It runs under `wait_until`, after the
-/// answer has gone, so neither costs the client time.
-fn record(rec: Record, dataset: Option<&AnalyticsEngineDataset>) {
+/// Writes a finished request's log line (unless `REQUEST_LOG` skips it) after the answer has
+/// gone (`log_after`), and its Analytics Engine data point (when the `ANALYTICS` binding exists),
+/// which `writeDataPoint` sends without blocking. Neither costs the client time.
+fn record(rec: Record, dataset: Option<&AnalyticsEngineDataset>, ctx: &Context) {
     if rec.log {
-        let ts = worker::js_sys::Date::new(&rec.started_ms.into()).to_iso_string();
-        let line = rec.event.log_line(&String::from(ts));
-        if rec.error {
-            worker::console_error!("{line}");
-        } else {
-            worker::console_log!("{line}");
-        }
+        let line = rec.event.log_line(&iso_timestamp(rec.started_ms as u64));
+        log_after(ctx.as_ref(), &line, rec.error);
     }
     if let Some(dataset) = dataset {
         let point = rec.event.data_point();

@@ -248,6 +248,22 @@ fn ms(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
+/// `ms` since the Unix epoch as RFC 3339 in UTC with milliseconds, as JavaScript's
+/// `Date.prototype.toISOString` writes it (`2026-12-02T04:05:06.789Z`): the log line's `ts`,
+/// formatted without a round trip to the runtime's `Date`.
+pub fn iso_timestamp(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (y, m, d) = crate::limits::civil_from_days((secs / 86_400) as i64);
+    let of_day = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60,
+        ms % 1000
+    )
+}
+
 impl RequestEvent {
     /// The JSON log line. `ts` is the RFC 3339 time, formatted by the edge's clock.
     pub fn log_line(&self, ts: &str) -> String {
@@ -353,6 +369,18 @@ fn truncate(s: &str, max: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn iso_timestamp_writes_what_to_iso_string_writes() {
+        for (ms, want) in [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_868_799_999, "2000-02-29T23:59:59.999Z"),
+            (1_764_648_306_789, "2025-12-02T04:05:06.789Z"),
+            (4_102_444_800_000, "2100-01-01T00:00:00.000Z"),
+        ] {
+            assert_eq!(super::iso_timestamp(ms), want, "{ms}");
+        }
+    }
+
     use super::*;
 
     fn accepted() -> RequestEvent {

@@ -18,7 +18,9 @@
 //!   request (under `wrangler dev`, every `console.log` is shipped to the wrangler process);
 //! - **baseline build, valid** (only with `BENCH_BASELINE_ENTRY=<path to another checkout's
 //!   src/entry.js>`, built there with `make worker`): the same hot-key case on another
-//!   build, so that a change's cost is read against its parent in the same rounds.
+//!   build, so that a change's cost is read against its parent in the same rounds;
+//! - **baseline build, no log** (with the same variable): that build under
+//!   `REQUEST_LOG=refusals`.
 //!
 //! Per target it prints the medians over the rounds of req/s, p50, p99 and the `workerd` CPU time
 //! (user + system) per request (read from `/proc` before and after each run, summed over the
@@ -201,7 +203,7 @@ fn main() {
             },
         )
     };
-    let (keygate, quiet, rust_pass, js_pass, js_logged, js_gw, baseline) =
+    let (keygate, quiet, rust_pass, js_pass, js_logged, js_gw, baseline, baseline_quiet) =
         std::thread::scope(|s| {
             let k = s.spawn(|| Dev::start("bench-keygate", &vars));
             let q = s.spawn(|| {
@@ -219,18 +221,11 @@ fn main() {
                     "[[kv_namespaces]]\nbinding = \"API_KEYS\"\nid = \"e2e\"\n",
                 )
             });
-            let b = baseline_entry.as_deref().map(|entry| {
-                s.spawn(|| {
-                    Dev::start_setup(
-                        "bench-baseline",
-                        &vars,
-                        Setup {
-                            main: Some(entry),
-                            ..Setup::default()
-                        },
-                    )
-                })
-            });
+            let entry = baseline_entry.as_deref();
+            let b =
+                entry.map(|e| s.spawn(move || start_baseline("bench-baseline", &vars, e, false)));
+            let bq = entry
+                .map(|e| s.spawn(move || start_baseline("bench-baseline-quiet", &vars, e, true)));
             (
                 k.join().expect("keygate"),
                 q.join().expect("keygate quiet"),
@@ -239,6 +234,7 @@ fn main() {
                 jl.join().expect("JS passthrough with log"),
                 jg.join().expect("JS gateway"),
                 b.map(|b| b.join().expect("baseline build")),
+                bq.map(|b| b.join().expect("baseline build, no log")),
             )
         });
     let key = keygate.create_key(&["--name", "bench"]);
@@ -254,6 +250,9 @@ fn main() {
     let baseline_valid = baseline
         .as_ref()
         .map(|dev| format!("Bearer {}", dev.create_key(&["--name", "bench"])));
+    let baseline_quiet_valid = baseline_quiet
+        .as_ref()
+        .map(|dev| format!("Bearer {}", dev.create_key(&["--name", "bench"])));
 
     let mut targets = vec![
         Target::new("JS passthrough", &js_pass, None, 200),
@@ -266,6 +265,9 @@ fn main() {
     ];
     if let (Some(dev), Some(auth)) = (&baseline, &baseline_valid) {
         targets.push(Target::new("baseline build, valid", dev, Some(auth), 200));
+    }
+    if let (Some(dev), Some(auth)) = (&baseline_quiet, &baseline_quiet_valid) {
+        targets.push(Target::new("baseline, no log", dev, Some(auth), 200));
     }
     eprintln!("bench: warming up");
     for t in &targets {
@@ -386,8 +388,31 @@ fn main() {
     }
     drop(targets);
     drop((
-        keygate, quiet, rust_pass, js_pass, js_logged, js_gw, baseline,
+        keygate,
+        quiet,
+        rust_pass,
+        js_pass,
+        js_logged,
+        js_gw,
+        baseline,
+        baseline_quiet,
     ));
+}
+
+/// The baseline build (`BENCH_BASELINE_ENTRY`), with its log off when `quiet`.
+fn start_baseline(name: &str, vars: &[(&str, &str)], entry: &Path, quiet: bool) -> Dev {
+    let mut vars = vars.to_vec();
+    if quiet {
+        vars.push(("REQUEST_LOG", "refusals"));
+    }
+    Dev::start_setup(
+        name,
+        &vars,
+        Setup {
+            main: Some(entry),
+            ..Setup::default()
+        },
+    )
 }
 
 fn met(ok: bool) -> &'static str {
