@@ -1328,3 +1328,45 @@ pub fn conclude<C>(
     }
     conclusion.exit()
 }
+
+/// A numeric setting of a `make bench` driver from the environment (`BENCH_REQUESTS` …), or
+/// `default` when it is unset or not a number.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The bench drivers' origin: the release-built demo origin (`keygate-demo-origin`, which `make
+/// bench` builds) on a loopback port of its own, expecting [`SECRET`]; killed on drop.
+pub struct ReleaseOrigin {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl ReleaseOrigin {
+    pub fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(repo_root().join("target/release/keygate-demo-origin"))
+            .arg(format!("127.0.0.1:{port}"))
+            .env("SHARED_SECRET", SECRET)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "start target/release/keygate-demo-origin (make bench and make profile build it)",
+            );
+        ReleaseOrigin {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for ReleaseOrigin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -31,27 +31,10 @@
 
 use keygate_core::record::{KeyRecord, RECORD_VERSION};
 use keygate_core::ApiKey;
-use keygate_e2e::{free_port, repo_root, unix_now, Dev, Setup, SECRET};
+use keygate_e2e::{env_or, repo_root, unix_now, Dev, ReleaseOrigin, Setup, SECRET};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The demo origin, release build, on its own port; killed on drop.
-struct Origin(Child);
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Run {
     rps: f64,
@@ -173,16 +156,8 @@ fn main() {
     let rounds = env_or("BENCH_ROUNDS", 3).max(3);
     let root = repo_root();
 
-    let origin_port = free_port();
-    let origin = Origin(
-        Command::new(root.join("target/release/keygate-demo-origin"))
-            .arg(format!("127.0.0.1:{origin_port}"))
-            .env("SHARED_SECRET", SECRET)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start target/release/keygate-demo-origin (make bench builds it)"),
-    );
-    let origin_url = format!("http://127.0.0.1:{origin_port}");
+    let origin = ReleaseOrigin::start();
+    let origin_url = origin.url.clone();
     let vars = [
         ("ORIGIN_URL", origin_url.as_str()),
         ("SHARED_SECRET", SECRET),

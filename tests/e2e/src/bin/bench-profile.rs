@@ -16,28 +16,11 @@
 //! benchmark, never a test: the profiler itself slows the isolate (sampling every 100 µs), so
 //! read the shares, not the request rate.
 
-use keygate_e2e::{free_port, repo_root, Dev, Setup, SECRET};
+use keygate_e2e::{env_or, repo_root, Dev, ReleaseOrigin, Setup, SECRET};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The demo origin, release build, on its own port; killed on drop.
-struct Origin(Child);
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One `oha` run of `n` GETs with `auth`, all of which must be answered 200; returns req/s.
 fn oha(url: &str, auth: &str, n: usize, c: usize) -> f64 {
@@ -142,16 +125,8 @@ fn main() {
         built.display()
     );
 
-    let origin_port = free_port();
-    let origin = Origin(
-        Command::new(root.join("target/release/keygate-demo-origin"))
-            .arg(format!("127.0.0.1:{origin_port}"))
-            .env("SHARED_SECRET", SECRET)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start target/release/keygate-demo-origin (make profile builds it)"),
-    );
-    let origin_url = format!("http://127.0.0.1:{origin_port}");
+    let origin = ReleaseOrigin::start();
+    let origin_url = origin.url.clone();
     // As wrangler.toml binds it: one Analytics Engine data point per request (a local stand-in).
     let analytics = "[[analytics_engine_datasets]]\nbinding = \"ANALYTICS\"\n\
                      dataset = \"keygate_profile\"\n";
