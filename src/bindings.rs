@@ -337,24 +337,23 @@ thread_local! {
         const { std::cell::OnceCell::new() };
 }
 
+/// The binding `make` looks up, once per isolate (kept in `cell`): bindings are fixed for the
+/// isolate's life, and a binding's object serves any request of its isolate (as
+/// `import { env } from "cloudflare:workers"` does). `None` when it is not bound.
+fn per_isolate<T>(
+    cell: &'static std::thread::LocalKey<std::cell::OnceCell<Option<&'static T>>>,
+    make: impl FnOnce() -> Option<T>,
+) -> Option<&'static T> {
+    cell.with(|c| *c.get_or_init(|| make().map(|v| &*Box::leak(Box::new(v)))))
+}
+
 /// The isolate's key store (`API_KEYS`); `None` when the binding is missing, a configuration
-/// fault. Bindings are fixed for the isolate's life, and a binding's object serves any request
-/// of its isolate (as `import { env } from "cloudflare:workers"` does).
+/// fault.
 pub fn key_store(env: &Env) -> Option<&'static Kv> {
-    KEY_STORE.with(|c| {
-        *c.get_or_init(|| {
-            let kv = env.kv(KV_BINDING).ok()?;
-            Some(&*Box::leak(Box::new(Kv(kv))))
-        })
-    })
+    per_isolate(&KEY_STORE, || env.kv(KV_BINDING).ok().map(Kv))
 }
 
 /// The isolate's Analytics Engine dataset (`ANALYTICS`), when bound.
 pub fn analytics(env: &Env) -> Option<&'static AnalyticsEngineDataset> {
-    ANALYTICS.with(|c| {
-        *c.get_or_init(|| {
-            let dataset = env.analytics_engine(ANALYTICS_BINDING).ok()?;
-            Some(&*Box::leak(Box::new(dataset)))
-        })
-    })
+    per_isolate(&ANALYTICS, || env.analytics_engine(ANALYTICS_BINDING).ok())
 }

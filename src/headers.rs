@@ -31,16 +31,11 @@ extern "C" {
         status: u16,
         lines: &str,
     ) -> web_sys::Response;
-    #[wasm_bindgen(js_name = error_name)]
-    fn js_error_name(error: &JsValue) -> String;
-    #[wasm_bindgen(js_name = log_after)]
-    fn js_log_after(ctx: &JsValue, line: &str, error: bool);
-}
-
-/// Writes a request's log line after its answer (`log_after` in `glue.js`): `console.error` when
-/// `error`, else `console.log`. No Rust future is spawned for it.
-pub fn log_after(ctx: &JsValue, line: &str, error: bool) {
-    js_log_after(ctx, line, error);
+    /// The name of a rejection (`TimeoutError`, `TypeError` …); empty for one without.
+    pub fn error_name(error: &JsValue) -> String;
+    /// Writes a request's log line after its answer: `console.error` when `error`, else
+    /// `console.log`. No Rust future is spawned for it.
+    pub fn log_after(ctx: &JsValue, line: &str, error: bool);
 }
 
 /// A request's method exactly as received, its URL as the runtime serialised it (WHATWG), and
@@ -83,11 +78,6 @@ pub fn fetch_upstream(
 ) -> js_sys::Promise {
     let lines = header_lines(headers, !forward_body);
     origin_fetch(url, method, &lines, request, forward_body, timeout_ms)
-}
-
-/// The name of a rejection (`TimeoutError`, `TypeError` …); empty for one without.
-pub fn error_name(error: &JsValue) -> String {
-    js_error_name(error)
 }
 
 /// `name\nvalue\n` lines into an `http::HeaderMap`. Header bytes reach JS as Latin-1 code points;
