@@ -13,7 +13,7 @@ use keygate_core::{
     Config, ConfigError, KeyHash, KeyStore, LimitError, QuotaStore, RateLimiter, StoreError,
 };
 use serde::de::DeserializeOwned;
-use std::rc::Rc;
+use std::cell::OnceCell;
 use wasm_bindgen::JsValue;
 use worker::{
     AnalyticsEngineDataset, Cache, Delay, Env, Headers, KvStore, Method, ObjectNamespace, Request,
@@ -307,53 +307,42 @@ fn parse_answer<T: DeserializeOwned>(body: &str) -> Result<T, LimitError> {
 thread_local! {
     /// Vars and secrets are fixed for an isolate's life (a deploy or a `wrangler dev` reload
     /// starts new isolates), so the config is read and validated once per isolate.
-    static CONFIG: std::cell::OnceCell<Rc<Result<Config, ConfigError>>> =
-        const { std::cell::OnceCell::new() };
+    static CONFIG: OnceCell<&'static Result<Config, ConfigError>> = const { OnceCell::new() };
+    /// The key store binding, looked up once per isolate like the config: a lookup builds a
+    /// `KvStore` from six property reads across the wasm boundary.
+    static KEY_STORE: OnceCell<&'static Option<Kv>> = const { OnceCell::new() };
+    /// The Analytics Engine dataset, once per isolate (`None`: not bound).
+    static ANALYTICS: OnceCell<&'static Option<AnalyticsEngineDataset>> = const { OnceCell::new() };
+}
+
+/// What `make` makes, once per isolate (kept in `cell`, for the isolate's life): vars, secrets
+/// and bindings are fixed for an isolate's life, and a binding's object serves any request of its
+/// isolate (as `import { env } from "cloudflare:workers"` does).
+fn per_isolate<T>(
+    cell: &'static std::thread::LocalKey<OnceCell<&'static T>>,
+    make: impl FnOnce() -> T,
+) -> &'static T {
+    cell.with(|c| *c.get_or_init(|| Box::leak(Box::new(make()))))
 }
 
 /// The isolate's config, including the checks that every binding `RATE_LIMIT_TIERS` names exists
-/// and that the management log is bound when the change feed is on (bindings, like vars, are
-/// fixed for the isolate's life).
-pub fn load_config(env: &Env) -> Rc<Result<Config, ConfigError>> {
-    CONFIG.with(|c| {
-        c.get_or_init(|| {
-            let cfg = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
-                .and_then(|cfg| {
-                    let log_bound = env.durable_object(LOG_BINDING).is_ok();
-                    cfg.check_bindings(|b| env.rate_limiter(b).is_ok(), log_bound)
-                });
-            Rc::new(cfg)
+/// and that the management log is bound when the change feed is on.
+pub fn load_config(env: &Env) -> &'static Result<Config, ConfigError> {
+    per_isolate(&CONFIG, || {
+        Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).and_then(|cfg| {
+            let log_bound = env.durable_object(LOG_BINDING).is_ok();
+            cfg.check_bindings(|b| env.rate_limiter(b).is_ok(), log_bound)
         })
-        .clone()
     })
-}
-
-thread_local! {
-    /// The key store binding, looked up once per isolate like the config: a lookup builds a
-    /// `KvStore` from six property reads across the wasm boundary.
-    static KEY_STORE: std::cell::OnceCell<Option<&'static Kv>> = const { std::cell::OnceCell::new() };
-    /// The Analytics Engine dataset, once per isolate (`None`: not bound).
-    static ANALYTICS: std::cell::OnceCell<Option<&'static AnalyticsEngineDataset>> =
-        const { std::cell::OnceCell::new() };
-}
-
-/// The binding `make` looks up, once per isolate (kept in `cell`): bindings are fixed for the
-/// isolate's life, and a binding's object serves any request of its isolate (as
-/// `import { env } from "cloudflare:workers"` does). `None` when it is not bound.
-fn per_isolate<T>(
-    cell: &'static std::thread::LocalKey<std::cell::OnceCell<Option<&'static T>>>,
-    make: impl FnOnce() -> Option<T>,
-) -> Option<&'static T> {
-    cell.with(|c| *c.get_or_init(|| make().map(|v| &*Box::leak(Box::new(v)))))
 }
 
 /// The isolate's key store (`API_KEYS`); `None` when the binding is missing, a configuration
 /// fault.
 pub fn key_store(env: &Env) -> Option<&'static Kv> {
-    per_isolate(&KEY_STORE, || env.kv(KV_BINDING).ok().map(Kv))
+    per_isolate(&KEY_STORE, || env.kv(KV_BINDING).ok().map(Kv)).as_ref()
 }
 
 /// The isolate's Analytics Engine dataset (`ANALYTICS`), when bound.
 pub fn analytics(env: &Env) -> Option<&'static AnalyticsEngineDataset> {
-    per_isolate(&ANALYTICS, || env.analytics_engine(ANALYTICS_BINDING).ok())
+    per_isolate(&ANALYTICS, || env.analytics_engine(ANALYTICS_BINDING).ok()).as_ref()
 }

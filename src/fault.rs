@@ -4,7 +4,8 @@
 
 use http::HeaderMap;
 
-/// The request header that asks for a fault. Its only value is `panic`.
+/// The request header that asks for a fault: `panic` (before the origin is called) or
+/// `panic-after-origin` (once the origin has answered).
 pub const FAULT_HEADER: &str = "x-keygate-fault";
 
 /// Panics when the request asks for it: a real Rust panic (a wasm trap), for the tests of the
@@ -15,6 +16,21 @@ pub fn inject(headers: &HeaderMap) {
         .is_some_and(|v| v.as_bytes() == b"panic")
     {
         panic!("fault injection: {FAULT_HEADER}: panic");
+    }
+}
+
+/// Whether the request asks for a panic once the origin has answered, in the call that settles
+/// the origin's fetch (see `origin::send`), rather than in the handler's own call.
+pub fn after_origin(headers: &HeaderMap) -> bool {
+    headers
+        .get(FAULT_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"panic-after-origin")
+}
+
+/// Panics, for a request that asked for it with [`after_origin`].
+pub fn inject_after_origin(asked: bool) {
+    if asked {
+        panic!("fault injection: {FAULT_HEADER}: panic-after-origin");
     }
 }
 

@@ -40,7 +40,7 @@ export function request_head(request) {
  * followed, and the timeout armed by one `AbortSignal.timeout` (the fetch rejects with a
  * `TimeoutError` when it fires, and the runtime cancels the upstream request).
  */
-export function origin_fetch(url, method, lines, request, forwardBody, timeoutMs) {
+function originFetch(url, method, lines, request, forwardBody, timeoutMs) {
   return fetch(url, {
     method,
     headers: headersFrom(lines),
@@ -48,6 +48,19 @@ export function origin_fetch(url, method, lines, request, forwardBody, timeoutMs
     redirect: "manual",
     signal: AbortSignal.timeout(timeoutMs),
   });
+}
+
+/**
+ * The origin call, settled by one call back into the wasm: `settle(token, response, false)` with
+ * the origin's answer, or `settle(token, error, true)` with the rejection. The promise is that of
+ * what `settle` returns (the client's answer). No Rust future waits on the fetch, so no executor
+ * task, waker or microtask of wasm-bindgen's runs for it.
+ */
+export function forward(url, method, lines, request, forwardBody, timeoutMs, token, settle) {
+  return originFetch(url, method, lines, request, forwardBody, timeoutMs).then(
+    (response) => settle(token, response, false),
+    (error) => settle(token, error, true),
+  );
 }
 
 /** An answer's head: `status\n` and then its header lines. */

@@ -15,13 +15,15 @@ use worker::{js_sys, web_sys};
 #[wasm_bindgen(module = "/src/glue.js")]
 extern "C" {
     fn request_head(request: &web_sys::Request) -> String;
-    fn origin_fetch(
+    fn forward(
         url: &str,
         method: &str,
         lines: &str,
         request: &web_sys::Request,
         forward_body: bool,
         timeout_ms: u32,
+        token: u32,
+        settle: &js_sys::Function,
     ) -> js_sys::Promise;
     fn response_head(response: &web_sys::Response) -> String;
     #[wasm_bindgen(js_name = answer)]
@@ -66,18 +68,31 @@ pub fn read_response(response: &web_sys::Response) -> (u16, HeaderMap) {
     (status.parse().unwrap_or(0), header_map(lines))
 }
 
-/// Calls the origin (see `origin_fetch` in `glue.js`): `headers` as core built them, without
-/// `Content-Length` when the body is not forwarded.
-pub fn fetch_upstream(
+/// Calls the origin (see `forward` in `glue.js`): `headers` as core built them, without
+/// `Content-Length` when the body is not forwarded; `settle(token, outcome, failed)` runs when
+/// the fetch settles, and its return value is the promise's.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_upstream(
     url: &str,
     method: &str,
     headers: &HeaderMap,
     request: &web_sys::Request,
     forward_body: bool,
     timeout_ms: u32,
+    token: u32,
+    settle: &js_sys::Function,
 ) -> js_sys::Promise {
     let lines = header_lines(headers, !forward_body);
-    origin_fetch(url, method, &lines, request, forward_body, timeout_ms)
+    forward(
+        url,
+        method,
+        &lines,
+        request,
+        forward_body,
+        timeout_ms,
+        token,
+        settle,
+    )
 }
 
 /// `name\nvalue\n` lines into an `http::HeaderMap`. Header bytes reach JS as Latin-1 code points;

@@ -6,6 +6,7 @@
 //! through untouched.
 
 mod bindings;
+mod drive;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod headers;
@@ -32,10 +33,11 @@ use keygate_core::path::split_request_url;
 use keygate_core::store::QuotaReader;
 use keygate_core::telemetry::{iso_timestamp, loggable_target, Decision, RequestEvent, Timing};
 use keygate_core::{
-    decide, Cached, Config, ConfigError, Denial, Fault, LimitError, Refusal, RequestHead, Verdict,
+    decide, Accepted, Cached, Config, ConfigError, Denial, Fault, LimitError, Refusal, RequestHead,
+    Verdict,
 };
-use origin::{fetch_origin, OriginFailure};
 use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::web_sys;
 use worker::{
     event, AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, Context, Delay, Env, Request,
@@ -61,11 +63,108 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
-    let (resp, rec) = handle(req, &env, &ctx).await;
-    record(rec, analytics(&env), &ctx);
-    Ok(resp)
+/// The fetch handler (the wasm export worker-build's entrypoint calls, as `#[event(fetch)]`
+/// would make it). The request's path is polled once at once: a request it settles without
+/// waiting (a refusal, or a cache hit on its way to the origin) is answered, or sent on to the
+/// origin, from this call, with no executor task, promise or microtask of wasm-bindgen's. One
+/// that has to wait (a KV read, a rate limit, a quota, the management API) goes on under
+/// wasm-bindgen's executor and answers with a promise.
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
+    let ctx = JsValue::from(ctx);
+    drive::run(async move {
+        let step = handle(req, &env, &Context::new(ctx.clone().unchecked_into())).await;
+        settle(step, &env, &ctx)
+    })
+}
+
+/// Where the request path left a request: answered, or accepted for the origin.
+enum Step {
+    Answer(web_sys::Response, Record),
+    Forward(Forward),
+}
+
+/// An accepted request on its way to the origin: what the call sends, and what its answer and
+/// its log line need once the origin has answered.
+struct Forward {
+    accepted: Box<Accepted>,
+    cfg: &'static Config,
+    req: web_sys::Request,
+    /// The request's record, with the accept decision; the status and timings are set when the
+    /// origin answers, or the decision and detail of the fault when it does not.
+    record: Record,
+    /// Test builds only: the request asked for a panic once the origin has answered.
+    #[cfg(feature = "fault-injection")]
+    panic_after_origin: bool,
+}
+
+/// Answers a request the path settled, or sends it to the origin and answers with the promise of
+/// what the origin's answer becomes; either way its record is written once its answer is known.
+fn settle(step: Step, env: &Env, ctx: &JsValue) -> JsValue {
+    let dataset = analytics(env);
+    match step {
+        Step::Answer(resp, rec) => {
+            record(rec, dataset, ctx);
+            resp.into()
+        }
+        Step::Forward(fwd) => {
+            let timeout_ms = u32::try_from(fwd.cfg.origin_timeout.as_millis()).unwrap_or(u32::MAX);
+            let call = origin::send(
+                &fwd.req,
+                &fwd.record.event.method,
+                &fwd.accepted,
+                timeout_ms,
+            );
+            let ctx = ctx.clone();
+            let promise = call.then(Box::new(move |outcome| {
+                let (resp, rec) = fwd.finish(outcome);
+                record(rec, dataset, &ctx);
+                resp.into()
+            }));
+            promise.into()
+        }
+    }
+}
+
+impl Forward {
+    /// The client's answer to the origin's outcome, and the request's record.
+    fn finish(self, (result, waited_ms): origin::Outcome) -> (web_sys::Response, Record) {
+        // Test builds only: a panic in the call that settles the origin's fetch.
+        #[cfg(feature = "fault-injection")]
+        fault::inject_after_origin(self.panic_after_origin);
+        let Forward {
+            accepted,
+            cfg,
+            mut record,
+            ..
+        } = self;
+        let event = &mut record.event;
+        event.timing = Timing {
+            total_ms: now_ms() - record.started_ms,
+            origin_ms: Some(waited_ms),
+        };
+        match result {
+            Ok(resp) => {
+                let (answer, status) = origin::filtered(&resp, &accepted, cfg, &event.request_id);
+                event.status = status;
+                event.origin_status = Some(status);
+                (answer, record)
+            }
+            Err(error) => {
+                let failed = origin::failure(error, cfg);
+                let refusal = Refusal::Fault(failed.fault);
+                let problem = refusal.problem();
+                event.decision = refusal.reason_code();
+                event.status = problem.status.as_u16();
+                event.detail = failed.detail;
+                record.error = true;
+                record.log = true;
+                let headers = problem.headers(&event.request_id);
+                let body = problem.body(&event.request_id);
+                (own_answer(event.status, &headers, body), record)
+            }
+        }
+    }
 }
 
 /// What the request's log line and data point will say, filled in as the request goes.
@@ -158,7 +257,7 @@ fn now_ms() -> f64 {
     worker::js_sys::Date::now()
 }
 
-async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Response, Record) {
+async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
     let started_ms = now_ms();
     // The method exactly as received (workers-rs's `Request::method` maps any method it has no
     // variant for, such as PROPFIND, to GET: scopes would be checked, and the request sent, as a
@@ -186,10 +285,9 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Re
         sync_fault: None,
     };
 
-    let loaded = load_config(env);
-    let cfg = match &*loaded {
+    let cfg = match load_config(env) {
         Ok(c) => c,
-        Err(e) => return refuse(Refusal::Fault(Fault::Config(*e)), &trace, None),
+        Err(e) => return refuse(Refusal::Fault(Fault::Config(*e)), &trace, None).into(),
     };
     trace.log_accepted = cfg.log_accepted;
     if cfg.log_query {
@@ -203,11 +301,12 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Re
                 &trace,
                 None,
             )
+            .into()
         }
     };
     let Some(url) = url else {
         let denial = Denial::BadPath(keygate_core::path::PathError::NotOriginForm);
-        return refuse(Refusal::Denied(denial), &trace, None);
+        return refuse(Refusal::Denied(denial), &trace, None).into();
     };
 
     let client_ip = headers
@@ -261,7 +360,7 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Re
     trace.consumer_id = found.as_ref().map(|r| r.consumer_id.clone());
     let accepted = match verdict {
         Ok(Verdict::Accept(a)) => a,
-        Ok(Verdict::Operator(request)) => return serve_admin(request, env, &trace).await,
+        Ok(Verdict::Operator(request)) => return serve_admin(request, env, &trace).await.into(),
         Ok(Verdict::Management(route)) => {
             let mgmt = Management {
                 cfg,
@@ -273,15 +372,16 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Re
             };
             return mgmt
                 .serve(route, Request::from(Clone::clone(&req)), &headers, &trace)
-                .await;
+                .await
+                .into();
         }
         Ok(Verdict::Deny(d)) => {
             let key_id = d.key_id().map(str::to_owned);
-            return refuse(Refusal::Denied(d), &trace, key_id.as_deref());
+            return refuse(Refusal::Denied(d), &trace, key_id.as_deref()).into();
         }
         Err(f) => {
             let key_id = found.as_ref().map(|r| r.id.as_str());
-            return refuse(Refusal::Fault(f), &trace, key_id);
+            return refuse(Refusal::Fault(f), &trace, key_id).into();
         }
     };
 
@@ -290,27 +390,26 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> (web_sys::Re
     fault::inject(&headers);
 
     let key_id = accepted.caller.key_id().map(str::to_owned);
-    let key_id = key_id.as_deref();
-    let log = trace.log_accepted || trace.sync_fault.is_some();
-    match fetch_origin(&req, &method, &accepted, cfg, &request_id).await {
-        Ok((resp, origin_ms)) => {
-            let status = resp.status();
-            let event = trace.finish(
-                accepted.caller.decision(),
-                key_id,
-                status,
-                Some((Some(status), origin_ms)),
-                None,
-            );
-            let record = Record {
-                event,
-                started_ms,
-                error: trace.sync_fault.is_some(),
-                log,
-            };
-            (resp, record)
-        }
-        Err(failed) => refuse_after_origin(failed, &trace, key_id),
+    let event = trace.finish(accepted.caller.decision(), key_id.as_deref(), 0, None, None);
+    let record = Record {
+        event,
+        started_ms,
+        error: trace.sync_fault.is_some(),
+        log: trace.log_accepted || trace.sync_fault.is_some(),
+    };
+    Step::Forward(Forward {
+        accepted,
+        cfg,
+        req,
+        record,
+        #[cfg(feature = "fault-injection")]
+        panic_after_origin: fault::after_origin(&headers),
+    })
+}
+
+impl From<(web_sys::Response, Record)> for Step {
+    fn from((resp, rec): (web_sys::Response, Record)) -> Self {
+        Step::Answer(resp, rec)
     }
 }
 
@@ -484,18 +583,6 @@ fn refuse(
     refuse_with(refusal, trace, key_id, None)
 }
 
-/// Answers an origin that failed or timed out.
-fn refuse_after_origin(
-    failed: OriginFailure,
-    trace: &Trace<'_>,
-    key_id: Option<&str>,
-) -> (web_sys::Response, Record) {
-    let origin = Some((None, failed.waited_ms));
-    let mut answer = refuse_with(Refusal::Fault(failed.fault), trace, key_id, origin);
-    answer.1.event.detail = failed.detail;
-    answer
-}
-
 /// The problem answer and its record: faults at error level, with their operator-facing detail.
 fn refuse_with(
     refusal: Refusal,
@@ -521,10 +608,10 @@ fn refuse_with(
 /// Writes a finished request's log line (unless `REQUEST_LOG` skips it) after the answer has
 /// gone (`log_after`), and its Analytics Engine data point (when the `ANALYTICS` binding exists),
 /// which `writeDataPoint` sends without blocking. Neither costs the client time.
-fn record(rec: Record, dataset: Option<&AnalyticsEngineDataset>, ctx: &Context) {
+fn record(rec: Record, dataset: Option<&AnalyticsEngineDataset>, ctx: &JsValue) {
     if rec.log {
         let line = rec.event.log_line(&iso_timestamp(rec.started_ms as u64));
-        log_after(ctx.as_ref(), &line, rec.error);
+        log_after(ctx, &line, rec.error);
     }
     if let Some(dataset) = dataset {
         let point = rec.event.data_point();

@@ -2,10 +2,15 @@
 // (RFC 9457, like every other keygate error) instead of a request the runtime cancels as hung.
 //
 // Why in JS: wasm32 aborts on panic, so no Rust code can catch one. The panic traps
-// (`WebAssembly.RuntimeError: unreachable`) inside the microtask that polls the request's future,
-// so the handler's promise never settles. The trap surfaces only as a global `error` event.
-// worker-build's shim listens for the same event, marks the instance critical and resets it
-// (`__wbg_reset_state`) before the next call, so the next request works.
+// (`WebAssembly.RuntimeError: unreachable`) in one of three places:
+// - in the handler's own call, which polls the request's path once (src/drive.rs): the call
+//   throws it here;
+// - in the call that settles an origin fetch (src/origin.rs): the handler's promise rejects with it;
+// - in a microtask of wasm-bindgen's executor, for a request that had to wait: the handler's
+//   promise never settles, and the trap surfaces only as a global `error` event.
+// Wherever it traps, the instance is reset before the next call, so the next request works: the
+// worker crate's panic hook marks it critical for worker-build's shim (as the shim's own `error`
+// listener does), and wasm-bindgen's abort handler schedules the reset for any trap.
 //
 // A trap ends the wasm instance, and with it every request this isolate is still serving: their
 // futures live in the dead instance's memory and can never finish. A trap therefore answers every

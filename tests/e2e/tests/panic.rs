@@ -139,6 +139,7 @@ fn main() {
             raw_http_answer_to_a_panic_is_the_problem_body_and_nothing_else,
             repeated_panics_each_answer_500_and_each_next_request_works,
             request_in_flight_during_a_panic_is_answered_not_hung,
+            panic_after_the_origin_answered_gets_a_500_problem_and_the_next_request_works,
             normal_build_treats_the_fault_header_as_an_ordinary_header,
         ],
     ];
@@ -272,6 +273,35 @@ fn request_in_flight_during_a_panic_is_answered_not_hung(c: &Ctx) {
 
     let r = get(&c.faults.url(&format!("/{m}/after")), Some(&key));
     assert_eq!(r.status, 200, "after the panic: {}", r.text());
+}
+
+/// A panic in the call that settles the origin's fetch (the handler's own call has returned by
+/// then): the handler's promise rejects with the trap, the guard answers 500 and marks the
+/// instance for reset, and the next request is served by a fresh instance.
+fn panic_after_the_origin_answered_gets_a_500_problem_and_the_next_request_works(c: &Ctx) {
+    let key = c.faults.create_key(&[]);
+    let m = marker("panic-after-origin");
+    for round in 0..2 {
+        let r = send(
+            client()
+                .get(c.faults.url(&format!("/{m}/boom-{round}")))
+                .header("authorization", bearer(&key))
+                .header(FAULT.0, "panic-after-origin"),
+        );
+        assert_panic_problem(&r);
+        assert_eq!(
+            c.origin.received_with(&format!("{m}/boom-{round}")).len(),
+            1,
+            "the origin saw the request once, before the panic"
+        );
+        let r = get(&c.faults.url(&format!("/{m}/after-{round}")), Some(&key));
+        assert_eq!(
+            r.status,
+            200,
+            "round {round}, after the panic: {}",
+            r.text()
+        );
+    }
 }
 
 /// The `r=` member of a `RateLimit` answer.
