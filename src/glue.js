@@ -50,17 +50,38 @@ function originFetch(url, method, lines, request, forwardBody, timeoutMs) {
   });
 }
 
+/** What the panic guard (src/panic-guard.js) finds on a promise that `forward` made. */
+const SETTLES = Symbol.for("keygate.settles");
+/** Why the answer to an origin call cannot be made: the wasm instance that sent it is gone. */
+const GONE = "the wasm instance that sent this origin call was reset";
+
 /**
  * The origin call, settled by one call back into the wasm: `settle(token, response, false)` with
  * the origin's answer, or `settle(token, error, true)` with the rejection. The promise is that of
  * what `settle` returns (the client's answer). No Rust future waits on the fetch, so no executor
  * task, waker or microtask of wasm-bindgen's runs for it.
+ *
+ * The promise always settles, by the fetch's timeout at the latest, so the panic guard does not
+ * watch it for a trap elsewhere (it is marked with SETTLES). When a panic has ended the instance
+ * that sent the call (worker's `__worker_init_state` says critical, or counts a newer instance),
+ * `settle` is not called, since its closure belongs to the dead instance: the promise rejects,
+ * and the guard answers with its 500.
  */
 export function forward(url, method, lines, request, forwardBody, timeoutMs, token, settle) {
-  return originFetch(url, method, lines, request, forwardBody, timeoutMs).then(
-    (response) => settle(token, response, false),
-    (error) => settle(token, error, true),
+  const state = globalThis.__worker_init_state;
+  const instance = state?.instanceId;
+  const promise = originFetch(url, method, lines, request, forwardBody, timeoutMs).then(
+    (response) => {
+      if (state && (state.criticalError || state.instanceId !== instance)) throw new Error(GONE);
+      return settle(token, response, false);
+    },
+    (error) => {
+      if (state && (state.criticalError || state.instanceId !== instance)) throw new Error(GONE);
+      return settle(token, error, true);
+    },
   );
+  promise[SETTLES] = true;
+  return promise;
 }
 
 /** An answer's head: `status\n` and then its header lines. */

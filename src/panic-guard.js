@@ -12,9 +12,11 @@
 // worker crate's panic hook marks it critical for worker-build's shim (as the shim's own `error`
 // listener does), and wasm-bindgen's abort handler schedules the reset for any trap.
 //
-// A trap ends the wasm instance, and with it every request this isolate is still serving: their
-// futures live in the dead instance's memory and can never finish. A trap therefore answers every
-// pending request, not only the one that panicked (nothing tells which one did).
+// A trap ends the wasm instance, and with it every request this isolate is still serving. One
+// waiting under wasm-bindgen's executor has its future in the dead instance's memory and can never
+// finish, so a trap answers every such request at once, not only the one that panicked (nothing
+// tells which one did). One waiting for its origin gets the same 500 when the origin answers:
+// its promise rejects rather than call into the dead instance (see `forward` in src/glue.js).
 //
 // Neither the answer nor the log line carries the error's message or stack: they could quote a
 // key or the shared secret. The Rust panic hook logs the panic message on its own.
@@ -69,36 +71,65 @@ function handlerOf(Inner) {
     state.criticalError ? new Inner(ctx, env).fetch(request) : direct.call({ env, ctx }, request);
 }
 
-/** Wraps worker-build's default export (a `WorkerEntrypoint` class) in a guarded fetch handler. */
+/** What `forward` in src/glue.js marks its promises with: they always settle (see there). */
+const SETTLES = Symbol.for("keygate.settles");
+
+/** The 500 answer to a handler that threw (or whose promise rejected) with `error`. */
+function failed(request, started, error) {
+  if (!isTrap(error)) {
+    return problem(request, started, `the wasm handler threw ${error?.name ?? typeof error}`);
+  }
+  // A trap thrown straight back to us: the instance is gone for the others too.
+  failPending();
+  return problem(request, started, "the wasm handler panicked");
+}
+
+/**
+ * Wraps worker-build's default export (a `WorkerEntrypoint` class) in a guarded fetch handler.
+ *
+ * What the handler returns decides how it is watched:
+ * - an answer (a `Response`): the request was settled in the handler's own call;
+ * - a promise `forward` made (marked SETTLES): it settles by the origin timeout at the latest,
+ *   and rejects if the instance is gone by then, so only its rejection is caught;
+ * - any other promise (a request that had to wait, under wasm-bindgen's executor): raced against
+ *   a trap anywhere in the instance, since a trap leaves it pending for ever.
+ */
 export function guard(Inner) {
   const handle = handlerOf(Inner);
   return {
-    async fetch(request, env, ctx) {
+    fetch(request, env, ctx) {
       const started = Date.now();
-      let fail;
-      const trapped = new Promise((resolve) => {
-        fail = resolve;
-      });
-      pending.add(fail);
-      let failure;
+      let answer;
       try {
-        const answer = await Promise.race([handle(request, env, ctx), trapped]);
-        if (answer !== TRAPPED) return answer;
-        failure = "the wasm handler panicked";
+        answer = handle(request, env, ctx);
       } catch (error) {
-        if (isTrap(error)) {
-          // A trap thrown straight back to us: the instance is gone for the others too.
-          failPending();
-          failure = "the wasm handler panicked";
-        } else {
-          failure = `the wasm handler threw ${error?.name ?? typeof error}`;
-        }
-      } finally {
-        pending.delete(fail);
+        return failed(request, started, error);
       }
-      return problem(request, started, failure);
+      if (answer instanceof Response) return answer;
+      if (answer?.[SETTLES] === true) {
+        return answer.catch((error) => failed(request, started, error));
+      }
+      return raced(request, started, answer);
     },
   };
+}
+
+/** The handler's `answer` (a promise), or a 500 if a trap in the instance strands it. */
+async function raced(request, started, answer) {
+  let fail;
+  const trapped = new Promise((resolve) => {
+    fail = resolve;
+  });
+  pending.add(fail);
+  try {
+    const settled = await Promise.race([answer, trapped]);
+    if (settled !== TRAPPED) return settled;
+    return problem(request, started, "the wasm handler panicked");
+  } catch (error) {
+    return failed(request, started, error);
+  } finally {
+    pending.delete(fail);
+  }
 }
 
 /** The 500 answer and its one log line. */

@@ -139,6 +139,7 @@ fn main() {
             raw_http_answer_to_a_panic_is_the_problem_body_and_nothing_else,
             repeated_panics_each_answer_500_and_each_next_request_works,
             request_in_flight_during_a_panic_is_answered_not_hung,
+            request_at_the_origin_during_a_panic_gets_the_500_when_the_origin_answers,
             panic_after_the_origin_answered_gets_a_500_problem_and_the_next_request_works,
             normal_build_treats_the_fault_header_as_an_ordinary_header,
         ],
@@ -271,6 +272,44 @@ fn request_in_flight_during_a_panic_is_answered_not_hung(c: &Ctx) {
         }
     }
 
+    let r = get(&c.faults.url(&format!("/{m}/after")), Some(&key));
+    assert_eq!(r.status, 200, "after the panic: {}", r.text());
+}
+
+/// A request settled in the handler's own call (its key already cached) and waiting for the
+/// origin while another request panics: its promise belongs to no executor, so the trap does not
+/// answer it at once. When the origin answers, the settle call would enter the dead instance, so
+/// the promise rejects instead (src/glue.js `forward`) and the guard answers 500.
+fn request_at_the_origin_during_a_panic_gets_the_500_when_the_origin_answers(c: &Ctx) {
+    let key = c.faults.create_key(&[]);
+    let m = marker("panic-at-origin");
+    // The key in this instance's cache, so the slow request is settled without waiting.
+    let r = get(&c.faults.url(&format!("/{m}/warm")), Some(&key));
+    assert_eq!(r.status, 200, "warm-up: {}", r.text());
+    let slow_url = c.faults.url(&format!("/{m}/slow/__test/slow?ms=4000"));
+    let slow_key = key.clone();
+    let started = Instant::now();
+    let slow = std::thread::spawn(move || {
+        let r = get(&slow_url, Some(&slow_key));
+        (r, started.elapsed())
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.origin.received_with(&format!("{m}/slow")).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the slow request never reached the origin"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = panic_request(&c.faults, &format!("/{m}/boom"), &key);
+    assert_panic_problem(&r);
+
+    let (slow, took) = slow.join().expect("slow request thread");
+    assert_panic_problem(&slow);
+    assert!(
+        took >= Duration::from_millis(3_500),
+        "answered after {took:?}: at the trap, not when the origin answered after 4 s"
+    );
     let r = get(&c.faults.url(&format!("/{m}/after")), Some(&key));
     assert_eq!(r.status, 200, "after the panic: {}", r.text());
 }
