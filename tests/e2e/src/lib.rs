@@ -706,6 +706,34 @@ impl Dev {
     /// wrangler (node) process itself is not counted. The resolution is a clock tick (10 ms at the usual 100 Hz), so read it before
     /// and after thousands of requests. Panics when the group holds no `workerd`.
     pub fn workerd_cpu_secs(&self) -> f64 {
+        self.cpu_secs(true)
+    }
+
+    /// The user + system CPU time, in seconds, of every process in the instance's process
+    /// group: the `workerd` processes and wrangler (node) itself, which receives and prints the
+    /// worker's log lines.
+    pub fn group_cpu_secs(&self) -> f64 {
+        self.cpu_secs(false)
+    }
+
+    /// Waits until the instance's process group has used no more than a clock tick of CPU over
+    /// `window` (up to `limit`), so that work a run left behind (log lines on their way through
+    /// wrangler, above all) is done before the next measurement starts. Returns how long it
+    /// waited.
+    pub fn wait_until_quiet(&self, window: Duration, limit: Duration) -> Duration {
+        let started = Instant::now();
+        let mut last = self.group_cpu_secs();
+        loop {
+            std::thread::sleep(window);
+            let now = self.group_cpu_secs();
+            if now - last <= 0.0101 || started.elapsed() >= limit {
+                return started.elapsed();
+            }
+            last = now;
+        }
+    }
+
+    fn cpu_secs(&self, only_workerd: bool) -> f64 {
         let pgid = lock(&self.child).id().to_string();
         // SAFETY: sysconf reads a system constant; no memory is involved.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -723,12 +751,12 @@ impl Dev {
             let comm = &stat[open + 1..close];
             // Fields from the 3rd (state) on: pgrp is the 5th, utime the 14th, stime the 15th.
             let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-            if comm != "workerd" || fields.get(2) != Some(&pgid.as_str()) {
+            if (only_workerd && comm != "workerd") || fields.get(2) != Some(&pgid.as_str()) {
                 continue;
             }
             let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
             if let (Some(utime), Some(stime)) = (field(11), field(12)) {
-                found += 1;
+                found += usize::from(comm == "workerd");
                 total += utime + stime;
             }
         }
