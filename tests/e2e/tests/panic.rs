@@ -238,22 +238,7 @@ fn repeated_panics_each_answer_500_and_each_next_request_works(c: &Ctx) {
 fn request_in_flight_during_a_panic_is_answered_not_hung(c: &Ctx) {
     let key = c.faults.create_key(&[]);
     let m = marker("panic-in-flight");
-    let slow_url = c.faults.url(&format!("/{m}/slow/__test/slow?ms=4000"));
-    let slow_key = key.clone();
-    let started = Instant::now();
-    let slow = std::thread::spawn(move || {
-        let r = get(&slow_url, Some(&slow_key));
-        (r, started.elapsed())
-    });
-    // Wait until the slow request is at the origin, that is in flight inside the worker.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while c.origin.received_with(&format!("{m}/slow")).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the slow request never reached the origin"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (slow, started) = slow_request_at_the_origin(c, &m, &key);
     let panicked_at = started.elapsed();
     let r = panic_request(&c.faults, &format!("/{m}/boom"), &key);
     assert_panic_problem(&r);
@@ -276,18 +261,16 @@ fn request_in_flight_during_a_panic_is_answered_not_hung(c: &Ctx) {
     assert_eq!(r.status, 200, "after the panic: {}", r.text());
 }
 
-/// A request settled in the handler's own call (its key already cached) and waiting for the
-/// origin while another request panics: its promise belongs to no executor, so the trap does not
-/// answer it at once. When the origin answers, the settle call would enter the dead instance, so
-/// the promise rejects instead (src/glue.js `forward`) and the guard answers 500.
-fn request_at_the_origin_during_a_panic_gets_the_500_when_the_origin_answers(c: &Ctx) {
-    let key = c.faults.create_key(&[]);
-    let m = marker("panic-at-origin");
-    // The key in this instance's cache, so the slow request is settled without waiting.
-    let r = get(&c.faults.url(&format!("/{m}/warm")), Some(&key));
-    assert_eq!(r.status, 200, "warm-up: {}", r.text());
+/// Sends `/{m}/slow` (the origin answers it after 4 s) with `key` from another thread, and
+/// returns once the origin has it, that is while it is in flight inside the worker: the thread's
+/// handle (its answer and how long it took) and when it was sent.
+fn slow_request_at_the_origin(
+    c: &Ctx,
+    m: &str,
+    key: &str,
+) -> (std::thread::JoinHandle<(Resp, Duration)>, Instant) {
     let slow_url = c.faults.url(&format!("/{m}/slow/__test/slow?ms=4000"));
-    let slow_key = key.clone();
+    let slow_key = key.to_owned();
     let started = Instant::now();
     let slow = std::thread::spawn(move || {
         let r = get(&slow_url, Some(&slow_key));
@@ -301,6 +284,20 @@ fn request_at_the_origin_during_a_panic_gets_the_500_when_the_origin_answers(c: 
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    (slow, started)
+}
+
+/// A request settled in the handler's own call (its key already cached) and waiting for the
+/// origin while another request panics: its promise belongs to no executor, so the trap does not
+/// answer it at once. When the origin answers, the settle call would enter the dead instance, so
+/// the promise rejects instead (src/glue.js `forward`) and the guard answers 500.
+fn request_at_the_origin_during_a_panic_gets_the_500_when_the_origin_answers(c: &Ctx) {
+    let key = c.faults.create_key(&[]);
+    let m = marker("panic-at-origin");
+    // The key in this instance's cache, so the slow request is settled without waiting.
+    let r = get(&c.faults.url(&format!("/{m}/warm")), Some(&key));
+    assert_eq!(r.status, 200, "warm-up: {}", r.text());
+    let (slow, _) = slow_request_at_the_origin(c, &m, &key);
     let r = panic_request(&c.faults, &format!("/{m}/boom"), &key);
     assert_panic_problem(&r);
 
