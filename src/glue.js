@@ -52,8 +52,13 @@ function originFetch(url, method, lines, request, forwardBody, timeoutMs) {
 
 /** What the panic guard (src/panic-guard.js) finds on a promise that `forward` made. */
 const SETTLES = Symbol.for("keygate.settles");
-/** Why the answer to an origin call cannot be made: the wasm instance that sent it is gone. */
-const GONE = "the wasm instance that sent this origin call was reset";
+/** Why the answer to an origin call cannot be made: the wasm instance that sent it is gone. The
+ * panic guard knows this error by its name, as the one error that does not end the instance. */
+function gone() {
+  const error = new Error("the wasm instance that sent this origin call was reset");
+  error.name = "KeygateInstanceGone";
+  return error;
+}
 
 /**
  * The origin call, settled by one call back into the wasm: `settle(token, response, false)` with
@@ -72,11 +77,11 @@ export function forward(url, method, lines, request, forwardBody, timeoutMs, tok
   const instance = state?.instanceId;
   const promise = originFetch(url, method, lines, request, forwardBody, timeoutMs).then(
     (response) => {
-      if (state && (state.criticalError || state.instanceId !== instance)) throw new Error(GONE);
+      if (state && (state.criticalError || state.instanceId !== instance)) throw gone();
       return settle(token, response, false);
     },
     (error) => {
-      if (state && (state.criticalError || state.instanceId !== instance)) throw new Error(GONE);
+      if (state && (state.criticalError || state.instanceId !== instance)) throw gone();
       return settle(token, error, true);
     },
   );

@@ -22,7 +22,7 @@ extern "C" {
         request: &web_sys::Request,
         forward_body: bool,
         timeout_ms: u32,
-        token: u32,
+        token: f64,
         settle: &js_sys::Function,
     ) -> js_sys::Promise;
     fn response_head(response: &web_sys::Response) -> String;
@@ -79,7 +79,7 @@ pub fn forward_upstream(
     request: &web_sys::Request,
     forward_body: bool,
     timeout_ms: u32,
-    token: u32,
+    token: f64,
     settle: &js_sys::Function,
 ) -> js_sys::Promise {
     let lines = header_lines(headers, !forward_body);

@@ -139,16 +139,12 @@ impl Forward {
             ..
         } = self;
         let event = &mut record.event;
-        event.timing = Timing {
-            total_ms: now_ms() - record.started_ms,
-            origin_ms: Some(waited_ms),
-        };
-        match result {
+        let answer = match result {
             Ok(resp) => {
                 let (answer, status) = origin::filtered(&resp, &accepted, cfg, &event.request_id);
                 event.status = status;
                 event.origin_status = Some(status);
-                (answer, record)
+                answer
             }
             Err(error) => {
                 let failed = origin::failure(error, cfg);
@@ -161,9 +157,15 @@ impl Forward {
                 record.log = true;
                 let headers = problem.headers(&event.request_id);
                 let body = problem.body(&event.request_id);
-                (own_answer(event.status, &headers, body), record)
+                own_answer(event.status, &headers, body)
             }
-        }
+        };
+        // Taken once the answer is built, as for every other answer.
+        record.event.timing = Timing {
+            total_ms: now_ms() - record.started_ms,
+            origin_ms: Some(waited_ms),
+        };
+        (answer, record)
     }
 }
 
@@ -206,7 +208,6 @@ impl Trace<'_> {
         decision: Decision,
         key_id: Option<&str>,
         status: u16,
-        origin: Option<(Option<u16>, f64)>,
         detail: Option<String>,
     ) -> RequestEvent {
         let total_ms = now_ms() - self.started_ms;
@@ -220,10 +221,11 @@ impl Trace<'_> {
             key_id: key_id.map(str::to_owned),
             consumer_id: self.consumer_id.clone(),
             status,
-            origin_status: origin.and_then(|(s, _)| s),
+            // An accepted request's origin status and time are set when the origin answers.
+            origin_status: None,
             timing: Timing {
                 total_ms,
-                origin_ms: origin.map(|(_, ms)| ms),
+                origin_ms: None,
             },
             colo: colo(self.request),
             cache: self.cache,
@@ -390,7 +392,7 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
     fault::inject(&headers);
 
     let key_id = accepted.caller.key_id().map(str::to_owned);
-    let event = trace.finish(accepted.caller.decision(), key_id.as_deref(), 0, None, None);
+    let event = trace.finish(accepted.caller.decision(), key_id.as_deref(), 0, None);
     let record = Record {
         event,
         started_ms,
@@ -435,7 +437,7 @@ async fn serve_admin(
         }
     };
     let record = Record {
-        event: trace.finish(Decision::AdminUsage, None, 200, None, None),
+        event: trace.finish(Decision::AdminUsage, None, 200, None),
         started_ms: trace.started_ms,
         error: false,
         log: true,
@@ -516,7 +518,6 @@ impl Management<'_> {
             facts.decision,
             facts.key_id.as_deref(),
             answer.status,
-            None,
             facts.detail,
         );
         event.actor = facts.actor;
@@ -574,25 +575,16 @@ impl QuotaReader for Quotas<'_> {
     }
 }
 
-/// Answers a refusal that ended before the origin was called.
+/// Answers a refusal that ended before the origin was called: the problem answer and its record,
+/// faults at error level, with their operator-facing detail.
 fn refuse(
     refusal: Refusal,
     trace: &Trace<'_>,
     key_id: Option<&str>,
 ) -> (web_sys::Response, Record) {
-    refuse_with(refusal, trace, key_id, None)
-}
-
-/// The problem answer and its record: faults at error level, with their operator-facing detail.
-fn refuse_with(
-    refusal: Refusal,
-    trace: &Trace<'_>,
-    key_id: Option<&str>,
-    origin: Option<(Option<u16>, f64)>,
-) -> (web_sys::Response, Record) {
     let status = refusal.problem().status.as_u16();
     let detail = refusal.operator_detail();
-    let event = trace.finish(refusal.reason_code(), key_id, status, origin, detail);
+    let event = trace.finish(refusal.reason_code(), key_id, status, detail);
     let record = Record {
         event,
         started_ms: trace.started_ms,

@@ -25,7 +25,7 @@ pub type Outcome = (Result<web_sys::Response, JsValue>, f64);
 pub type Then = Box<dyn FnOnce(Outcome) -> JsValue>;
 
 /// The JS function every call settles through: `settle(token, outcome, failed)`.
-type Settle = Closure<dyn Fn(u32, JsValue, bool) -> JsValue>;
+type Settle = Closure<dyn Fn(f64, JsValue, bool) -> JsValue>;
 
 /// An origin call in flight: what to run when it settles, and when it was sent.
 struct InFlight {
@@ -40,15 +40,15 @@ const ABANDONED_AFTER_MS: f64 = 600_000.0;
 
 thread_local! {
     /// The calls in flight in this isolate, by token (tokens grow, so the oldest come first).
-    static IN_FLIGHT: RefCell<BTreeMap<u32, InFlight>> = const { RefCell::new(BTreeMap::new()) };
-    static NEXT_TOKEN: Cell<u32> = const { Cell::new(0) };
+    static IN_FLIGHT: RefCell<BTreeMap<u64, InFlight>> = const { RefCell::new(BTreeMap::new()) };
+    static NEXT_TOKEN: Cell<u64> = const { Cell::new(0) };
     /// The one JS function every call settles through (made once per instance).
     static SETTLE: OnceCell<Settle> = const { OnceCell::new() };
 }
 
 /// An origin call just sent; [`Call::then`] says what its outcome becomes.
 pub struct Call {
-    token: u32,
+    token: u64,
     promise: js_sys::Promise,
 }
 
@@ -101,7 +101,7 @@ pub fn send(req: &web_sys::Request, method: &str, accepted: &Accepted, timeout_m
             req,
             accepted.forward_body,
             timeout_ms,
-            token,
+            token as f64,
             settle.as_ref().unchecked_ref(),
         )
     });
@@ -109,8 +109,9 @@ pub fn send(req: &web_sys::Request, method: &str, accepted: &Accepted, timeout_m
 }
 
 /// The fetch of call `token` settled: with the origin's answer, or (`failed`) a rejection.
-fn settle_call(token: u32, outcome: JsValue, failed: bool) -> JsValue {
-    let call = IN_FLIGHT.with(|calls| calls.borrow_mut().remove(&token));
+fn settle_call(token: f64, outcome: JsValue, failed: bool) -> JsValue {
+    // Tokens cross to JS as numbers: exact far beyond any isolate's count of calls.
+    let call = IN_FLIGHT.with(|calls| calls.borrow_mut().remove(&(token as u64)));
     let Some(InFlight {
         then: Some(then),
         sent_ms,

@@ -8,9 +8,9 @@
 // - in the call that settles an origin fetch (src/origin.rs): the handler's promise rejects with it;
 // - in a microtask of wasm-bindgen's executor, for a request that had to wait: the handler's
 //   promise never settles, and the trap surfaces only as a global `error` event.
-// Wherever it traps, the instance is reset before the next call, so the next request works: the
-// worker crate's panic hook marks it critical for worker-build's shim (as the shim's own `error`
-// listener does), and wasm-bindgen's abort handler schedules the reset for any trap.
+// Wherever it traps, the instance is reset before the next call, so the next request works:
+// worker-build's shim resets an instance marked critical, which the worker crate's panic hook, the
+// shim's own `error` listener and this guard (for what reaches it) each do.
 //
 // A trap ends the wasm instance, and with it every request this isolate is still serving. One
 // waiting under wasm-bindgen's executor has its future in the dead instance's memory and can never
@@ -74,14 +74,29 @@ function handlerOf(Inner) {
 /** What `forward` in src/glue.js marks its promises with: they always settle (see there). */
 const SETTLES = Symbol.for("keygate.settles");
 
-/** The 500 answer to a handler that threw (or whose promise rejected) with `error`. */
+/** Marks the instance for reset, as worker-build's shim does on an `error` event. */
+function markCritical() {
+  const state = globalThis.__worker_init_state;
+  if (typeof state === "object" && state !== null) state.criticalError = true;
+}
+
+/**
+ * The 500 answer to a handler that threw (or whose promise rejected) with `error`.
+ *
+ * Any error out of the wasm but one ends its instance: wasm-bindgen marks an instance terminated
+ * when a trap, or a JS exception it did not raise itself, crosses its boundary. So the instance is
+ * marked for reset, and every request still waiting in it is answered, as for a trap. The one
+ * exception is `KeygateInstanceGone` (src/glue.js `forward`), raised outside the wasm about an
+ * instance already gone: this instance may be a new, healthy one.
+ */
 function failed(request, started, error) {
-  if (!isTrap(error)) {
-    return problem(request, started, `the wasm handler threw ${error?.name ?? typeof error}`);
+  if (error?.name === "KeygateInstanceGone") {
+    return problem(request, started, "the gateway was reset while the origin answered");
   }
-  // A trap thrown straight back to us: the instance is gone for the others too.
+  markCritical();
   failPending();
-  return problem(request, started, "the wasm handler panicked");
+  if (isTrap(error)) return problem(request, started, "the wasm handler panicked");
+  return problem(request, started, `the wasm handler threw ${error?.name ?? typeof error}`);
 }
 
 /**
