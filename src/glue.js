@@ -76,17 +76,18 @@ export function forward(url, method, lines, request, forwardBody, timeoutMs, tok
   const state = globalThis.__worker_init_state;
   const instance = state?.instanceId;
   const promise = originFetch(url, method, lines, request, forwardBody, timeoutMs).then(
-    (response) => {
-      if (state && (state.criticalError || state.instanceId !== instance)) throw gone();
-      return settle(token, response, false);
-    },
-    (error) => {
-      if (state && (state.criticalError || state.instanceId !== instance)) throw gone();
-      return settle(token, error, true);
-    },
+    (response) => settleIfLive(state, instance, settle, token, response, false),
+    (error) => settleIfLive(state, instance, settle, token, error, true),
   );
   promise[SETTLES] = true;
   return promise;
+}
+
+/** `settle(token, outcome, failed)`, unless the instance that sent the call (`instance`, as
+ * worker's init `state` counted it) has ended since: then it throws `gone()`. */
+function settleIfLive(state, instance, settle, token, outcome, failed) {
+  if (state && (state.criticalError || state.instanceId !== instance)) throw gone();
+  return settle(token, outcome, failed);
 }
 
 /** An answer's head: `status\n` and then its header lines. */

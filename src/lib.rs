@@ -149,15 +149,14 @@ impl Forward {
             Err(error) => {
                 let failed = origin::failure(error, cfg);
                 let refusal = Refusal::Fault(failed.fault);
-                let problem = refusal.problem();
+                let (status, answer) = problem_answer(&refusal, &event.request_id);
                 event.decision = refusal.reason_code();
-                event.status = problem.status.as_u16();
+                event.status = status;
                 event.detail = failed.detail;
+                // A fault, and so logged at error level whatever `REQUEST_LOG` says.
                 record.error = true;
                 record.log = true;
-                let headers = problem.headers(&event.request_id);
-                let body = problem.body(&event.request_id);
-                own_answer(event.status, &headers, body)
+                answer
             }
         };
         // Taken once the answer is built, as for every other answer.
@@ -582,7 +581,7 @@ fn refuse(
     trace: &Trace<'_>,
     key_id: Option<&str>,
 ) -> (web_sys::Response, Record) {
-    let status = refusal.problem().status.as_u16();
+    let (status, answer) = problem_answer(&refusal, trace.request_id);
     let detail = refusal.operator_detail();
     let event = trace.finish(refusal.reason_code(), key_id, status, detail);
     let record = Record {
@@ -591,10 +590,16 @@ fn refuse(
         error: matches!(refusal, Refusal::Fault(_)) || trace.sync_fault.is_some(),
         log: true,
     };
+    (answer, record)
+}
+
+/// A refusal's problem answer (RFC 9457), and its status.
+fn problem_answer(refusal: &Refusal, request_id: &str) -> (u16, web_sys::Response) {
     let problem = refusal.problem();
-    let headers = problem.headers(trace.request_id);
-    let body = problem.body(trace.request_id);
-    (own_answer(status, &headers, body), record)
+    let status = problem.status.as_u16();
+    let headers = problem.headers(request_id);
+    let body = problem.body(request_id);
+    (status, own_answer(status, &headers, body))
 }
 
 /// Writes a finished request's log line (unless `REQUEST_LOG` skips it) after the answer has
