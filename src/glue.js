@@ -36,18 +36,29 @@ export function request_head(request) {
 
 /**
  * The origin call: `method` exactly as received, the headers core built, the client's body
- * stream handed on as is when `forwardBody` (nothing is buffered), redirects returned rather than
- * followed, and the timeout armed by one `AbortSignal.timeout` (the fetch rejects with a
- * `TimeoutError` when it fires, and the runtime cancels the upstream request).
+ * stream handed on as is when `forwardBody` (nothing is buffered), and redirects returned rather
+ * than followed. The timeout bounds the wait for the answer's head (README, "Responses"): a timer
+ * that aborts the fetch with a `TimeoutError` (the runtime then cancels the upstream request),
+ * cleared by `settleIfLive` as soon as the head is in. Cleared, it is gone at once, where an
+ * `AbortSignal.timeout` would stay armed for the whole `ORIGIN_TIMEOUT_MS` (30 s by default)
+ * after every answer, a pile of pending timers that grows with the request rate.
  */
 function originFetch(url, method, lines, request, forwardBody, timeoutMs) {
-  return fetch(url, {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(timedOut()), timeoutMs);
+  const fetched = fetch(url, {
     method,
     headers: headersFrom(lines),
     body: forwardBody ? request.body : null,
     redirect: "manual",
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: abort.signal,
   });
+  return { fetched, timer };
+}
+
+/** The reason the origin timeout aborts with: a `TimeoutError`, as `AbortSignal.timeout` gives. */
+function timedOut() {
+  return new DOMException("the origin did not answer within ORIGIN_TIMEOUT_MS", "TimeoutError");
 }
 
 /** What the panic guard (src/panic-guard.js) finds on a promise that `forward` made. */
@@ -75,17 +86,20 @@ function gone() {
 export function forward(url, method, lines, request, forwardBody, timeoutMs, token, settle) {
   const state = globalThis.__worker_init_state;
   const instance = state?.instanceId;
-  const promise = originFetch(url, method, lines, request, forwardBody, timeoutMs).then(
-    (response) => settleIfLive(state, instance, settle, token, response, false),
-    (error) => settleIfLive(state, instance, settle, token, error, true),
+  const { fetched, timer } = originFetch(url, method, lines, request, forwardBody, timeoutMs);
+  const promise = fetched.then(
+    (response) => settleIfLive(state, instance, settle, token, response, false, timer),
+    (error) => settleIfLive(state, instance, settle, token, error, true, timer),
   );
   promise[SETTLES] = true;
   return promise;
 }
 
-/** `settle(token, outcome, failed)`, unless the instance that sent the call (`instance`, as
- * worker's init `state` counted it) has ended since: then it throws `gone()`. */
-function settleIfLive(state, instance, settle, token, outcome, failed) {
+/** Clears the origin call's `timer`, then `settle(token, outcome, failed)`, unless the instance
+ * that sent the call (`instance`, as worker's init `state` counted it) has ended since: then it
+ * throws `gone()`. */
+function settleIfLive(state, instance, settle, token, outcome, failed, timer) {
+  clearTimeout(timer);
   if (state && (state.criticalError || state.instanceId !== instance)) throw gone();
   return settle(token, outcome, failed);
 }

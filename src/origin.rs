@@ -1,5 +1,5 @@
 //! The origin call: the upstream request as core built it, with the method exactly as received
-//! and the body streamed through, under the origin timeout (`AbortSignal.timeout`), settled
+//! and the body streamed through, under the origin timeout (a timer in `glue.js`), settled
 //! without a Rust future: JS chains the fetch to one finishing call (`glue.js`, `forward`), and
 //! the answer is filtered by core there.
 
@@ -34,8 +34,9 @@ struct InFlight {
 }
 
 /// How long past its own timeout a call's entry is kept. A call settles by its timeout
-/// (`AbortSignal.timeout`) unless its request was cancelled (the client went away), and then it
-/// never settles; such entries are dropped once they are this old, so they cannot pile up.
+/// (`glue.js` aborts the fetch) unless its request was cancelled (the client went away), and
+/// then it never settles; such entries are dropped once they are this old, so they cannot pile
+/// up.
 const ABANDONED_AFTER_MS: f64 = 600_000.0;
 
 thread_local! {

@@ -279,6 +279,25 @@ async fn test_route(target: &str, secret: &str) -> Option<Response> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Some(text(StatusCode::OK, "slow answer"))
         }
+        "drip" => {
+            // The head at once, then `n` chunks of "drip\n", one every `ms / n` milliseconds:
+            // an answer whose body takes longer than its head.
+            let ms: u64 = param("ms").and_then(|v| v.parse().ok()).unwrap_or(2_000);
+            let n: u64 = param("n").and_then(|v| v.parse().ok()).unwrap_or(4).max(1);
+            let gap = Duration::from_millis(ms / n);
+            let chunks = futures_util::stream::iter(0..n).then(move |_| async move {
+                tokio::time::sleep(gap).await;
+                Ok::<_, std::convert::Infallible>("drip\n")
+            });
+            Some(
+                (
+                    StatusCode::OK,
+                    [("content-type", "text/plain")],
+                    Body::from_stream(chunks),
+                )
+                    .into_response(),
+            )
+        }
         "redirect" => Some(
             (
                 StatusCode::FOUND,

@@ -159,6 +159,7 @@ fn main() {
             kv_read_failure_fails_closed_with_503_and_retry_after,
             unreachable_origin_gets_502,
             slow_origin_gets_504_after_the_configured_timeout,
+            a_body_that_streams_past_the_origin_timeout_arrives_whole,
             origin_status_headers_and_body_come_back_unchanged,
         },
         forward::{

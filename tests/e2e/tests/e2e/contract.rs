@@ -198,6 +198,26 @@ pub fn slow_origin_gets_504_after_the_configured_timeout(c: &Ctx) {
     assert_eq!(ok.status, 200);
 }
 
+/// `ORIGIN_TIMEOUT_MS` bounds the wait for the origin's answer head (README, "Responses"), not
+/// the body: an answer that has begun arrives whole, however long its body takes.
+pub fn a_body_that_streams_past_the_origin_timeout_arrives_whole(c: &Ctx) {
+    let key = c.main.create_key(&[]);
+    let m = marker("drip");
+    let started = std::time::Instant::now();
+    // Six chunks over 3 s, twice the instance's 1500 ms timeout.
+    let r = get(
+        &c.main.url(&format!("/{m}/__test/drip?ms=3000&n=6")),
+        Some(&key),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "drip\n".repeat(6), "the body was cut short");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "the body did not take longer than the timeout: {:?}",
+        started.elapsed()
+    );
+}
+
 pub fn origin_status_headers_and_body_come_back_unchanged(c: &Ctx) {
     let key = c.main.create_key(&[]);
     let m = marker("status");
