@@ -5,6 +5,7 @@
 //! while refreshing an entry therefore answers 503, never the stale record. Only hashes are kept,
 //! never a plaintext key.
 
+use crate::coalesce::{Flight, Lead, Waited};
 use crate::config::CachePolicy;
 use crate::record::{InvalidKey, KeyRecord};
 use crate::secret::KeyHash;
@@ -59,29 +60,10 @@ struct Entry {
     generation: u64,
 }
 
-/// A load in flight, shared by every request that asked for the same hash meanwhile.
-///
-/// Waiters are not woken by the loader: on Workers each request runs in its own I/O context, and
-/// a request whose only wake-up would come from another request's context is cancelled as hung.
-/// Each waiter instead polls the slot after short pauses of its own ([`Pause`]).
-#[derive(Default)]
-struct Pending {
-    result: RefCell<Option<Result<Lookup, StoreError>>>,
-    /// The loading request went away (its future was dropped) before an answer.
-    abandoned: Cell<bool>,
-}
+pub use crate::coalesce::{Pause, COALESCE_MAX_POLLS, COALESCE_POLL_MS};
 
-/// A short wait that keeps the waiting request's own context busy: a timer at the edge
-/// (`setTimeout`), a yield in native tests.
-#[allow(async_fn_in_trait)]
-pub trait Pause {
-    async fn pause(&self);
-}
-
-/// Time between two looks at a pending load, at the edge.
-pub const COALESCE_POLL_MS: u64 = 2;
-/// Looks at a pending load before a waiter stops waiting and reads the store itself.
-pub const COALESCE_MAX_POLLS: u32 = 2_500;
+/// A key's store read in flight, shared by the requests that look the key up meanwhile.
+type Pending = Flight<Result<Lookup, StoreError>>;
 
 /// The cache. One per isolate at the edge (a thread-local), one per test natively.
 #[derive(Default)]
@@ -155,34 +137,24 @@ impl KeyCache {
             return Ok((load(store, hash).await?, CacheOutcome::Off));
         }
         let key = hash.as_kv_key();
-        let mut polls = 0;
-        let mut waiting_on: Option<Rc<Pending>> = None;
         loop {
-            if let Some(p) = &waiting_on {
-                if let Some(result) = p.result.borrow().as_ref() {
-                    return result.clone().map(|l| (l, CacheOutcome::Shared));
-                }
-                if !p.abandoned.get() && polls < COALESCE_MAX_POLLS {
-                    pause.pause().await;
-                    polls += 1;
-                    continue;
-                }
-                // The loader went away, or is taking too long: look again, maybe as the loader.
-                if !p.abandoned.get() {
-                    let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
-                    return Ok((lookup, CacheOutcome::Miss));
-                }
-            }
             if let Some(hit) = self.fresh(key, now_ms) {
                 return Ok((hit, CacheOutcome::Hit));
             }
             let in_flight = self.pending.borrow().get(key).cloned();
-            match in_flight {
-                Some(p) => waiting_on = Some(p),
-                None => {
+            let Some(flight) = in_flight else {
+                let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
+                return Ok((lookup, CacheOutcome::Miss));
+            };
+            match flight.wait(pause).await {
+                Waited::Done(result) => return result.map(|l| (l, CacheOutcome::Shared)),
+                // The loader is taking too long: read here, as the loader.
+                Waited::TimedOut => {
                     let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
                     return Ok((lookup, CacheOutcome::Miss));
                 }
+                // The loader went away: look again, maybe as the loader.
+                Waited::Abandoned => continue,
             }
         }
     }
@@ -195,22 +167,21 @@ impl KeyCache {
         now_ms: u64,
     ) -> Result<Lookup, StoreError> {
         let key = hash.as_kv_key();
-        let pending = Rc::new(Pending::default());
+        // Released when the load ends or is dropped, unless another load has the key by then.
+        let lead = Lead::new(|flight: &Rc<Pending>| {
+            let mut pending = self.pending.borrow_mut();
+            if pending.get(key).is_some_and(|p| Rc::ptr_eq(p, flight)) {
+                pending.remove(key);
+            }
+        });
         self.pending
             .borrow_mut()
-            .insert(key.to_owned(), pending.clone());
-        let guard = LeaderGuard {
-            cache: self,
-            key,
-            pending: &pending,
-            done: false,
-        };
+            .insert(key.to_owned(), lead.flight());
         let result = load_sized(store, hash).await.map(|(lookup, raw_len)| {
             self.insert(policy, key, lookup.clone(), raw_len, now_ms);
             lookup
         });
-        *pending.result.borrow_mut() = Some(result.clone());
-        guard.complete();
+        lead.land(result.clone());
         result
     }
 
@@ -295,36 +266,6 @@ async fn load_sized<S: KeyStore>(store: &S, hash: &KeyHash) -> Result<(Lookup, u
             (lookup, raw.len())
         }
     })
-}
-
-/// Removes the pending load when its loader finishes or is dropped mid-load. Waiters of a dropped
-/// loader wake with no answer and try again.
-struct LeaderGuard<'a> {
-    cache: &'a KeyCache,
-    key: &'a str,
-    pending: &'a Rc<Pending>,
-    done: bool,
-}
-
-impl LeaderGuard<'_> {
-    fn complete(mut self) {
-        self.done = true;
-    }
-}
-
-impl Drop for LeaderGuard<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.pending.abandoned.set(true);
-        }
-        let mut pending = self.cache.pending.borrow_mut();
-        if pending
-            .get(self.key)
-            .is_some_and(|p| Rc::ptr_eq(p, self.pending))
-        {
-            pending.remove(self.key);
-        }
-    }
 }
 
 /// Where `authorize` gets a key's decoded record: a [`KeyStore`] read directly, or through the

@@ -17,7 +17,8 @@
 //! - When the log cannot be reached, [`OnLogFault`] decides: fail closed (503), or carry on with
 //!   the cache and KV (the KV bound) and log the fault.
 
-use crate::cache::{CacheOutcome, Cached, KeyCache, KeyLookup, Lookup, Pause, COALESCE_MAX_POLLS};
+use crate::cache::{CacheOutcome, Cached, KeyCache, KeyLookup, Lookup};
+use crate::coalesce::{Flight, Lead, Pause, Waited};
 pub use crate::config::{OnLogFault, SyncPolicy};
 use crate::record::{InvalidKey, KeyRecord};
 use crate::secret::KeyHash;
@@ -207,13 +208,9 @@ struct ViewState {
     failed_at_ms: Option<u64>,
 }
 
-/// A sync in flight, shared by the requests that need it meanwhile (they poll it, as the key
-/// cache's waiters do: see [`crate::cache::Pause`]).
-#[derive(Default)]
-struct PendingSync {
-    result: RefCell<Option<Result<(), LogError>>>,
-    abandoned: Cell<bool>,
-}
+/// A sync in flight, shared by the requests that need it meanwhile (they wait on it as the key
+/// cache's waiters do: see [`crate::coalesce`]).
+type PendingSync = Flight<Result<(), LogError>>;
 
 /// One isolate's view of the feed: its overrides and how fresh they are. One per isolate at the
 /// edge (beside the key cache), one per test natively.
@@ -288,30 +285,20 @@ impl ChangeView {
         if recently_failed {
             return fault(policy, None);
         }
-        let mut polls = 0;
-        let mut waiting_on: Option<Rc<PendingSync>> = None;
-        let (result, outcome) = loop {
-            if let Some(p) = &waiting_on {
-                if let Some(r) = p.result.borrow().clone() {
-                    break (r, SyncOutcome::Shared);
-                }
-                if !p.abandoned.get() && polls < COALESCE_MAX_POLLS {
-                    pause.pause().await;
-                    polls += 1;
-                    continue;
-                }
+        let in_flight = self.pending.borrow().clone();
+        let (result, outcome) = match in_flight {
+            Some(flight) => match flight.wait(pause).await {
+                Waited::Done(r) => (r, SyncOutcome::Shared),
                 // The leader went away, or is taking too long: sync here.
-                let r = self.lead(policy, feed, cache, now_ms, true).await;
-                break (r, SyncOutcome::Synced);
-            }
-            let in_flight = self.pending.borrow().clone();
-            match in_flight {
-                Some(p) => waiting_on = Some(p),
-                None => {
-                    let r = self.lead(policy, feed, cache, now_ms, true).await;
-                    break (r, SyncOutcome::Synced);
-                }
-            }
+                Waited::Abandoned | Waited::TimedOut => (
+                    self.lead(policy, feed, cache, now_ms, true).await,
+                    SyncOutcome::Synced,
+                ),
+            },
+            None => (
+                self.lead(policy, feed, cache, now_ms, true).await,
+                SyncOutcome::Synced,
+            ),
         };
         match result {
             Ok(()) => Ok(outcome),
@@ -370,20 +357,20 @@ impl ChangeView {
         now_ms: u64,
         record_failure: bool,
     ) -> Result<(), LogError> {
-        let pending = Rc::new(PendingSync::default());
-        *self.pending.borrow_mut() = Some(pending.clone());
-        let guard = SyncGuard {
-            view: self,
-            pending: &pending,
-            done: false,
-        };
+        // Released when the sync ends or is dropped, unless another sync has taken its place.
+        let lead = Lead::new(|flight: &Rc<PendingSync>| {
+            let mut pending = self.pending.borrow_mut();
+            if pending.as_ref().is_some_and(|p| Rc::ptr_eq(p, flight)) {
+                *pending = None;
+            }
+        });
+        *self.pending.borrow_mut() = Some(lead.flight());
         let result = self.sync(policy, feed, cache, now_ms).await;
         if record_failure || result.is_ok() {
             let mut state = self.state.borrow_mut();
             state.failed_at_ms = result.is_err().then_some(now_ms);
         }
-        *pending.result.borrow_mut() = Some(result.clone());
-        guard.complete();
+        lead.land(result.clone());
         result
     }
 
@@ -489,35 +476,6 @@ fn fault(policy: &SyncPolicy, detail: Option<String>) -> Result<SyncOutcome, Sto
             "revocation log unreachable{}",
             detail.map(|d| format!(": {d}")).unwrap_or_default()
         ))),
-    }
-}
-
-/// Clears the pending sync when its leader finishes or is dropped mid-sync; waiters of a dropped
-/// leader sync themselves.
-struct SyncGuard<'a> {
-    view: &'a ChangeView,
-    pending: &'a Rc<PendingSync>,
-    done: bool,
-}
-
-impl SyncGuard<'_> {
-    fn complete(mut self) {
-        self.done = true;
-    }
-}
-
-impl Drop for SyncGuard<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.pending.abandoned.set(true);
-        }
-        let mut pending = self.view.pending.borrow_mut();
-        if pending
-            .as_ref()
-            .is_some_and(|p| Rc::ptr_eq(p, self.pending))
-        {
-            *pending = None;
-        }
     }
 }
 

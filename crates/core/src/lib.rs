@@ -5,7 +5,7 @@
 //!    [`integrity`], [`headers`], [`credential`], [`record`], [`telemetry`].
 //! 2. Configuration: [`config`], then [`path`] (the origin URL join).
 //! 3. Stores: [`store`] (the traits the pipeline reads), [`kv`] (a store with KV's semantics, and
-//!    its in-memory fake), [`cache`] (the per-isolate key cache over a [`store::KeyStore`]), and
+//!    its in-memory fake), [`coalesce`] (one load shared by concurrent requests), [`cache`] (the per-isolate key cache over a [`store::KeyStore`]), and
 //!    [`lifecycle`] (create, rotate, import, update, list and revoke keys over a [`kv::KvStore`]:
 //!    the CLI's operations, and the management API's), then [`root`] (root keys: the management
 //!    API's credentials, their permissions and the tenant guard), then the management API's stores:
@@ -48,6 +48,7 @@ pub mod path;
 // 3. Stores, and the key lifecycle over a KV store.
 pub mod cache;
 pub mod changes;
+pub mod coalesce;
 pub mod kv;
 pub mod lifecycle;
 pub mod root;

@@ -24,6 +24,8 @@ const LAYERS: &[&str] = &[
     // Stores.
     "store",
     "kv",
+    // One load shared by concurrent requests: the cache's reads, the change view's syncs.
+    "coalesce",
     "cache",
     // The change feed: each isolate's view of the management API's key writes.
     "changes",
