@@ -4,8 +4,8 @@
 //! config, each behind a core trait.
 
 use keygate_core::audit::LogError;
-use keygate_core::cache::{Pause, COALESCE_POLL_MS};
 use keygate_core::changes::{ChangeFeed, ChangePage};
+use keygate_core::coalesce::{Pause, COALESCE_POLL_MS};
 use keygate_core::kv;
 use keygate_core::limits::{CounterCall, CounterUsage, QuotaCount, Window};
 use keygate_core::management_log::{LogCall, LogClient, LogTransport};
@@ -103,7 +103,7 @@ fn scrub(e: worker::kv::KvError) -> kv::KvError {
 }
 
 /// How a request waits for another request's KV read of the same key: a short timer of its own,
-/// so the runtime never sees it idle (see `keygate_core::cache::Pause`).
+/// so the runtime never sees it idle (see `keygate_core::coalesce`).
 pub struct TimerPause;
 
 impl Pause for TimerPause {

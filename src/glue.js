@@ -40,8 +40,8 @@ export function request_head(request) {
  * than followed. The timeout bounds the wait for the answer's head (README, "Responses"): a timer
  * that aborts the fetch with a `TimeoutError` (the runtime then cancels the upstream request),
  * cleared by `settleIfLive` as soon as the head is in. Cleared, it is gone at once, where an
- * `AbortSignal.timeout` would stay armed for the whole `ORIGIN_TIMEOUT_MS` (30 s by default)
- * after every answer, a pile of pending timers that grows with the request rate.
+ * `AbortSignal.timeout` (which cannot be cleared) stays armed until `ORIGIN_TIMEOUT_MS` (30 s by
+ * default) after the send, however early the answer came.
  */
 function originFetch(url, method, lines, request, forwardBody, timeoutMs) {
   const abort = new AbortController();

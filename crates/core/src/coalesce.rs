@@ -87,7 +87,7 @@ impl<T, R: FnMut(&Rc<Flight<T>>)> Lead<T, R> {
         self.flight.clone()
     }
 
-    /// Hands the waiters `result`, and releases the flight.
+    /// Hands the waiters `result`, and releases the flight (by dropping `self`: see `Drop`).
     pub(crate) fn land(mut self, result: T) {
         *self.flight.result.borrow_mut() = Some(result);
         self.landed = true;
