@@ -142,20 +142,17 @@ impl KeyCache {
                 return Ok((hit, CacheOutcome::Hit));
             }
             let in_flight = self.pending.borrow().get(key).cloned();
-            let Some(flight) = in_flight else {
-                let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
-                return Ok((lookup, CacheOutcome::Miss));
-            };
-            match flight.wait(pause).await {
-                Waited::Done(result) => return result.map(|l| (l, CacheOutcome::Shared)),
-                // The loader is taking too long: read here, as the loader.
-                Waited::TimedOut => {
-                    let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
-                    return Ok((lookup, CacheOutcome::Miss));
+            if let Some(flight) = in_flight {
+                match flight.wait(pause).await {
+                    Waited::Done(result) => return result.map(|l| (l, CacheOutcome::Shared)),
+                    // The loader went away: look again, maybe as the loader.
+                    Waited::Abandoned => continue,
+                    // The loader is taking too long: read here, as the loader.
+                    Waited::TimedOut => {}
                 }
-                // The loader went away: look again, maybe as the loader.
-                Waited::Abandoned => continue,
             }
+            let lookup = self.load_as_leader(policy, store, hash, now_ms).await?;
+            return Ok((lookup, CacheOutcome::Miss));
         }
     }
 

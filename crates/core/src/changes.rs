@@ -286,15 +286,16 @@ impl ChangeView {
             return fault(policy, None);
         }
         let in_flight = self.pending.borrow().clone();
-        let (result, outcome) = match in_flight {
+        let shared = match in_flight {
             Some(flight) => match flight.wait(pause).await {
-                Waited::Done(r) => (r, SyncOutcome::Shared),
+                Waited::Done(r) => Some(r),
                 // The leader went away, or is taking too long: sync here.
-                Waited::Abandoned | Waited::TimedOut => (
-                    self.lead(policy, feed, cache, now_ms, true).await,
-                    SyncOutcome::Synced,
-                ),
+                Waited::Abandoned | Waited::TimedOut => None,
             },
+            None => None,
+        };
+        let (result, outcome) = match shared {
+            Some(r) => (r, SyncOutcome::Shared),
             None => (
                 self.lead(policy, feed, cache, now_ms, true).await,
                 SyncOutcome::Synced,
