@@ -29,13 +29,40 @@ function headersFrom(lines) {
   return headers;
 }
 
+/**
+ * `headers` changed by `edits` (core's `heads::edits`): a count of names, those names deleted,
+ * then `name\nvalue\n` fields appended. A name the runtime refuses cannot be among `headers`, so
+ * its delete has nothing to do; a field it refuses is left out, as in `headersFrom`.
+ */
+function edited(headers, edits) {
+  const parts = edits.split("\n");
+  const deletes = Number(parts[0]);
+  let i = 1;
+  for (; i <= deletes; i++) {
+    try {
+      headers.delete(parts[i]);
+    } catch {
+      // Not a field name, so no field of `headers` has it.
+    }
+  }
+  for (; i + 1 < parts.length; i += 2) {
+    try {
+      headers.append(parts[i], parts[i + 1]);
+    } catch {
+      // As in headersFrom.
+    }
+  }
+  return headers;
+}
+
 /** The request's head: `method\nurl\n` and then its header lines. */
 export function request_head(request) {
   return request.method + "\n" + request.url + "\n" + headerLines(request.headers);
 }
 
 /**
- * The origin call: `method` exactly as received, the headers core built, the client's body
+ * The origin call: `method` exactly as received, the client's headers with core's `edits`
+ * (which give the headers core built), the client's body
  * stream handed on as is when `forwardBody` (nothing is buffered), and redirects returned rather
  * than followed. The timeout bounds the wait for the answer's head (README, "Responses"): a timer
  * that aborts the fetch with a `TimeoutError` (the runtime then cancels the upstream request),
@@ -43,12 +70,12 @@ export function request_head(request) {
  * `AbortSignal.timeout` (which cannot be cleared) stays armed until `ORIGIN_TIMEOUT_MS` (30 s by
  * default) after the send, however early the answer came.
  */
-function originFetch(url, method, lines, request, forwardBody, timeoutMs) {
+function originFetch(url, method, edits, request, forwardBody, timeoutMs) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(timedOut()), timeoutMs);
   const fetched = fetch(url, {
     method,
-    headers: headersFrom(lines),
+    headers: edited(new Headers(request.headers), edits),
     body: forwardBody ? request.body : null,
     redirect: "manual",
     signal: abort.signal,
@@ -83,10 +110,10 @@ function gone() {
  * `settle` is not called, since its closure belongs to the dead instance: the promise rejects,
  * and the guard answers with its 500.
  */
-export function forward(url, method, lines, request, forwardBody, timeoutMs, token, settle) {
+export function forward(url, method, edits, request, forwardBody, timeoutMs, token, settle) {
   const state = globalThis.__worker_init_state;
   const instance = state?.instanceId;
-  const { fetched, timer } = originFetch(url, method, lines, request, forwardBody, timeoutMs);
+  const { fetched, timer } = originFetch(url, method, edits, request, forwardBody, timeoutMs);
   const promise = fetched.then(
     (response) => settleIfLive(state, instance, settle, token, response, false, timer),
     (error) => settleIfLive(state, instance, settle, token, error, true, timer),
@@ -114,9 +141,12 @@ export function answer(status, lines, body) {
   return new Response(body, { status, headers: headersFrom(lines) });
 }
 
-/** The origin's answer again, with `status` and the headers of `lines`, its body streamed on. */
-export function answer_with_body_of(response, status, lines) {
-  return new Response(response.body, { status, headers: headersFrom(lines) });
+/** The origin's answer again, with `status` and its headers changed by `edits`, its body
+ * streamed on. */
+export function answer_with_body_of(response, status, edits) {
+  const answer = new Response(response.body, { status, headers: response.headers });
+  edited(answer.headers, edits);
+  return answer;
 }
 
 /** The name of a rejection (`TimeoutError`, `TypeError` …), or "" for one without. */

@@ -26,6 +26,7 @@ use keygate_core::admin::{usage_answer, AdminRequest};
 use keygate_core::cache::{CacheOutcome, KeyCache};
 use keygate_core::changes::{ChangeView, SyncOutcome, Synced};
 use keygate_core::forward::{request_id, ClientContext};
+use keygate_core::heads;
 use keygate_core::management::{Route, RouteError};
 use keygate_core::management_api::{self, Body, BodyPlan, Deps, ManagementRequest, Sleep};
 use keygate_core::management_log::Applied;
@@ -88,6 +89,8 @@ enum Step {
 /// its log line need once the origin has answered.
 struct Forward {
     accepted: Box<Accepted>,
+    /// The edits from the client's header fields to `accepted.headers` (`heads::edits`).
+    edits: String,
     cfg: &'static Config,
     req: web_sys::Request,
     /// The request's record, with the accept decision; the status and timings are set when the
@@ -113,6 +116,7 @@ fn settle(step: Step, env: &Env, ctx: &JsValue) -> JsValue {
                 &fwd.req,
                 &fwd.record.event.method,
                 &fwd.accepted,
+                &fwd.edits,
                 timeout_ms,
             );
             let ctx = ctx.clone();
@@ -267,9 +271,10 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
     let Head {
         method,
         url: raw_url,
-        headers,
+        headers: fields,
     } = read_request(&req);
-    let request_id = request_id(&headers, random_uuid);
+    let headers = &fields.map;
+    let request_id = request_id(headers, random_uuid);
     let url = split_request_url(&raw_url);
     let path = url.map(|u| u.path).unwrap_or_default();
     let mut trace = Trace {
@@ -317,7 +322,7 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
         method: &method,
         path: url.path,
         query: url.query,
-        headers: &headers,
+        headers,
         client: ClientContext {
             client_ip,
             proto: url.scheme,
@@ -372,7 +377,7 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
                 now: now_ms / 1000,
             };
             return mgmt
-                .serve(route, Request::from(Clone::clone(&req)), &headers, &trace)
+                .serve(route, Request::from(Clone::clone(&req)), headers, &trace)
                 .await
                 .into();
         }
@@ -388,7 +393,7 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
 
     // Test builds only: a panic after the key was accepted, before anything reaches the origin.
     #[cfg(feature = "fault-injection")]
-    fault::inject(&headers);
+    fault::inject(headers);
 
     let key_id = accepted.caller.key_id().map(str::to_owned);
     let event = trace.finish(accepted.caller.decision(), key_id.as_deref(), 0, None);
@@ -399,12 +404,13 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
         log: trace.log_accepted || trace.sync_fault.is_some(),
     };
     Step::Forward(Forward {
+        edits: heads::edits(&fields, &accepted.headers),
         accepted,
         cfg,
         req,
         record,
         #[cfg(feature = "fault-injection")]
-        panic_after_origin: fault::after_origin(&headers),
+        panic_after_origin: fault::after_origin(headers),
     })
 }
 

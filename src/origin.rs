@@ -3,8 +3,9 @@
 //! without a Rust future: JS chains the fetch to one finishing call (`glue.js`, `forward`), and
 //! the answer is filtered by core there.
 
-use crate::headers::{answer_with_body, error_name, forward_upstream, read_response};
+use crate::headers::{answer_with_body_of, error_name, forward, read_response};
 use keygate_core::forward::{finish_response_headers, sanitise_response_headers};
+use keygate_core::heads;
 use keygate_core::{Accepted, Config, Fault};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
@@ -66,10 +67,17 @@ impl Call {
     }
 }
 
-/// Sends the upstream request with `method` exactly as received, under `timeout_ms`. No Rust
+/// Sends the upstream request with `method` exactly as received and the client's header fields
+/// changed by `edits` (from what was read to `accepted.headers`), under `timeout_ms`. No Rust
 /// future waits for the origin: the fetch's promise calls back into the wasm once, when it
 /// settles.
-pub fn send(req: &web_sys::Request, method: &str, accepted: &Accepted, timeout_ms: u32) -> Call {
+pub fn send(
+    req: &web_sys::Request,
+    method: &str,
+    accepted: &Accepted,
+    edits: &str,
+    timeout_ms: u32,
+) -> Call {
     let sent_ms = js_sys::Date::now();
     let token = NEXT_TOKEN.with(|n| {
         let t = n.get();
@@ -95,10 +103,10 @@ pub fn send(req: &web_sys::Request, method: &str, accepted: &Accepted, timeout_m
     });
     let promise = SETTLE.with(|settle| {
         let settle = settle.get_or_init(|| Closure::new(settle_call));
-        forward_upstream(
+        forward(
             &accepted.target.url,
             method,
-            &accepted.headers,
+            edits,
             req,
             accepted.forward_body,
             timeout_ms,
@@ -132,17 +140,20 @@ fn settle_call(token: f64, outcome: JsValue, failed: bool) -> JsValue {
 }
 
 /// The origin's answer as the client gets it: core's filter on its headers, then the request id
-/// and the rate-limit fields; the body streams through.
+/// and the rate-limit fields, applied as edits to the runtime's copy of its fields; the body
+/// streams through.
 pub fn filtered(
     resp: &web_sys::Response,
     accepted: &Accepted,
     cfg: &Config,
     request_id: &str,
 ) -> (web_sys::Response, u16) {
-    let (status, mut out_headers) = read_response(resp);
+    let (status, fields) = read_response(resp);
+    let mut out_headers = fields.map.clone();
     sanitise_response_headers(&mut out_headers, cfg);
     finish_response_headers(&mut out_headers, request_id, &accepted.rate_limit);
-    (answer_with_body(resp, status, &out_headers), status)
+    let edits = heads::edits(&fields, &out_headers);
+    (answer_with_body_of(resp, status, &edits), status)
 }
 
 /// Why the origin call was rejected: its timeout (504), or anything else (502, with the

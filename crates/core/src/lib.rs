@@ -2,7 +2,7 @@
 //!
 //! Layers, bottom to top; a module imports only from layers below it (and its own):
 //! 1. Tables and values: [`secret`], [`keyformat`], [`scope`], [`limits`], [`signing`],
-//!    [`integrity`], [`headers`], [`credential`], [`record`], [`telemetry`].
+//!    [`integrity`], [`headers`], [`heads`], [`credential`], [`record`], [`telemetry`].
 //! 2. Configuration: [`config`], then [`path`] (the origin URL join).
 //! 3. Stores: [`store`] (the traits the pipeline reads), [`kv`] (a store with KV's semantics, and
 //!    its in-memory fake), [`coalesce`] (one load shared by concurrent requests), [`cache`] (the per-isolate key cache over a [`store::KeyStore`]), and
@@ -33,6 +33,7 @@
 // 1. Tables and values.
 pub mod credential;
 pub mod headers;
+pub mod heads;
 pub mod integrity;
 pub mod keyformat;
 pub mod limits;

@@ -157,7 +157,7 @@ pub struct Accepted {
     pub rate_limit: RateLimitFields,
     /// Whether the client's body goes on to the origin: never for `GET` and `HEAD` (`fetch`
     /// cannot send one) nor for a CORS preflight (a real one has none, and one that declares a
-    /// body is refused).
+    /// body is refused). Without it, `headers` has no `Content-Length` either.
     pub forward_body: bool,
 }
 
@@ -227,6 +227,10 @@ pub async fn authorize<K: KeyLookup>(
         }
         let forward_body =
             !matches!(head.method, "GET" | "HEAD") && !matches!(caller, Caller::Preflight);
+        if !forward_body {
+            // No body goes on, so no length of one does either.
+            headers.remove(header::CONTENT_LENGTH);
+        }
         Ok(Verdict::Accept(Box::new(Accepted {
             caller,
             target,

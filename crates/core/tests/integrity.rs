@@ -364,7 +364,22 @@ fn preflights_with_a_body_or_an_override_are_refused_and_others_pass_without_a_k
     let a = accepted(&c, &s, &preflight(&[("content-length", "0")], None));
     assert!(a.headers.get("x-consumer-id").is_none());
     assert!(!a.forward_body, "a forwarded preflight carries no body");
+    assert!(a.headers.get("content-length").is_none());
     assert_eq!(s.reads.get(), 0);
+}
+
+#[test]
+fn a_length_goes_on_only_with_the_body_it_measures() {
+    let (c, s) = (config(&[]), store());
+    let length = &[("content-length", "0")][..];
+    for method in ["GET", "HEAD"] {
+        let a = accepted(&c, &s, &req(method, "/v1/x", None, with_key(OPEN, length)));
+        assert!(!a.forward_body, "{method}");
+        assert!(a.headers.get("content-length").is_none(), "{method}");
+    }
+    let a = accepted(&c, &s, &req("POST", "/v1/x", None, with_key(OPEN, length)));
+    assert!(a.forward_body);
+    assert_eq!(a.headers["content-length"], "0");
 }
 
 #[test]

@@ -15,6 +15,7 @@ const LAYERS: &[&str] = &[
     "sealed",
     "integrity",
     "headers",
+    "heads",
     "credential",
     "record",
     "telemetry",

@@ -1,6 +1,7 @@
 //! Forwarding headers (forward.rs): the upstream request carries exactly one secret and the
 //! gateway's own identity fields, drops hop-by-hop, `Connection`-listed, override, rewrite and
-//! foreign identity names in any spelling, and passes every other client field through.
+//! foreign identity names in any spelling, and passes every other client field through; and the
+//! edits the edge sends the runtime (heads.rs) turn the client's fields into exactly those.
 
 use crate::common::{config, record};
 use crate::strategies::trim_ows;
@@ -8,6 +9,7 @@ use crate::{check, check_reaching};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use keygate_core::forward::Caller;
 use keygate_core::forward::{upstream_headers, ClientContext};
+use keygate_core::heads;
 use keygate_core::integrity::{
     Honoured, IDENTITY_HEADERS, METHOD_OVERRIDE_HEADERS, REWRITE_HEADERS,
 };
@@ -488,6 +490,41 @@ fn upstream_headers_pass_every_other_client_field_through_unchanged() {
             .map(|k| (k.as_str().to_owned(), values(&b.out, k.as_str())))
             .collect();
         prop_assert_eq!(got, want);
+        Ok(())
+    });
+}
+
+/// A value's bytes as the runtime hands them over: one Latin-1 code point a byte.
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+#[test]
+fn the_edges_edits_turn_the_clients_fields_into_exactly_the_upstream_headers() {
+    check_headers(|case, b| {
+        // The client's fields as the runtime iterates them, plus fields core cannot read (a
+        // control byte): one under a name of its own, one under a name the client also sent.
+        let mut fields: Vec<(String, String)> = b
+            .incoming
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), latin1(v.as_bytes())))
+            .collect();
+        let shared = fields
+            .first()
+            .map_or("x-ctl-2".to_owned(), |(n, _)| n.clone());
+        fields.push(("x-ctl".to_owned(), "a\u{1}b".to_owned()));
+        fields.push((shared, "\u{1}".to_owned()));
+        let lines: String = fields.iter().map(|(n, v)| format!("{n}\n{v}\n")).collect();
+        let read = heads::read(&lines);
+        let mut got = heads::apply(&fields, &heads::edits(&read, &b.out));
+        let mut want: Vec<(String, String)> = b
+            .out
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), latin1(v.as_bytes())))
+            .collect();
+        got.sort();
+        want.sort();
+        prop_assert_eq!(got, want, "{}", case.headers.len());
         Ok(())
     });
 }

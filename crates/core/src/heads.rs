@@ -1,0 +1,211 @@
+//! Header fields as the edge carries them across the wasm boundary: the runtime's fields read
+//! from `name\nvalue\n` lines into a `HeaderMap` (with the names that could not be read), and
+//! what core changed in them written back as edits, so the edge changes the runtime's own copy
+//! of the fields instead of building every one of them again.
+//!
+//! The edits are exact: applied to the fields that were read, they give the map core built.
+//! Every field core could not read is deleted, so nothing core did not see is sent on.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+
+/// Header fields read from lines: the map core works on, and the names of the fields left out of
+/// it (a name or value the `http` crate refuses, or a credential read as a stand-in).
+#[derive(Debug, Default, Clone)]
+pub struct Fields {
+    pub map: HeaderMap,
+    pub unread: Vec<String>,
+}
+
+/// Reads `name\nvalue\n` lines, as the runtime iterates its fields. Values arrive as Latin-1
+/// code points (a `ByteString` each) and are mapped back to their bytes, so no value is altered.
+///
+/// An `Authorization` value that cannot be read still counts as a (malformed) credential, never
+/// as none: it is read as a stand-in with a non-ASCII byte, which the credential parser refuses
+/// with 400, and its name is marked unread as well.
+pub fn read(lines: &str) -> Fields {
+    let mut fields = Fields::default();
+    let mut parts = lines.split('\n');
+    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            fields.unread.push(name.to_owned());
+            continue;
+        };
+        let bytes: Option<Vec<u8>> = value
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect();
+        if let Some(v) = bytes.and_then(|b| HeaderValue::from_bytes(&b).ok()) {
+            fields.map.append(header, v);
+            continue;
+        }
+        if header == AUTHORIZATION {
+            if let Ok(stand_in) = HeaderValue::from_bytes(b"Bearer \x80") {
+                fields.map.append(header, stand_in);
+            }
+        }
+        fields.unread.push(name.to_owned());
+    }
+    fields
+}
+
+/// `name\nvalue\n` lines of `map`, values as Latin-1 code points: fields built whole, for an
+/// answer of keygate's own.
+pub fn lines(map: &HeaderMap) -> String {
+    let mut out = String::with_capacity(map.len() * 32);
+    for (name, value) in map {
+        push_field(&mut out, name, value);
+    }
+    out
+}
+
+/// The edits that turn the fields `before` was read from into `after`, as lines: the count of
+/// names to delete, those names, then `name\nvalue\n` fields to append. A name whose values
+/// changed is deleted and all of its new values appended; a name core left as it was is not
+/// named at all; every unread name is deleted.
+pub fn edits(before: &Fields, after: &HeaderMap) -> String {
+    let unread = |name: &str| before.unread.iter().any(|u| u.eq_ignore_ascii_case(name));
+    let changed = |name: &HeaderName| {
+        unread(name.as_str()) || !before.map.get_all(name).iter().eq(after.get_all(name))
+    };
+    let mut deletes: Vec<&str> = before.unread.iter().map(String::as_str).collect();
+    deletes.extend(
+        before
+            .map
+            .keys()
+            .filter(|n| changed(n) && !unread(n.as_str()))
+            .map(HeaderName::as_str),
+    );
+    let mut out = String::with_capacity(16 + after.len() * 8);
+    out.push_str(&deletes.len().to_string());
+    out.push('\n');
+    for name in &deletes {
+        out.push_str(name);
+        out.push('\n');
+    }
+    for name in after.keys().filter(|n| changed(n)) {
+        for value in after.get_all(name) {
+            push_field(&mut out, name, value);
+        }
+    }
+    out
+}
+
+/// `fields` (name, value pairs, values as Latin-1 code points) changed by `edits` the way
+/// `glue.js`'s `edited` changes the runtime's `Headers`: the tests' statement of what an edit
+/// means, against which [`edits`] is checked.
+pub fn apply(fields: &[(String, String)], edits: &str) -> Vec<(String, String)> {
+    let mut out = fields.to_vec();
+    let mut parts = edits.split('\n');
+    let deletes: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    for name in parts.by_ref().take(deletes) {
+        out.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+        out.push((name.to_owned(), value.to_owned()));
+    }
+    out
+}
+
+fn push_field(out: &mut String, name: &HeaderName, value: &HeaderValue) {
+    out.push_str(name.as_str());
+    out.push('\n');
+    out.extend(value.as_bytes().iter().map(|&b| char::from(b)));
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_lines(fields: &[(&str, &str)]) -> String {
+        fields.iter().map(|(n, v)| format!("{n}\n{v}\n")).collect()
+    }
+
+    fn owned(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+        v.sort();
+        v
+    }
+
+    fn of_map(map: &HeaderMap) -> Vec<(String, String)> {
+        map.iter()
+            .map(|(n, v)| {
+                let v = v.as_bytes().iter().map(|&b| char::from(b)).collect();
+                (n.as_str().to_owned(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unchanged_fields_make_no_edits() {
+        let fields = [("accept", "*/*"), ("x-a", "1"), ("set-cookie", "a=1")];
+        let read = read(&as_lines(&fields));
+        assert_eq!(edits(&read, &read.map.clone()), "0\n");
+    }
+
+    #[test]
+    fn applied_edits_give_exactly_the_map_core_built() {
+        let fields = [
+            ("accept", "*/*"),
+            ("authorization", "Bearer abc"),
+            ("x-a", "1"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("x-latin", "caf\u{e9}"),
+        ];
+        let read = read(&as_lines(&fields));
+        let mut after = read.map.clone();
+        after.remove("authorization");
+        after.insert("x-a", HeaderValue::from_static("2"));
+        after.append("set-cookie", HeaderValue::from_static("c=3"));
+        after.insert("x-new", HeaderValue::from_static("n"));
+        let got = apply(&owned(&fields), &edits(&read, &after));
+        assert_eq!(sorted(got), sorted(of_map(&after)));
+    }
+
+    #[test]
+    fn a_field_core_could_not_read_is_deleted_even_when_core_changed_nothing() {
+        let fields = [("x-ok", "1"), ("x-ctl", "a\u{1}b"), ("bad name", "v")];
+        let read = read(&as_lines(&fields));
+        assert_eq!(read.unread, ["x-ctl", "bad name"]);
+        let got = apply(&owned(&fields), &edits(&read, &read.map.clone()));
+        assert_eq!(got, [("x-ok".to_owned(), "1".to_owned())]);
+    }
+
+    #[test]
+    fn an_unread_name_core_sets_itself_is_deleted_then_set() {
+        let fields = [("x-request-id", "a\u{1}b")];
+        let read = read(&as_lines(&fields));
+        let mut after = read.map.clone();
+        after.insert("x-request-id", HeaderValue::from_static("gw"));
+        let got = apply(&owned(&fields), &edits(&read, &after));
+        assert_eq!(got, [("x-request-id".to_owned(), "gw".to_owned())]);
+    }
+
+    #[test]
+    fn an_unreadable_credential_is_a_malformed_one_and_never_kept() {
+        let fields = [("authorization", "Bearer \u{100}")];
+        let read = read(&as_lines(&fields));
+        assert_eq!(read.map["authorization"].as_bytes(), b"Bearer \x80");
+        // Even were the stand-in sent on unchanged, the original value is deleted.
+        let edits = edits(&read, &read.map.clone());
+        let got = apply(&owned(&fields), &edits);
+        assert_eq!(
+            got,
+            [("authorization".to_owned(), "Bearer \u{80}".to_owned())]
+        );
+    }
+
+    #[test]
+    fn latin_1_values_round_trip_byte_for_byte() {
+        let read = read("x-v\ncaf\u{e9}\n");
+        assert_eq!(read.map["x-v"].as_bytes(), b"caf\xe9");
+        assert_eq!(lines(&read.map), "x-v\ncaf\u{e9}\n");
+    }
+}
