@@ -1,12 +1,15 @@
 // keygate's JS side of the wasm boundary (src/headers.rs binds it): each step of a request that
 // touches the runtime's objects is one call here, and request and answer heads travel as one
 // string, so a request crosses the boundary a handful of times rather than once per header and
-// per property.
+// per property. What comes back for the upstream request and the origin's answer is what core
+// changed (`edited`), applied to a copy of the runtime's own fields; when core changed most of
+// them, the fields whole.
 //
 // Heads are lines separated by "\n": neither a method, a serialised URL, a status, a header name
 // nor a header value can hold a line feed (the Fetch standard and the URL standard forbid it, and
-// so does the `http` crate on the Rust side). Header values are ByteStrings: each byte is one
-// code point below 256, which Rust maps back to the byte.
+// so does the `http` crate on the Rust side). workerd hands header values to JS as strings
+// decoded from UTF-8; Rust reads each code point below 256 as one byte (`heads::read`), and a
+// value with any other code point as a field it cannot read, which is deleted.
 
 /** Every header as `name\nvalue\n` lines, in the runtime's order. */
 function headerLines(headers) {
@@ -17,9 +20,12 @@ function headerLines(headers) {
 
 /** New headers from `name\nvalue\n` lines. */
 function headersFrom(lines) {
-  const headers = new Headers();
-  const parts = lines.split("\n");
-  for (let i = 0; i + 1 < parts.length; i += 2) {
+  return appended(new Headers(), lines.split("\n"), 0);
+}
+
+/** `headers` with the `name`, `value` pairs of `parts` from index `i` on appended. */
+function appended(headers, parts, i) {
+  for (; i + 1 < parts.length; i += 2) {
     try {
       headers.append(parts[i], parts[i + 1]);
     } catch {
@@ -30,29 +36,19 @@ function headersFrom(lines) {
 }
 
 /**
- * `headers` changed by `edits` (core's `heads::edits`): a count of names, those names deleted,
- * then `name\nvalue\n` fields appended. A name the runtime refuses cannot be among `headers`, so
- * its delete has nothing to do; a field it refuses is left out, as in `headersFrom`.
+ * The headers core's `heads::edits` make of `original` (the runtime's own): a count of names,
+ * those names deleted from a copy of `original`, then `name\nvalue\n` fields appended; or `*`
+ * and every field, which start from no fields at all. A delete is never caught: the names come
+ * from the runtime's own iteration or from core, and a delete that failed must stop the request
+ * rather than let a field core removed go on.
  */
-function edited(headers, edits) {
+function edited(original, edits) {
   const parts = edits.split("\n");
+  if (parts[0] === "*") return appended(new Headers(), parts, 1);
+  const headers = new Headers(original);
   const deletes = Number(parts[0]);
-  let i = 1;
-  for (; i <= deletes; i++) {
-    try {
-      headers.delete(parts[i]);
-    } catch {
-      // Not a field name, so no field of `headers` has it.
-    }
-  }
-  for (; i + 1 < parts.length; i += 2) {
-    try {
-      headers.append(parts[i], parts[i + 1]);
-    } catch {
-      // As in headersFrom.
-    }
-  }
-  return headers;
+  for (let i = 1; i <= deletes; i++) headers.delete(parts[i]);
+  return appended(headers, parts, deletes + 1);
 }
 
 /** The request's head: `method\nurl\n` and then its header lines. */
@@ -62,20 +58,20 @@ export function request_head(request) {
 
 /**
  * The origin call: `method` exactly as received, the client's headers with core's `edits`
- * (which give the headers core built), the client's body
- * stream handed on as is when `forwardBody` (nothing is buffered), and redirects returned rather
- * than followed. The timeout bounds the wait for the answer's head (README, "Responses"): a timer
+ * (which give the headers core built), the client's body stream handed on as is when
+ * `forwardBody` (nothing is buffered), and redirects returned rather than followed. The timeout bounds the wait for the answer's head (README, "Responses"): a timer
  * that aborts the fetch with a `TimeoutError` (the runtime then cancels the upstream request),
  * cleared by `settleIfLive` as soon as the head is in. Cleared, it is gone at once, where an
  * `AbortSignal.timeout` (which cannot be cleared) stays armed until `ORIGIN_TIMEOUT_MS` (30 s by
  * default) after the send, however early the answer came.
  */
 function originFetch(url, method, edits, request, forwardBody, timeoutMs) {
+  const headers = edited(request.headers, edits);
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(timedOut()), timeoutMs);
   const fetched = fetch(url, {
     method,
-    headers: edited(new Headers(request.headers), edits),
+    headers,
     body: forwardBody ? request.body : null,
     redirect: "manual",
     signal: abort.signal,
@@ -144,9 +140,7 @@ export function answer(status, lines, body) {
 /** The origin's answer again, with `status` and its headers changed by `edits`, its body
  * streamed on. */
 export function answer_with_body_of(response, status, edits) {
-  const answer = new Response(response.body, { status, headers: response.headers });
-  edited(answer.headers, edits);
-  return answer;
+  return new Response(response.body, { status, headers: edited(response.headers, edits) });
 }
 
 /** The name of a rejection (`TimeoutError`, `TypeError` …), or "" for one without. */

@@ -3,8 +3,10 @@
 //! what core changed in them written back as edits, so the edge changes the runtime's own copy
 //! of the fields instead of building every one of them again.
 //!
-//! The edits are exact: applied to the fields that were read, they give the map core built.
-//! Every field core could not read is deleted, so nothing core did not see is sent on.
+//! Applied to the fields that were read, the edits give the fields of the map core built: a field
+//! core kept stays as the runtime holds it (its spelling, order and separate lines), and one it
+//! changed or added is appended. Every field core could not read is deleted, so nothing core did
+//! not see is sent on.
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 
@@ -16,8 +18,9 @@ pub struct Fields {
     pub unread: Vec<String>,
 }
 
-/// Reads `name\nvalue\n` lines, as the runtime iterates its fields. Values arrive as Latin-1
-/// code points (a `ByteString` each) and are mapped back to their bytes, so no value is altered.
+/// Reads `name\nvalue\n` lines, as the runtime iterates its fields. Each code point of a value
+/// below 256 is read as one byte (the inverse of how [`lines`] and [`edits`] write a value); a
+/// value with any other code point, or that the `http` crate refuses, is unread.
 ///
 /// An `Authorization` value that cannot be read still counts as a (malformed) credential, never
 /// as none: it is read as a stand-in with a non-ASCII byte, which the credential parser refuses
@@ -30,18 +33,14 @@ pub fn read(lines: &str) -> Fields {
             fields.unread.push(name.to_owned());
             continue;
         };
-        let bytes: Option<Vec<u8>> = value
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).ok())
-            .collect();
+        let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
         if let Some(v) = bytes.and_then(|b| HeaderValue::from_bytes(&b).ok()) {
             fields.map.append(header, v);
             continue;
         }
         if header == AUTHORIZATION {
-            if let Ok(stand_in) = HeaderValue::from_bytes(b"Bearer \x80") {
-                fields.map.append(header, stand_in);
-            }
+            let stand_in = HeaderValue::from_bytes(b"Bearer \x80").expect("obs-text is a value");
+            fields.map.append(header, stand_in);
         }
         fields.unread.push(name.to_owned());
     }
@@ -62,27 +61,43 @@ pub fn lines(map: &HeaderMap) -> String {
 /// names to delete, those names, then `name\nvalue\n` fields to append. A name whose values
 /// changed is deleted and all of its new values appended; a name core left as it was is not
 /// named at all; every unread name is deleted.
+///
+/// When that would take the runtime at least as many calls as building every field of `after`
+/// anew (most fields changed), the edits are `*` and then all of `after`'s fields instead: the
+/// runtime starts from no fields at all.
 pub fn edits(before: &Fields, after: &HeaderMap) -> String {
-    let unread = |name: &str| before.unread.iter().any(|u| u.eq_ignore_ascii_case(name));
-    let changed = |name: &HeaderName| {
-        unread(name.as_str()) || !before.map.get_all(name).iter().eq(after.get_all(name))
+    let unread = |name: &HeaderName| {
+        before
+            .unread
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(name.as_str()))
     };
+    let differs = |name: &HeaderName| !before.map.get_all(name).iter().eq(after.get_all(name));
     let mut deletes: Vec<&str> = before.unread.iter().map(String::as_str).collect();
     deletes.extend(
         before
             .map
             .keys()
-            .filter(|n| changed(n) && !unread(n.as_str()))
+            .filter(|n| differs(n) && !unread(n))
             .map(HeaderName::as_str),
     );
-    let mut out = String::with_capacity(16 + after.len() * 8);
+    let appended = |name: &&HeaderName| unread(name) || differs(name);
+    let appends: usize = after
+        .keys()
+        .filter(appended)
+        .map(|n| after.get_all(n).iter().count())
+        .sum();
+    if deletes.len() + appends >= after.len() {
+        return format!("*\n{}", lines(after));
+    }
+    let mut out = String::with_capacity(16 + appends * 32);
     out.push_str(&deletes.len().to_string());
     out.push('\n');
     for name in &deletes {
         out.push_str(name);
         out.push('\n');
     }
-    for name in after.keys().filter(|n| changed(n)) {
+    for name in after.keys().filter(appended) {
         for value in after.get_all(name) {
             push_field(&mut out, name, value);
         }
@@ -93,12 +108,18 @@ pub fn edits(before: &Fields, after: &HeaderMap) -> String {
 /// `fields` (name, value pairs, values as Latin-1 code points) changed by `edits` the way
 /// `glue.js`'s `edited` changes the runtime's `Headers`: the tests' statement of what an edit
 /// means, against which [`edits`] is checked.
+#[doc(hidden)]
 pub fn apply(fields: &[(String, String)], edits: &str) -> Vec<(String, String)> {
     let mut out = fields.to_vec();
     let mut parts = edits.split('\n');
-    let deletes: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-    for name in parts.by_ref().take(deletes) {
-        out.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    match parts.next() {
+        Some("*") => out.clear(),
+        count => {
+            let deletes: usize = count.and_then(|n| n.parse().ok()).unwrap_or(0);
+            for name in parts.by_ref().take(deletes) {
+                out.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            }
+        }
     }
     while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
         out.push((name.to_owned(), value.to_owned()));
@@ -147,6 +168,21 @@ mod tests {
         let fields = [("accept", "*/*"), ("x-a", "1"), ("set-cookie", "a=1")];
         let read = read(&as_lines(&fields));
         assert_eq!(edits(&read, &read.map.clone()), "0\n");
+    }
+
+    #[test]
+    fn fields_most_of_which_changed_are_sent_whole() {
+        let fields = [("a", "1"), ("b", "2"), ("c", "3")];
+        let read = read(&as_lines(&fields));
+        let mut after = HeaderMap::new();
+        after.insert("d", HeaderValue::from_static("4"));
+        after.insert("c", HeaderValue::from_static("3"));
+        let edits = edits(&read, &after);
+        assert_eq!(edits, "*\nd\n4\nc\n3\n");
+        assert_eq!(
+            apply(&owned(&fields), &edits),
+            owned(&[("d", "4"), ("c", "3")])
+        );
     }
 
     #[test]
