@@ -59,9 +59,10 @@ export function request_head(request) {
 /**
  * The origin call: `method` exactly as received, the client's headers with core's `edits`
  * (which give the headers core built), the client's body stream handed on as is when
- * `forwardBody` (nothing is buffered), and redirects returned rather than followed. The timeout bounds the wait for the answer's head (README, "Responses"): a timer
- * that aborts the fetch with a `TimeoutError` (the runtime then cancels the upstream request),
- * cleared by `settleIfLive` as soon as the head is in. Cleared, it is gone at once, where an
+ * `forwardBody` (nothing is buffered), and redirects returned rather than followed. The
+ * timeout bounds the wait for the answer's head (README, "Responses"): a timer that aborts the
+ * fetch with a `TimeoutError` (the runtime then cancels the upstream request), cleared by
+ * `settleIfLive` as soon as the head is in. Cleared, it is gone at once, where an
  * `AbortSignal.timeout` (which cannot be cleared) stays armed until `ORIGIN_TIMEOUT_MS` (30 s by
  * default) after the send, however early the answer came.
  */

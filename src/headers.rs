@@ -2,10 +2,11 @@
 //! request's head read in one call, the origin called in one, its answer's head read in one and
 //! every answer built in one; and the log line written after the answer.
 //!
-//! Heads travel as one string of lines (see `glue.js`), read into core's `http::HeaderMap` byte
-//! for byte (`keygate_core::heads`). What goes back to the runtime for the upstream request and
-//! the origin's answer is only what core changed, as edits to the runtime's own copy of the
-//! fields; keygate's own answers are sent whole. Going header by header through
+//! Heads travel as one string of lines (see `glue.js`), read into core's `http::HeaderMap`
+//! (`keygate_core::heads`). What goes back to the runtime for the upstream request and the
+//! origin's answer is core's edits (`heads::edits`: what core changed, applied to a copy of the
+//! runtime's own fields, or every field when that takes fewer calls); keygate's own answers are
+//! sent whole. Going header by header through
 //! `Headers.entries()` and `Headers.append`, and property by property through `web_sys`, cost
 //! several crossings and a string copy for every header and property, on every request.
 

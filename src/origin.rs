@@ -140,7 +140,7 @@ fn settle_call(token: f64, outcome: JsValue, failed: bool) -> JsValue {
 }
 
 /// The origin's answer as the client gets it: core's filter on its headers, then the request id
-/// and the rate-limit fields, applied as edits to the runtime's copy of its fields; the body
+/// and the rate-limit fields, sent as core's edits to its fields (`heads::edits`); the body
 /// streams through.
 pub fn filtered(
     resp: &web_sys::Response,

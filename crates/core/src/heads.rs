@@ -1,10 +1,11 @@
 //! Header fields as the edge carries them across the wasm boundary: the runtime's fields read
 //! from `name\nvalue\n` lines into a `HeaderMap` (with the names that could not be read), and
-//! what core changed in them written back as edits, so the edge changes the runtime's own copy
-//! of the fields instead of building every one of them again.
+//! what core changed in them written back as edits, so the edge changes a copy of the runtime's
+//! own fields instead of building every one of them again; or, when that would take as many
+//! calls, every field of core's map, built anew.
 //!
-//! Applied to the fields that were read, the edits give the fields of the map core built: a field
-//! core kept stays as the runtime holds it (its spelling, order and separate lines), and one it
+//! Either way the runtime ends up with the fields of the map core built. As edits, a field core
+//! kept stays as the runtime holds it (its spelling, order and separate lines), and one it
 //! changed or added is appended. Every field core could not read is deleted, so nothing core did
 //! not see is sent on.
 
@@ -48,7 +49,7 @@ pub fn read(lines: &str) -> Fields {
 }
 
 /// `name\nvalue\n` lines of `map`, values as Latin-1 code points: fields built whole, for an
-/// answer of keygate's own.
+/// answer of keygate's own, and for [`edits`] sent whole.
 pub fn lines(map: &HeaderMap) -> String {
     let mut out = String::with_capacity(map.len() * 32);
     for (name, value) in map {

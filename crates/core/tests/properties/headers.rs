@@ -494,7 +494,7 @@ fn upstream_headers_pass_every_other_client_field_through_unchanged() {
     });
 }
 
-/// A value's bytes as the runtime hands them over: one Latin-1 code point a byte.
+/// A value's bytes as `heads::read` reads them back: one code point below 256 a byte.
 fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
