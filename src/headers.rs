@@ -6,9 +6,9 @@
 //! (`keygate_core::heads`). What goes back to the runtime for the upstream request and the
 //! origin's answer is core's edits (`heads::edits`: what core changed, applied to a copy of the
 //! runtime's own fields, or every field when that takes fewer calls); keygate's own answers are
-//! sent whole. Going header by header through
-//! `Headers.entries()` and `Headers.append`, and property by property through `web_sys`, cost
-//! several crossings and a string copy for every header and property, on every request.
+//! sent whole. Going header by header through `Headers.entries()` and `Headers.append`, and
+//! property by property through `web_sys`, cost several crossings and a string copy for every
+//! header and property, on every request.
 
 use http::HeaderMap;
 use keygate_core::heads::{self, Fields};

@@ -82,11 +82,10 @@ pub fn edits(before: &Fields, after: &HeaderMap) -> String {
             .filter(|n| differs(n) && !unread(n))
             .map(HeaderName::as_str),
     );
-    let appended = |name: &&HeaderName| unread(name) || differs(name);
-    let appends: usize = after
-        .keys()
-        .filter(appended)
-        .map(|n| after.get_all(n).iter().count())
+    let appended: Vec<&HeaderName> = after.keys().filter(|n| unread(n) || differs(n)).collect();
+    let appends: usize = appended
+        .iter()
+        .map(|n| after.get_all(*n).iter().count())
         .sum();
     if deletes.len() + appends >= after.len() {
         return format!("*\n{}", lines(after));
@@ -98,7 +97,7 @@ pub fn edits(before: &Fields, after: &HeaderMap) -> String {
         out.push_str(name);
         out.push('\n');
     }
-    for name in after.keys().filter(appended) {
+    for name in appended {
         for value in after.get_all(name) {
             push_field(&mut out, name, value);
         }

@@ -494,9 +494,17 @@ fn upstream_headers_pass_every_other_client_field_through_unchanged() {
     });
 }
 
-/// A value's bytes as `heads::read` reads them back: one code point below 256 a byte.
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+/// A map's fields as (name, value) pairs, each value's bytes as `heads::read` reads them back:
+/// one code point below 256 a byte.
+fn pairs(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                v.as_bytes().iter().map(|&b| char::from(b)).collect(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -504,11 +512,7 @@ fn the_edges_edits_turn_the_clients_fields_into_exactly_the_upstream_headers() {
     check_headers(|case, b| {
         // The client's fields as the runtime iterates them, plus fields core cannot read (a
         // control byte): one under a name of its own, one under a name the client also sent.
-        let mut fields: Vec<(String, String)> = b
-            .incoming
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), latin1(v.as_bytes())))
-            .collect();
+        let mut fields = pairs(&b.incoming);
         let shared = fields
             .first()
             .map_or("x-ctl-2".to_owned(), |(n, _)| n.clone());
@@ -517,11 +521,7 @@ fn the_edges_edits_turn_the_clients_fields_into_exactly_the_upstream_headers() {
         let lines: String = fields.iter().map(|(n, v)| format!("{n}\n{v}\n")).collect();
         let read = heads::read(&lines);
         let mut got = heads::apply(&fields, &heads::edits(&read, &b.out));
-        let mut want: Vec<(String, String)> = b
-            .out
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), latin1(v.as_bytes())))
-            .collect();
+        let mut want = pairs(&b.out);
         got.sort();
         want.sort();
         prop_assert_eq!(got, want, "{}", case.headers.len());
