@@ -8,8 +8,10 @@
 // Heads are lines separated by "\n": neither a method, a serialised URL, a status, a header name
 // nor a header value can hold a line feed (the Fetch standard and the URL standard forbid it, and
 // so does the `http` crate on the Rust side). workerd hands header values to JS as strings
-// decoded from UTF-8; Rust reads each code point below 256 as one byte (`heads::read`), and a
-// value with any other code point as a field it cannot read, which is deleted.
+// decoded from UTF-8, and encodes the strings it is given back to UTF-8; Rust reads a value as
+// the bytes of its UTF-8 text (`heads::read`), so a value goes on byte for byte, and a value
+// holding U+FFFD (a stand-in for bytes that were not UTF-8) as a field it cannot read, which is
+// deleted.
 
 /** Every header as `name\nvalue\n` lines, in the runtime's order. */
 function headerLines(headers) {

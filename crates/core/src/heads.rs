@@ -19,9 +19,11 @@ pub struct Fields {
     pub unread: Vec<String>,
 }
 
-/// Reads `name\nvalue\n` lines, as the runtime iterates its fields. Each code point of a value
-/// below 256 is read as one byte (the inverse of how [`lines`] and [`edits`] write a value); a
-/// value with any other code point, or that the `http` crate refuses, is unread.
+/// Reads `name\nvalue\n` lines, as the runtime iterates its fields. The runtime holds a value as
+/// text decoded from UTF-8 and encodes it back the same way, so a value is read as the bytes of
+/// its UTF-8 text, the bytes that were on the wire (and [`lines`] and [`edits`] write it back as
+/// that text). A value the `http` crate refuses is unread, and so is one holding U+FFFD: it is
+/// how a decoder stands in for bytes that are not UTF-8, so the text is not what was sent.
 ///
 /// An `Authorization` value that cannot be read still counts as a (malformed) credential, never
 /// as none: it is read as a stand-in with a non-ASCII byte, which the credential parser refuses
@@ -34,8 +36,11 @@ pub fn read(lines: &str) -> Fields {
             fields.unread.push(name.to_owned());
             continue;
         };
-        let bytes: Option<Vec<u8>> = value.chars().map(|c| u8::try_from(c).ok()).collect();
-        if let Some(v) = bytes.and_then(|b| HeaderValue::from_bytes(&b).ok()) {
+        let as_sent = !value.contains(char::REPLACEMENT_CHARACTER);
+        if let Some(v) = HeaderValue::from_bytes(value.as_bytes())
+            .ok()
+            .filter(|_| as_sent)
+        {
             fields.map.append(header, v);
             continue;
         }
@@ -48,8 +53,8 @@ pub fn read(lines: &str) -> Fields {
     fields
 }
 
-/// `name\nvalue\n` lines of `map`, values as Latin-1 code points: fields built whole, for an
-/// answer of keygate's own, and for [`edits`] sent whole.
+/// `name\nvalue\n` lines of `map`, values as UTF-8 text: fields built whole, for an answer of
+/// keygate's own, and for [`edits`] sent whole.
 pub fn lines(map: &HeaderMap) -> String {
     let mut out = String::with_capacity(map.len() * 32);
     for (name, value) in map {
@@ -105,7 +110,7 @@ pub fn edits(before: &Fields, after: &HeaderMap) -> String {
     out
 }
 
-/// `fields` (name, value pairs, values as Latin-1 code points) changed by `edits` the way
+/// `fields` (name, value pairs, values as text) changed by `edits` the way
 /// `glue.js`'s `edited` changes the runtime's `Headers`: the tests' statement of what an edit
 /// means, against which [`edits`] is checked.
 #[doc(hidden)]
@@ -127,10 +132,12 @@ pub fn apply(fields: &[(String, String)], edits: &str) -> Vec<(String, String)> 
     out
 }
 
+/// One field as lines. A value that is not UTF-8 (only core could make one: every value read is)
+/// goes with U+FFFD for each byte that is not, never as other text that could mean something.
 fn push_field(out: &mut String, name: &HeaderName, value: &HeaderValue) {
     out.push_str(name.as_str());
     out.push('\n');
-    out.extend(value.as_bytes().iter().map(|&b| char::from(b)));
+    out.push_str(&String::from_utf8_lossy(value.as_bytes()));
     out.push('\n');
 }
 
@@ -157,7 +164,7 @@ mod tests {
     fn of_map(map: &HeaderMap) -> Vec<(String, String)> {
         map.iter()
             .map(|(n, v)| {
-                let v = v.as_bytes().iter().map(|&b| char::from(b)).collect();
+                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
                 (n.as_str().to_owned(), v)
             })
             .collect()
@@ -193,7 +200,7 @@ mod tests {
             ("x-a", "1"),
             ("set-cookie", "a=1"),
             ("set-cookie", "b=2"),
-            ("x-latin", "caf\u{e9}"),
+            ("x-text", "caf\u{e9} \u{20ac}"),
         ];
         let read = read(&as_lines(&fields));
         let mut after = read.map.clone();
@@ -226,7 +233,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_credential_is_a_malformed_one_and_never_kept() {
-        let fields = [("authorization", "Bearer \u{100}")];
+        let fields = [("authorization", "Bearer \u{1}abc")];
         let read = read(&as_lines(&fields));
         assert_eq!(read.map["authorization"].as_bytes(), b"Bearer \x80");
         // Even were the stand-in sent on unchanged, the original value is deleted.
@@ -234,14 +241,33 @@ mod tests {
         let got = apply(&owned(&fields), &edits);
         assert_eq!(
             got,
-            [("authorization".to_owned(), "Bearer \u{80}".to_owned())]
+            [("authorization".to_owned(), "Bearer \u{fffd}".to_owned())]
         );
     }
 
     #[test]
-    fn latin_1_values_round_trip_byte_for_byte() {
-        let read = read("x-v\ncaf\u{e9}\n");
-        assert_eq!(read.map["x-v"].as_bytes(), b"caf\xe9");
-        assert_eq!(lines(&read.map), "x-v\ncaf\u{e9}\n");
+    fn utf8_values_round_trip_byte_for_byte() {
+        let text = "Jos\u{e9} \u{20ac} \u{5c71}\u{7530}";
+        let read = read(&format!("x-v\n{text}\n"));
+        assert!(read.unread.is_empty());
+        assert_eq!(read.map["x-v"].as_bytes(), text.as_bytes());
+        assert_eq!(lines(&read.map), format!("x-v\n{text}\n"));
+    }
+
+    #[test]
+    fn a_value_the_runtime_decoded_with_a_stand_in_is_unread() {
+        let fields = [("x-v", "caf\u{fffd}"), ("x-w", "ok")];
+        let read = read(&as_lines(&fields));
+        assert_eq!(read.unread, ["x-v"]);
+        assert!(read.map.get("x-v").is_none());
+        let got = apply(&owned(&fields), &edits(&read, &read.map.clone()));
+        assert_eq!(got, owned(&[("x-w", "ok")]));
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_written_with_stand_ins_for_its_bad_bytes() {
+        let mut map = HeaderMap::new();
+        map.insert("x-v", HeaderValue::from_bytes(b"a\xe9b").unwrap());
+        assert_eq!(lines(&map), "x-v\na\u{fffd}b\n");
     }
 }

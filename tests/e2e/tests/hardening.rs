@@ -120,6 +120,14 @@ fn get_with(headers: &'static str) -> Build {
     )
 }
 
+/// The origin got the `X-Name` the UTF-8 cases sent, byte for byte (as one field).
+fn utf8_name_arrived(g: &Received) -> Result<(), String> {
+    ensure(
+        g.all("x-name") == ["Jos\u{e9} \u{20ac} \u{5c71}\u{7530}"],
+        || format!("x-name: {:?}", g.all("x-name")),
+    )
+}
+
 fn ok(_: &Ctx, _: &str, _: &Received) -> Result<(), String> {
     Ok(())
 }
@@ -615,6 +623,47 @@ fn catalogue() -> Vec<Case> {
                 ensure(g.all("x-odd").is_empty(), || "origin got x-odd".into())?;
                 ensure(g.all("x-plain") == ["kept"], || {
                     format!("x-plain: {:?}", g.all("x-plain"))
+                })
+            }),
+        ),
+        // The runtime hands core a value as text decoded from UTF-8, and encodes what it is given
+        // back the same way: a UTF-8 value (beyond Latin-1 too) reaches the origin byte for byte,
+        // kept in the runtime's copy (among enough kept fields for edits) or built anew (whole).
+        case(
+            "headers::a_utf8_value_reaches_the_origin_unchanged_when_fields_go_whole",
+            get_with(
+                "Authorization: Bearer {KEY}\r\nX-Name: Jos\u{e9} \u{20ac} \u{5c71}\u{7530}\r\n",
+            ),
+            Forwarded(|_, _, g| utf8_name_arrived(g)),
+        ),
+        case(
+            "headers::a_utf8_value_reaches_the_origin_unchanged_among_kept_fields",
+            get_with(
+                "Authorization: Bearer {KEY}\r\nX-Name: Jos\u{e9} \u{20ac} \u{5c71}\u{7530}\r\n\
+                 X-P1: 1\r\nX-P2: 2\r\nX-P3: 3\r\nX-P4: 4\r\nX-P5: 5\r\nX-P6: 6\r\n\
+                 X-P7: 7\r\nX-P8: 8\r\nX-P9: 9\r\nX-P10: 10\r\nX-P11: 11\r\nX-P12: 12\r\n\
+                 X-P13: 13\r\nX-P14: 14\r\nX-P15: 15\r\nX-P16: 16\r\n",
+            ),
+            Forwarded(|_, _, g| utf8_name_arrived(g)),
+        ),
+        // Bytes that are not UTF-8 cannot reach core as the client sent them (the runtime
+        // decodes a value from UTF-8); such a value is not forwarded at all, never altered.
+        case(
+            "headers::a_value_that_is_not_utf8_is_not_forwarded",
+            Box::new(|c: &Ctx, m: &str| {
+                let mut out = format!(
+                    "GET /{m} HTTP/1.1\r\nAuthorization: Bearer {}\r\n",
+                    c.keys.get("good")
+                )
+                .into_bytes();
+                out.extend_from_slice(
+                    b"X-Raw: caf\xe9\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                );
+                out
+            }),
+            Forwarded(|_, _, g| {
+                ensure(g.all("x-raw").is_empty(), || {
+                    format!("x-raw: {:?}", g.all("x-raw"))
                 })
             }),
         ),
@@ -1165,8 +1214,9 @@ fn reset(s: &mut TcpStream) {
 }
 
 /// The stub origin: `/…/length-reset` and `/…/chunked-reset` start a 1 MiB answer and reset
-/// the connection after 64 KiB; `/…/redirect?to=PORT` answers 302 to a trap on PORT; anything
-/// else is a plain 200 that says "stub".
+/// the connection after 64 KiB; `/…/redirect?to=PORT` answers 302 to a trap on PORT;
+/// `/…/utf8-fields[-whole]` and `/…/odd-fields` answer with a UTF-8 field and with fields core
+/// cannot read; anything else is a plain 200 that says "stub".
 fn stub_behaviour(s: &mut TcpStream, head: &str) {
     let target = head.split(' ').nth(1).unwrap_or("");
     let part = vec![b'y'; 64 * 1024];
@@ -1187,6 +1237,23 @@ fn stub_behaviour(s: &mut TcpStream, head: &str) {
         let _ = s.flush();
         std::thread::sleep(Duration::from_millis(200));
         reset(s);
+    } else if target.contains("/utf8-fields") {
+        // A download's file name in UTF-8, as many servers send it. With `whole`, among fields
+        // carrying the secret (core deletes each), so that the answer's fields are built anew;
+        // otherwise among enough fields core keeps for its edits to be sent as edits.
+        let others = if target.contains("whole") {
+            format!("X-S1: {SECRET}\r\nX-S2: {SECRET}\r\nX-S3: {SECRET}\r\nX-S4: {SECRET}\r\nX-S5: {SECRET}\r\nX-S6: {SECRET}\r\n")
+        } else {
+            "X-K1: 1\r\nX-K2: 2\r\nX-K3: 3\r\nX-K4: 4\r\nX-K5: 5\r\nX-K6: 6\r\nX-K7: 7\r\nX-K8: 8\r\n".to_owned()
+        };
+        let _ = s.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; \
+                 filename=\"r\u{e9}sum\u{e9} \u{20ac}.pdf\"\r\n{others}Content-Length: 4\r\n\
+                 Connection: close\r\n\r\nutf8"
+            )
+            .as_bytes(),
+        );
     } else if target.contains("/odd-fields") {
         // Fields the `http` crate cannot read (a control byte), one of them carrying the secret,
         // among enough that core keeps for its edits to be sent as edits (`heads::edits`).
@@ -1365,6 +1432,31 @@ fn origin_fields_keygate_cannot_read_never_reach_the_client(c: &Ctx) {
     assert!(!head.contains("x-odd"), "head:\n{head}");
     assert!(head.contains("x-harmless: kept"), "head:\n{head}");
     assert!(head.contains("x-k8: 8"), "head:\n{head}");
+}
+
+/// An origin field in UTF-8 (a download's file name) reaches the client byte for byte, whether
+/// core's edits keep it in the runtime's copy or the answer's fields are built anew.
+fn origin_utf8_fields_reach_the_client_unchanged(c: &Ctx) {
+    with_stub(c);
+    for route in ["utf8-fields", "utf8-fields-whole"] {
+        let (status, complete, len, head) = read_to_end(
+            &c.flaky.base,
+            c.keys.get("good"),
+            &format!("/{}/{route}", marker("utf8")),
+        );
+        assert_eq!(
+            (status, complete, len),
+            (200, true, 4),
+            "{route}, head:\n{head}"
+        );
+        let head = head.to_ascii_lowercase();
+        assert!(
+            head.contains(
+                "content-disposition: attachment; filename=\"r\u{e9}sum\u{e9} \u{20ac}.pdf\""
+            ),
+            "{route}, head:\n{head}"
+        );
+    }
 }
 
 fn redirect_to_another_host_reaches_the_client_and_the_trap_sees_nothing(c: &Ctx) {
@@ -1588,6 +1680,7 @@ fn main() {
             origin_that_hangs_gets_504_at_the_configured_timeout,
             redirect_to_another_host_reaches_the_client_and_the_trap_sees_nothing,
             origin_fields_keygate_cannot_read_never_reach_the_client,
+            origin_utf8_fields_reach_the_client_unchanged,
             environment_without_the_kv_binding_fails_closed,
         ],
     ];
