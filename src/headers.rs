@@ -66,7 +66,7 @@ pub fn read_request(request: &web_sys::Request) -> Head {
     Head {
         method,
         url,
-        headers: heads::read(lines.next().unwrap_or_default()),
+        headers: heads::read_request(lines.next().unwrap_or_default()),
     }
 }
 

@@ -12,7 +12,7 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 
 /// Header fields read from lines: the map core works on, and the names of the fields left out of
-/// it (a name or value the `http` crate refuses, or a credential read as a stand-in).
+/// it (a name or value the `http` crate refuses, or a request's credential read as a stand-in).
 #[derive(Debug, Default, Clone)]
 pub struct Fields {
     pub map: HeaderMap,
@@ -24,10 +24,7 @@ pub struct Fields {
 /// its UTF-8 text, the bytes that were on the wire (and [`lines`] and [`edits`] write it back as
 /// that text). A value the `http` crate refuses is unread, and so is one holding U+FFFD: it is
 /// how a decoder stands in for bytes that are not UTF-8, so the text is not what was sent.
-///
-/// An `Authorization` value that cannot be read still counts as a (malformed) credential, never
-/// as none: it is read as a stand-in with a non-ASCII byte, which the credential parser refuses
-/// with 400, and its name is marked unread as well.
+/// An origin's answer is read this way; a request, with [`read_request`].
 pub fn read(lines: &str) -> Fields {
     let mut fields = Fields::default();
     let mut parts = lines.split('\n');
@@ -44,11 +41,25 @@ pub fn read(lines: &str) -> Fields {
             fields.map.append(header, v);
             continue;
         }
-        if header == AUTHORIZATION {
-            let stand_in = HeaderValue::from_bytes(b"Bearer \x80").expect("obs-text is a value");
-            fields.map.append(header, stand_in);
-        }
         fields.unread.push(name.to_owned());
+    }
+    fields
+}
+
+/// Reads a request's fields as [`read`] does, except that an `Authorization` value that cannot
+/// be read still counts as a (malformed) credential, never as none: core gets a stand-in with a
+/// byte that is not ASCII, which the credential parser refuses with 400 (the name stays unread,
+/// so the original is deleted whatever core does with the stand-in).
+pub fn read_request(lines: &str) -> Fields {
+    let mut fields = read(lines);
+    let authorization = AUTHORIZATION.as_str();
+    if fields
+        .unread
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(authorization))
+    {
+        let stand_in = HeaderValue::from_bytes(b"Bearer \x80").expect("obs-text is a value");
+        fields.map.append(AUTHORIZATION, stand_in);
     }
     fields
 }
@@ -132,8 +143,9 @@ pub fn apply(fields: &[(String, String)], edits: &str) -> Vec<(String, String)> 
     out
 }
 
-/// One field as lines. A value that is not UTF-8 (only core could make one: every value read is)
-/// goes with U+FFFD for each byte that is not, never as other text that could mean something.
+/// One field as lines. A value that is not UTF-8 (every value read is; only the stand-in of
+/// [`read_request`] is not, and core never sends a client's `Authorization` on) goes with U+FFFD
+/// for each byte that is not, never as other text that could mean something.
 fn push_field(out: &mut String, name: &HeaderName, value: &HeaderValue) {
     out.push_str(name.as_str());
     out.push('\n');
@@ -234,7 +246,7 @@ mod tests {
     #[test]
     fn an_unreadable_credential_is_a_malformed_one_and_never_kept() {
         let fields = [("authorization", "Bearer \u{1}abc")];
-        let read = read(&as_lines(&fields));
+        let read = read_request(&as_lines(&fields));
         assert_eq!(read.map["authorization"].as_bytes(), b"Bearer \x80");
         // Even were the stand-in sent on unchanged, the original value is deleted.
         let edits = edits(&read, &read.map.clone());
@@ -243,6 +255,15 @@ mod tests {
             got,
             [("authorization".to_owned(), "Bearer \u{fffd}".to_owned())]
         );
+    }
+
+    #[test]
+    fn an_unreadable_authorization_in_an_answer_is_deleted_with_no_stand_in() {
+        let fields = [("authorization", "Bearer \u{1}abc"), ("x-a", "1")];
+        let read = read(&as_lines(&fields));
+        assert!(read.map.get("authorization").is_none());
+        let got = apply(&owned(&fields), &edits(&read, &read.map.clone()));
+        assert_eq!(got, owned(&[("x-a", "1")]));
     }
 
     #[test]

@@ -631,8 +631,11 @@ fn catalogue() -> Vec<Case> {
         // kept in the runtime's copy (among enough kept fields for edits) or built anew (whole).
         case(
             "headers::a_utf8_value_reaches_the_origin_unchanged_when_fields_go_whole",
+            // Fields core deletes, so that the fields go whole whatever the runtime adds.
             get_with(
-                "Authorization: Bearer {KEY}\r\nX-Name: Jos\u{e9} \u{20ac} \u{5c71}\u{7530}\r\n",
+                "Authorization: Bearer {KEY}\r\nX-Name: Jos\u{e9} \u{20ac} \u{5c71}\u{7530}\r\n\
+                 X-Forwarded-Host: a\r\nX-Original-URL: /a\r\nX-Rewrite-URL: /a\r\n\
+                 X-Real-IP: 192.0.2.1\r\nTrue-Client-IP: 192.0.2.1\r\n",
             ),
             Forwarded(|_, _, g| utf8_name_arrived(g)),
         ),
@@ -1255,17 +1258,18 @@ fn stub_behaviour(s: &mut TcpStream, head: &str) {
             .as_bytes(),
         );
     } else if target.contains("/odd-fields") {
-        // Fields the `http` crate cannot read (a control byte), one of them carrying the secret,
+        // Fields core cannot read (a control byte, which the `http` crate refuses; bytes that are
+        // not UTF-8, which the runtime hands over as U+FFFD), one of them carrying the secret,
         // among enough that core keeps for its edits to be sent as edits (`heads::edits`).
-        let _ = s.write_all(
-            format!(
-                "HTTP/1.1 200 OK\r\nX-Odd: a\x01b\r\nX-Odd-Secret: \x01seen={SECRET}\r\n\
-                 X-Harmless: kept\r\nX-K1: 1\r\nX-K2: 2\r\nX-K3: 3\r\nX-K4: 4\r\n\
-                 X-K5: 5\r\nX-K6: 6\r\nX-K7: 7\r\nX-K8: 8\r\nContent-Length: 4\r\n\
-                 Connection: close\r\n\r\nodd!"
-            )
-            .as_bytes(),
-        );
+        let mut answer = format!(
+            "HTTP/1.1 200 OK\r\nX-Odd: a\x01b\r\nX-Odd-Secret: \x01seen={SECRET}\r\n\
+             X-Harmless: kept\r\nX-K1: 1\r\nX-K2: 2\r\nX-K3: 3\r\nX-K4: 4\r\n\
+             X-K5: 5\r\nX-K6: 6\r\nX-K7: 7\r\nX-K8: 8\r\n"
+        )
+        .into_bytes();
+        answer.extend_from_slice(b"X-Odd-Raw: caf\xe9\r\n");
+        answer.extend_from_slice(b"Content-Length: 4\r\nConnection: close\r\n\r\nodd!");
+        let _ = s.write_all(&answer);
     } else if let Some(port) = target.split("to=").nth(1) {
         let port: String = port.chars().take_while(char::is_ascii_digit).collect();
         let _ = s.write_all(
