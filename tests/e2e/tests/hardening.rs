@@ -112,6 +112,17 @@ fn t(template: &'static str, body: &'static [u8]) -> Build {
     })
 }
 
+/// Sixteen request fields core keeps as they are: with them, core's changes take fewer calls
+/// than the fields whole, so `heads::edits` sends them as edits (a case that must take that path
+/// carries them).
+macro_rules! kept_request_fields {
+    () => {
+        "X-P1: 1\r\nX-P2: 2\r\nX-P3: 3\r\nX-P4: 4\r\nX-P5: 5\r\nX-P6: 6\r\nX-P7: 7\r\n\
+         X-P8: 8\r\nX-P9: 9\r\nX-P10: 10\r\nX-P11: 11\r\nX-P12: 12\r\nX-P13: 13\r\n\
+         X-P14: 14\r\nX-P15: 15\r\nX-P16: 16\r\n"
+    };
+}
+
 /// `GET /{M}` with these header lines.
 fn get_with(headers: &'static str) -> Build {
     t(
@@ -610,15 +621,11 @@ fn catalogue() -> Vec<Case> {
         // deleted, never passed on unseen, identity names included.
         case(
             "headers::a_field_keygate_cannot_read_is_not_forwarded",
-            // Enough fields that core keeps for the edits to be sent as edits (`heads::edits`
-            // sends the fields whole when they would take as many calls).
-            get_with(
+            get_with(concat!(
                 "Authorization: Bearer {KEY}\r\nX-Odd: a\x01evil\r\n\
-                 X-Consumer-Id: \x01evil\r\nX-Plain: kept\r\nX-P1: 1\r\nX-P2: 2\r\n\
-                 X-P3: 3\r\nX-P4: 4\r\nX-P5: 5\r\nX-P6: 6\r\nX-P7: 7\r\nX-P8: 8\r\n\
-                 X-P9: 9\r\nX-P10: 10\r\nX-P11: 11\r\nX-P12: 12\r\nX-P13: 13\r\n\
-                 X-P14: 14\r\nX-P15: 15\r\nX-P16: 16\r\n",
-            ),
+                 X-Consumer-Id: \x01evil\r\nX-Plain: kept\r\n",
+                kept_request_fields!(),
+            )),
             Forwarded(|_, _, g| {
                 ensure(g.all("x-odd").is_empty(), || "origin got x-odd".into())?;
                 ensure(g.all("x-plain") == ["kept"], || {
@@ -641,12 +648,10 @@ fn catalogue() -> Vec<Case> {
         ),
         case(
             "headers::a_utf8_value_reaches_the_origin_unchanged_among_kept_fields",
-            get_with(
-                "Authorization: Bearer {KEY}\r\nX-Name: Jos\u{e9} \u{20ac} \u{5c71}\u{7530}\r\n\
-                 X-P1: 1\r\nX-P2: 2\r\nX-P3: 3\r\nX-P4: 4\r\nX-P5: 5\r\nX-P6: 6\r\n\
-                 X-P7: 7\r\nX-P8: 8\r\nX-P9: 9\r\nX-P10: 10\r\nX-P11: 11\r\nX-P12: 12\r\n\
-                 X-P13: 13\r\nX-P14: 14\r\nX-P15: 15\r\nX-P16: 16\r\n",
-            ),
+            get_with(concat!(
+                "Authorization: Bearer {KEY}\r\nX-Name: Jos\u{e9} \u{20ac} \u{5c71}\u{7530}\r\n",
+                kept_request_fields!(),
+            )),
             Forwarded(|_, _, g| utf8_name_arrived(g)),
         ),
         // Bytes that are not UTF-8 cannot reach core as the client sent them (the runtime
@@ -1216,6 +1221,11 @@ fn reset(s: &mut TcpStream) {
     let _ = s.shutdown(Shutdown::Both);
 }
 
+/// Eight answer fields core keeps as they are: with them, the stub's answer goes back to the
+/// client as core's edits (`heads::edits`), not whole.
+const KEPT_ANSWER_FIELDS: &str =
+    "X-K1: 1\r\nX-K2: 2\r\nX-K3: 3\r\nX-K4: 4\r\nX-K5: 5\r\nX-K6: 6\r\nX-K7: 7\r\nX-K8: 8\r\n";
+
 /// The stub origin: `/…/length-reset` and `/…/chunked-reset` start a 1 MiB answer and reset
 /// the connection after 64 KiB; `/…/redirect?to=PORT` answers 302 to a trap on PORT;
 /// `/…/utf8-fields[-whole]` and `/…/odd-fields` answer with a UTF-8 field and with fields core
@@ -1244,10 +1254,10 @@ fn stub_behaviour(s: &mut TcpStream, head: &str) {
         // A download's file name in UTF-8, as many servers send it. With `whole`, among fields
         // carrying the secret (core deletes each), so that the answer's fields are built anew;
         // otherwise among enough fields core keeps for its edits to be sent as edits.
-        let others = if target.contains("whole") {
-            format!("X-S1: {SECRET}\r\nX-S2: {SECRET}\r\nX-S3: {SECRET}\r\nX-S4: {SECRET}\r\nX-S5: {SECRET}\r\nX-S6: {SECRET}\r\n")
+        let others: String = if target.contains("whole") {
+            (1..=6).map(|i| format!("X-S{i}: {SECRET}\r\n")).collect()
         } else {
-            "X-K1: 1\r\nX-K2: 2\r\nX-K3: 3\r\nX-K4: 4\r\nX-K5: 5\r\nX-K6: 6\r\nX-K7: 7\r\nX-K8: 8\r\n".to_owned()
+            KEPT_ANSWER_FIELDS.to_owned()
         };
         let _ = s.write_all(
             format!(
@@ -1260,11 +1270,10 @@ fn stub_behaviour(s: &mut TcpStream, head: &str) {
     } else if target.contains("/odd-fields") {
         // Fields core cannot read (a control byte, which the `http` crate refuses; bytes that are
         // not UTF-8, which the runtime hands over as U+FFFD), one of them carrying the secret,
-        // among enough that core keeps for its edits to be sent as edits (`heads::edits`).
+        // among enough that core keeps for its edits to be sent as edits.
         let mut answer = format!(
             "HTTP/1.1 200 OK\r\nX-Odd: a\x01b\r\nX-Odd-Secret: \x01seen={SECRET}\r\n\
-             X-Harmless: kept\r\nX-K1: 1\r\nX-K2: 2\r\nX-K3: 3\r\nX-K4: 4\r\n\
-             X-K5: 5\r\nX-K6: 6\r\nX-K7: 7\r\nX-K8: 8\r\n"
+             X-Harmless: kept\r\n{KEPT_ANSWER_FIELDS}"
         )
         .into_bytes();
         answer.extend_from_slice(b"X-Odd-Raw: caf\xe9\r\n");
