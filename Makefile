@@ -86,7 +86,8 @@ fuzz:
 
 ## Benchmarks (not tests): keygate vs JavaScript floors (passthrough, passthrough with a log line,
 ## a hand-written gateway) and a workers-rs passthrough under oha, with workerd CPU per request;
-## the native decision path; and the latency rate limits and quotas add. See README, "Benchmarks".
+## the native decision path; what rate limits, quotas, management calls and the change feed cost;
+## a CPU profile; and cold starts against the worker's size. See README, "Benchmarks".
 bench: setup
 	@$(MAKE) -s worker worker-profile $(PASSTHROUGH_JS)
 	@scripts/bench.sh

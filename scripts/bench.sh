@@ -41,3 +41,7 @@ target/release/bench-feed
 echo
 echo "==> 6. where the CPU goes: a V8 CPU profile of keygate under load (wrangler dev's inspector)"
 PROFILE_NO_BUILD=1 scripts/profile.sh
+
+echo
+echo "==> 7. what the worker's size costs at a cold start (a bare workerd, spawn to first answer)"
+target/release/bench-cold
