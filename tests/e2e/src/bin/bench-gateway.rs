@@ -30,6 +30,7 @@
 //! whether each is met. Each goal's figure is also taken within each round (the two targets ran
 //! one shortly after the other there), and its range over the rounds and the number of rounds at
 //! the goal are shown: on a small machine the rounds spread wider than the goals' margins. A
+//! sign test over the rounds then says whether the run decides the goal at all (`sign_test`). A
 //! benchmark, never a test: nothing here asserts anything about time.
 
 use keygate_core::record::{KeyRecord, RECORD_VERSION};
@@ -324,10 +325,11 @@ fn main() {
         let (lo, hi, n_ok, n) = rounds_of(a, b, |x, y| x.rps / y.rps, &|v| v >= at_least);
         println!(
             "  {what}: req/s {:.0} / {:.0} = {x:.2}x (rounds {lo:.2}-{hi:.2}x, {n_ok} of {n} \
-             at goal), goal >= {at_least:.2}x: {}",
+             at goal), goal >= {at_least:.2}x: {}; {}",
             rps(a),
             rps(b),
-            met(x >= at_least)
+            met(x >= at_least),
+            sign_test(n_ok, n)
         );
     };
     ratio_goal(
@@ -354,8 +356,9 @@ fn main() {
         let (lo, hi, n_ok, n) = rounds_of(a, b, |x, y| x.cpu_ms - y.cpu_ms, &within);
         let verdict = match limit {
             Some(limit) => format!(
-                " ({n_ok} of {n} rounds at goal), goal <= +{limit:.2} ms: {}",
-                met(delta <= limit)
+                " ({n_ok} of {n} rounds at goal), goal <= +{limit:.2} ms: {}; {}",
+                met(delta <= limit),
+                sign_test(n_ok, n)
             ),
             None => " (shown, no goal)".to_owned(),
         };
@@ -420,6 +423,37 @@ fn start_baseline(name: &str, vars: &[(&str, &str)], entry: &Path, quiet: bool) 
             ..Setup::default()
         },
     )
+}
+
+/// What the rounds say of a goal, by a one-sided sign test at 5%: the rounds as independent
+/// coin flips that, were the build exactly at the goal, would land each side of it alike. So a
+/// run decides a goal only when nearly all its rounds agree (5 of 5, 8 of 9, 9 of 11, 10 of 13).
+fn sign_test(at_goal: usize, rounds: usize) -> String {
+    // P(X >= k) for X ~ Binomial(n, 1/2).
+    let tail = |k: usize| -> f64 {
+        let mut c = 1.0_f64;
+        let mut sum = 0.0;
+        for i in 0..=rounds {
+            if i >= k {
+                sum += c;
+            }
+            c = c * (rounds - i) as f64 / (i + 1) as f64;
+        }
+        sum / 2f64.powi(rounds as i32)
+    };
+    let met = tail(at_goal);
+    let missed = tail(rounds - at_goal);
+    if met <= 0.05 {
+        format!("the rounds say met (sign test p = {met:.3})")
+    } else if missed <= 0.05 {
+        format!("the rounds say missed (sign test p = {missed:.3})")
+    } else {
+        let need = (0..=rounds).find(|&k| tail(k) <= 0.05);
+        match need {
+            Some(k) => format!("the rounds do not decide (it takes {k} of {rounds} either way)"),
+            None => format!("{rounds} rounds cannot decide it (a sign test needs 5 at least)"),
+        }
+    }
 }
 
 fn met(ok: bool) -> &'static str {
