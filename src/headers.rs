@@ -50,7 +50,8 @@ extern "C" {
 }
 
 /// A request's method exactly as received, its URL as the runtime serialised it (WHATWG), and
-/// its header fields.
+/// its header fields (the credential stand-ins are given once the config is known:
+/// `heads::stand_in_credentials`).
 pub struct Head {
     pub method: String,
     pub url: String,
@@ -66,7 +67,7 @@ pub fn read_request(request: &web_sys::Request) -> Head {
     Head {
         method,
         url,
-        headers: heads::read_request(lines.next().unwrap_or_default()),
+        headers: heads::read(lines.next().unwrap_or_default()),
     }
 }
 

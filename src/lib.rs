@@ -271,10 +271,9 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
     let Head {
         method,
         url: raw_url,
-        headers: fields,
+        headers: mut fields,
     } = read_request(&req);
-    let headers = &fields.map;
-    let request_id = request_id(headers, random_uuid);
+    let request_id = request_id(&fields.map, random_uuid);
     let url = split_request_url(&raw_url);
     let path = url.map(|u| u.path).unwrap_or_default();
     let mut trace = Trace {
@@ -296,6 +295,9 @@ async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Step {
         Err(e) => return refuse(Refusal::Fault(Fault::Config(*e)), &trace, None).into(),
     };
     trace.log_accepted = cfg.log_accepted;
+    // A credential field that could not be read is a malformed credential, not a missing one.
+    heads::stand_in_credentials(&mut fields, cfg.api_key_header);
+    let headers = &fields.map;
     if cfg.log_query {
         trace.query = url.and_then(|u| u.query);
     }

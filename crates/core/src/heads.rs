@@ -24,7 +24,7 @@ pub struct Fields {
 /// its UTF-8 text, the bytes that were on the wire (and [`lines`] and [`edits`] write it back as
 /// that text). A value the `http` crate refuses is unread, and so is one holding U+FFFD: it is
 /// how a decoder stands in for bytes that are not UTF-8, so the text is not what was sent.
-/// An origin's answer is read this way; a request, with [`read_request`].
+/// A request's credential fields then get stand-ins ([`stand_in_credentials`]).
 pub fn read(lines: &str) -> Fields {
     let mut fields = Fields::default();
     let mut parts = lines.split('\n');
@@ -46,23 +46,33 @@ pub fn read(lines: &str) -> Fields {
     fields
 }
 
-/// Reads a request's fields as [`read`] does, except that an `Authorization` value that cannot
-/// be read still counts as a (malformed) credential, never as none: core gets a stand-in with a
-/// byte that is not ASCII, which the credential parser refuses with 400 (the name stays unread,
-/// so the original is deleted whatever core does with the stand-in).
-pub fn read_request(lines: &str) -> Fields {
-    let mut fields = read(lines);
-    let authorization = AUTHORIZATION.as_str();
-    if fields
-        .unread
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case(authorization))
-    {
+/// Gives each credential field of a request that could not be read a stand-in, so that it counts
+/// as a malformed credential, never as none: a value with a byte that is not ASCII, which the
+/// credential parser refuses with 400. `Authorization` gets one always (core never sends it on),
+/// and `X-API-Key` when it is a key source (`api_key_header`: core then never sends it on either).
+/// Where `X-API-Key` is not a key source it is an ordinary field, and an unread one is deleted
+/// like any other, since a stand-in there would reach the origin. The names stay unread, so the
+/// originals are deleted whatever core does with the stand-ins.
+pub fn stand_in_credentials(fields: &mut Fields, api_key_header: bool) {
+    let unread = |name: &HeaderName| {
+        fields
+            .unread
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name.as_str()))
+    };
+    let authorization = unread(&AUTHORIZATION);
+    let api_key = api_key_header && unread(&X_API_KEY);
+    if authorization {
         let stand_in = HeaderValue::from_bytes(b"Bearer \x80").expect("obs-text is a value");
         fields.map.append(AUTHORIZATION, stand_in);
     }
-    fields
+    if api_key {
+        let stand_in = HeaderValue::from_bytes(b"\x80").expect("obs-text is a value");
+        fields.map.append(X_API_KEY, stand_in);
+    }
 }
+
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// `name\nvalue\n` lines of `map`, values as UTF-8 text: fields built whole, for an answer of
 /// keygate's own, and for [`edits`] sent whole.
@@ -143,8 +153,8 @@ pub fn apply(fields: &[(String, String)], edits: &str) -> Vec<(String, String)> 
     out
 }
 
-/// One field as lines. A value that is not UTF-8 (every value read is; only the stand-in of
-/// [`read_request`] is not, and core never sends a client's `Authorization` on) goes with U+FFFD
+/// One field as lines. A value that is not UTF-8 (every value read is; only the stand-ins of
+/// [`stand_in_credentials`] are not, and core never sends those fields on) goes with U+FFFD
 /// for each byte that is not, never as other text that could mean something.
 fn push_field(out: &mut String, name: &HeaderName, value: &HeaderValue) {
     out.push_str(name.as_str());
@@ -243,10 +253,17 @@ mod tests {
         assert_eq!(got, [("x-request-id".to_owned(), "gw".to_owned())]);
     }
 
+    /// A request's fields read as the edge reads them, with `X-API-Key` a key source or not.
+    fn read_request(lines: &str, api_key_header: bool) -> Fields {
+        let mut fields = read(lines);
+        stand_in_credentials(&mut fields, api_key_header);
+        fields
+    }
+
     #[test]
     fn an_unreadable_credential_is_a_malformed_one_and_never_kept() {
         let fields = [("authorization", "Bearer \u{1}abc")];
-        let read = read_request(&as_lines(&fields));
+        let read = read_request(&as_lines(&fields), false);
         assert_eq!(read.map["authorization"].as_bytes(), b"Bearer \x80");
         // Even were the stand-in sent on unchanged, the original value is deleted.
         let edits = edits(&read, &read.map.clone());
@@ -255,6 +272,23 @@ mod tests {
             got,
             [("authorization".to_owned(), "Bearer \u{fffd}".to_owned())]
         );
+    }
+
+    #[test]
+    fn an_unreadable_x_api_key_gets_a_stand_in_only_where_it_is_a_key_source() {
+        let fields = [("x-api-key", "kg_\u{1}abc"), ("x-a", "1")];
+        let source = read_request(&as_lines(&fields), true);
+        assert_eq!(source.map["x-api-key"].as_bytes(), b"\x80");
+        assert_eq!(source.unread, ["x-api-key"]);
+        // Not a key source: an ordinary field, unread and so deleted, with nothing in its place.
+        let plain = read_request(&as_lines(&fields), false);
+        assert!(plain.map.get("x-api-key").is_none());
+        let got = apply(&owned(&fields), &edits(&plain, &plain.map.clone()));
+        assert_eq!(got, owned(&[("x-a", "1")]));
+        // A readable one is never touched.
+        let fine = read_request("x-api-key\nkg_abc\n", true);
+        assert_eq!(fine.map["x-api-key"], "kg_abc");
+        assert_eq!(fine.map.len(), 1);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use keygate_core::admin::{AdminDenial, AdminRequest};
 use keygate_core::credential::Malformed;
 use keygate_core::forward::ClientContext;
+use keygate_core::heads;
 use keygate_core::integrity::{
     OverrideError, FORWARDED_METHODS, IDENTITY_HEADERS, IDENTITY_HEADERS_BY,
     METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_HEADERS_BY, METHOD_OVERRIDE_PARAMS,
@@ -423,6 +424,56 @@ fn a_blank_authorization_is_malformed_even_with_anonymous_access() {
     ]);
     let r = req("GET", "/v1/items", None, headers(&[("x-api-key", " ")]));
     assert_eq!(denied(&c, &s, &r), Denial::Malformed(Malformed::Blank));
+}
+
+#[test]
+fn a_credential_field_the_edge_cannot_read_is_malformed_even_with_anonymous_access() {
+    // Found in review: an X-API-Key holding a control byte (or bytes that are not UTF-8) was
+    // left out of the fields core reads, so with ALLOW_ANONYMOUS the request went on anonymous.
+    // The fields are read as the edge reads them: lines, then the credential stand-ins.
+    let s = store();
+    let anonymous = [("ALLOW_ANONYMOUS", "true")];
+    let both = [
+        ("ALLOW_ANONYMOUS", "true"),
+        ("KEY_SOURCES", "authorization,x-api-key"),
+    ];
+    let read = |c: &Config, lines: &str| {
+        let mut fields = heads::read(lines);
+        heads::stand_in_credentials(&mut fields, c.api_key_header);
+        fields
+    };
+    for (vars, lines) in [
+        (&anonymous[..], "authorization\nBearer \u{1}x\n"),
+        (&both[..], "authorization\nBearer \u{1}x\n"),
+        (&both[..], "x-api-key\nkg_\u{1}x\n"),
+        (&both[..], "x-api-key\ncaf\u{fffd}\n"),
+    ] {
+        let c = config(vars);
+        let fields = read(&c, lines);
+        let r = req("GET", "/v1/items", None, fields.map);
+        assert_eq!(
+            denied(&c, &s, &r),
+            Denial::Malformed(Malformed::BadCharacters),
+            "{lines:?}"
+        );
+    }
+    // Where X-API-Key is not a key source it is an ordinary field: an unreadable one is no
+    // credential, and it is deleted on the way to the origin.
+    let c = config(&anonymous);
+    let fields = read(&c, "x-api-key\nkg_\u{1}x\nx-a\n1\n");
+    let r = req("GET", "/v1/items", None, fields.map.clone());
+    let a = accepted(&c, &s, &r);
+    assert!(a.caller.key_id().is_none());
+    let sent = heads::apply(
+        &[
+            ("x-api-key".to_owned(), "kg_\u{1}x".to_owned()),
+            ("x-a".to_owned(), "1".to_owned()),
+        ],
+        &heads::edits(&fields, &a.headers),
+    );
+    assert!(sent.iter().all(|(n, _)| n != "x-api-key"), "{sent:?}");
+    assert!(sent.iter().any(|(n, v)| n == "x-a" && v == "1"), "{sent:?}");
+    assert_eq!(s.reads.get(), 0);
 }
 
 #[test]

@@ -633,6 +633,31 @@ fn blank_authorization_counts_as_none_and_blank_x_api_key_is_refused(c: &Ctx) {
     assert_eq!(c.origin.received_with(&m).len(), 2);
 }
 
+fn an_x_api_key_keygate_cannot_read_is_refused_not_taken_for_anonymous(c: &Ctx) {
+    // Found in review: an X-API-Key that keygate could not read (a control byte, or bytes that
+    // are not UTF-8) counted as no credential, so with ALLOW_ANONYMOUS the request went on as
+    // anonymous. It is a malformed credential, like an unreadable Authorization.
+    let m = marker("unreadable-api-key");
+    let values: [&[u8]; 2] = [b"kg_\x01x", b"caf\xE9"];
+    for (i, value) in values.iter().enumerate() {
+        let mut request =
+            format!("GET /{m}/{i} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ").into_bytes();
+        request.extend_from_slice(value);
+        request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        let r = raw(&c.checked.base, &request);
+        assert_eq!(problem_type(&r, 400), "invalid_request", "{value:?}");
+    }
+    assert!(c.origin.received_with(&m).is_empty());
+    // The same without the field goes on as anonymous: the refusal is the field's doing.
+    let r = raw(
+        &c.checked.base,
+        format!("GET /{m}/none HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(c.origin.received_with(&m).len(), 1);
+}
+
 // ---- quotas ----
 
 fn per_consumer_quotas_of_different_periods_stay_exact(c: &Ctx) {
@@ -736,6 +761,7 @@ fn main() {
         ],
         credentials: [
             blank_authorization_counts_as_none_and_blank_x_api_key_is_refused,
+            an_x_api_key_keygate_cannot_read_is_refused_not_taken_for_anonymous,
         ],
         quota: [
             per_consumer_quotas_of_different_periods_stay_exact,

@@ -539,7 +539,8 @@ fn the_edges_edits_turn_the_clients_fields_into_exactly_the_upstream_headers() {
         fields.push(("x-ctl".to_owned(), "a\u{1}b".to_owned()));
         fields.push((shared, "\u{1}".to_owned()));
         let lines: String = fields.iter().map(|(n, v)| format!("{n}\n{v}\n")).collect();
-        let read = heads::read_request(&lines);
+        let mut read = heads::read(&lines);
+        heads::stand_in_credentials(&mut read, b.cfg.api_key_header);
         let mut got = heads::apply(&fields, &heads::edits(&read, &b.out));
         let mut want = pairs(&b.out);
         got.sort();
