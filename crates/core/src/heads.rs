@@ -12,11 +12,21 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 
 /// Header fields read from lines: the map core works on, and the names of the fields left out of
-/// it (a name or value the `http` crate refuses, or a request's credential read as a stand-in).
+/// it (a name or value the `http` crate refuses, or a value holding U+FFFD). A request's unread
+/// credential fields are in the map as stand-ins as well ([`stand_in_credentials`]).
 #[derive(Debug, Default, Clone)]
 pub struct Fields {
     pub map: HeaderMap,
     pub unread: Vec<String>,
+}
+
+impl Fields {
+    /// Whether a field named `name` was left unread, in any letter case.
+    fn is_unread(&self, name: &HeaderName) -> bool {
+        self.unread
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name.as_str()))
+    }
 }
 
 /// Reads `name\nvalue\n` lines, as the runtime iterates its fields. The runtime holds a value as
@@ -54,25 +64,18 @@ pub fn read(lines: &str) -> Fields {
 /// like any other, since a stand-in there would reach the origin. The names stay unread, so the
 /// originals are deleted whatever core does with the stand-ins.
 pub fn stand_in_credentials(fields: &mut Fields, api_key_header: bool) {
-    let unread = |name: &HeaderName| {
-        fields
-            .unread
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(name.as_str()))
-    };
-    let authorization = unread(&AUTHORIZATION);
-    let api_key = api_key_header && unread(&X_API_KEY);
-    if authorization {
+    if fields.is_unread(&AUTHORIZATION) {
         let stand_in = HeaderValue::from_bytes(b"Bearer \x80").expect("obs-text is a value");
         fields.map.append(AUTHORIZATION, stand_in);
     }
-    if api_key {
+    if api_key_header && fields.is_unread(&X_API_KEY) {
         let stand_in = HeaderValue::from_bytes(b"\x80").expect("obs-text is a value");
         fields.map.append(X_API_KEY, stand_in);
     }
 }
 
-const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// The `X-API-Key` field, a key source with `KEY_SOURCES=authorization,x-api-key`.
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// `name\nvalue\n` lines of `map`, values as UTF-8 text: fields built whole, for an answer of
 /// keygate's own, and for [`edits`] sent whole.
@@ -93,12 +96,7 @@ pub fn lines(map: &HeaderMap) -> String {
 /// anew (most fields changed), the edits are `*` and then all of `after`'s fields instead: the
 /// runtime starts from no fields at all.
 pub fn edits(before: &Fields, after: &HeaderMap) -> String {
-    let unread = |name: &HeaderName| {
-        before
-            .unread
-            .iter()
-            .any(|u| u.eq_ignore_ascii_case(name.as_str()))
-    };
+    let unread = |name: &HeaderName| before.is_unread(name);
     let differs = |name: &HeaderName| !before.map.get_all(name).iter().eq(after.get_all(name));
     let mut deletes: Vec<&str> = before.unread.iter().map(String::as_str).collect();
     deletes.extend(

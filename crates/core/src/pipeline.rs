@@ -14,6 +14,7 @@ use crate::cache::{KeyLookup, Lookup};
 use crate::config::{Config, ConfigError};
 use crate::credential::{parse_api_key_header, parse_authorization, query_carries_key, Malformed};
 use crate::forward::{upstream_headers, Caller, ClientContext};
+use crate::heads::X_API_KEY;
 use crate::integrity::{
     declares_body, is_forwarded_method, tunnelled_method, url_part_holds_key, OverrideError,
 };
@@ -26,7 +27,7 @@ use crate::scope;
 use crate::secret::{ApiKey, KeyHash};
 use crate::signing::{Signed, X_KEYGATE_SIGNATURE};
 use crate::store::{LimitError, QuotaReader, QuotaStore, RateLimiter, StoreError};
-use http::{header, HeaderMap, HeaderName, HeaderValue};
+use http::{header, HeaderMap, HeaderValue};
 use std::rc::Rc;
 
 /// A refusal decided by policy: an expected outcome, not a fault.
@@ -513,8 +514,6 @@ fn exhausted(key_id: KeyIdBuf, q: &Quota, window: Window, now: u64) -> Denial {
         reset_in: window.seconds_left(now),
     }
 }
-
-const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// The one credential a request carries, from `Authorization: Bearer` and, when enabled,
 /// `X-API-Key`. Two sources that disagree are malformed.

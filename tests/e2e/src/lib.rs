@@ -1359,6 +1359,12 @@ pub fn conclude<C>(
 
 /// A numeric setting of a `make bench` driver from the environment (`BENCH_REQUESTS` …), or
 /// `default` when it is unset or not a number.
+/// The median of a bench's figures (the upper one of the middle two for an even count).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
 pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

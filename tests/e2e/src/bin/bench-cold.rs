@@ -18,7 +18,7 @@
 //! warm isolate), and the median of each round's start-to-answer against the JS passthrough of
 //! the same round. A benchmark, never a test: nothing here asserts anything about time.
 
-use keygate_e2e::{env_or, free_port, repo_root};
+use keygate_e2e::{env_or, free_port, median, repo_root};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -281,11 +281,6 @@ fn wasm_size(bundle: &Path) -> (String, String) {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
 }
 
 /// `median (p90)`, to one decimal.

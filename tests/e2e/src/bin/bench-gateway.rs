@@ -35,7 +35,7 @@
 
 use keygate_core::record::{KeyRecord, RECORD_VERSION};
 use keygate_core::ApiKey;
-use keygate_e2e::{env_or, repo_root, unix_now, Dev, ReleaseOrigin, Setup, SECRET};
+use keygate_e2e::{env_or, median, repo_root, unix_now, Dev, ReleaseOrigin, Setup, SECRET};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -90,11 +90,6 @@ fn oha(dev: &Dev, url: &str, auth: Option<&str>, n: usize, c: usize, want_status
         p99_ms: secs("p99"),
         cpu_ms: cpu * 1e3 / n as f64,
     }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
 }
 
 fn gzip_len(path: &Path) -> usize {
