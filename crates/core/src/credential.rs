@@ -34,14 +34,14 @@ impl Malformed {
     /// A client-safe description. It never quotes the header.
     pub fn description(self) -> &'static str {
         match self {
-            Malformed::MultipleHeaders => "more than one Authorization header was sent",
+            Malformed::MultipleHeaders => "the credential header was sent more than once",
             Malformed::WrongScheme => "the Authorization scheme must be Bearer",
             Malformed::EmptyToken => "the Bearer token is empty",
             Malformed::Blank => "the credential header is empty",
             Malformed::BadCharacters => {
-                "the Bearer token contains characters outside the RFC 6750 b64token syntax"
+                "the credential contains characters outside the RFC 6750 b64token syntax"
             }
-            Malformed::TooLong => "the Bearer token is longer than 4096 bytes",
+            Malformed::TooLong => "the credential is longer than 4096 bytes",
             Malformed::ConflictingSources => {
                 "the Authorization and X-API-Key headers carry different keys"
             }
@@ -330,5 +330,26 @@ mod tests {
     #[test]
     fn surrounding_whitespace_is_ignored() {
         assert_eq!(parse("  Bearer abc \t").as_deref(), Ok("abc"));
+    }
+
+    #[test]
+    fn an_x_api_key_refusal_never_describes_itself_as_a_bearer_token() {
+        // Found in review: an unreadable X-API-Key was refused as "the Bearer token contains
+        // characters outside ...", naming a field the client did not send.
+        let long = format!("kg_{}", "a".repeat(MAX_TOKEN_LEN));
+        let cases: [&[&[u8]]; 4] = [
+            &[b"caf\xE9"],
+            &[long.as_bytes()],
+            &[b"kg_a", b"kg_b"],
+            &[b" "],
+        ];
+        for values in cases {
+            let m = parse_api_key_header(values.iter().copied()).unwrap_err();
+            let text = m.description();
+            assert!(
+                !text.contains("Bearer") && !text.contains("Authorization"),
+                "{m:?}: {text}"
+            );
+        }
     }
 }

@@ -646,6 +646,15 @@ fn an_x_api_key_keygate_cannot_read_is_refused_not_taken_for_anonymous(c: &Ctx) 
         request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
         let r = raw(&c.checked.base, &request);
         assert_eq!(problem_type(&r, 400), "invalid_request", "{value:?}");
+        // Refused for its characters, and described as the field that was sent.
+        let detail = r.problem(400)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            detail.contains("b64token") && !detail.contains("Bearer"),
+            "{value:?}: {detail}"
+        );
     }
     assert!(c.origin.received_with(&m).is_empty());
     // The same without the field goes on as anonymous: the refusal is the field's doing.

@@ -4,7 +4,8 @@
 //! the process's spawn to its first answer: the runtime's own start, loading the script,
 //! compiling the wasm, instantiating it and the first call into it.
 //!
-//! Targets, in interleaved rounds (A B C … A B C …) so machine noise hits each alike:
+//! Targets, in interleaved rounds that rotate the order (A B C, B C A, C A B, …) so machine noise
+//! and any effect of going first or after a given target hit each alike:
 //! - **JS passthrough** (`bench/js/passthrough.js`), with no wasm: the runtime's own start;
 //! - **Rust passthrough** (`bench/passthrough`, workers-rs): a wasm that does nearly nothing;
 //! - **keygate** (`src/entry.js`, the `make worker` build);
@@ -25,10 +26,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One target: its name and the bundle directory `wrangler deploy --dry-run` wrote.
+/// One target: its name, the bundle directory `wrangler deploy --dry-run` wrote, and the
+/// `modules` list of a `workerd` config for that bundle (its main module first).
 struct Target {
     name: String,
     bundle: PathBuf,
+    modules: String,
 }
 
 /// One cold start: to a listening socket, to the first answer, and the second answer's time.
@@ -70,21 +73,27 @@ fn main() {
     let targets: Vec<Target> = entries
         .iter()
         .enumerate()
-        .map(|(i, (name, entry))| Target {
-            name: name.clone(),
-            bundle: bundle(&root, &work.join(format!("t{i}")), entry, &date),
+        .map(|(i, (name, entry))| {
+            let (bundle, modules) = bundle(&root, &work.join(format!("t{i}")), entry, &date);
+            Target {
+                name: name.clone(),
+                bundle,
+                modules,
+            }
         })
         .collect();
-    let workerd = root.join("node_modules/workerd/bin/workerd");
+    let workerd = workerd_binary(&root);
 
     // One start of each first, not counted: the page cache, the binary's first load.
     for t in &targets {
-        start(&workerd, t);
+        start(&workerd, t, &date);
     }
     let mut results: Vec<Vec<Start>> = targets.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
-        for (t, r) in targets.iter().zip(&mut results) {
-            r.push(start(&workerd, t));
+        // Round k starts with target k (mod n): each goes first, and after each other, alike.
+        for k in 0..targets.len() {
+            let i = (round + k) % targets.len();
+            results[i].push(start(&workerd, &targets[i], &date));
         }
         eprintln!("bench-cold: round {}/{rounds}", round + 1);
     }
@@ -135,9 +144,35 @@ fn compatibility_date(root: &Path) -> String {
         .expect("wrangler.toml: compatibility_date")
 }
 
-/// Bundles `entry` as `wrangler deploy` would, with no bindings, into `dir/out`; writes the
-/// `workerd` config for it beside.
-fn bundle(root: &Path, dir: &Path, entry: &Path, date: &str) -> PathBuf {
+/// The `workerd` binary the `workerd` npm package resolves for this platform (its `bin/workerd`
+/// may be a Node script that only launches it, which would time Node's start as well).
+fn workerd_binary(root: &Path) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![root.join("node_modules/.bin")];
+    dirs.extend(std::env::split_paths(&path));
+    let out = Command::new("node")
+        .args(["-p", "require('workerd').default"])
+        .current_dir(root)
+        .env("PATH", std::env::join_paths(dirs).expect("PATH"))
+        .output()
+        .expect("node, to find the workerd binary (run through `make bench`)");
+    assert!(
+        out.status.success(),
+        "require('workerd'): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let binary = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        binary.is_file(),
+        "no workerd binary at {}",
+        binary.display()
+    );
+    binary
+}
+
+/// Bundles `entry` as `wrangler deploy` would, with no bindings, into `dir/out`. Returns that
+/// directory and the `modules` list of a `workerd` config for it.
+fn bundle(root: &Path, dir: &Path, entry: &Path, date: &str) -> (PathBuf, String) {
     std::fs::create_dir_all(dir).expect("bench dir");
     let cfg = format!(
         "name = \"bench-cold\"\nmain = \"{}\"\ncompatibility_date = \"{date}\"\n",
@@ -158,41 +193,50 @@ fn bundle(root: &Path, dir: &Path, entry: &Path, date: &str) -> PathBuf {
         entry.display(),
         String::from_utf8_lossy(&run.stderr)
     );
+    // wrangler names the bundled entry after the entry file; workerd takes the first module as
+    // the main one, so that one goes first whatever order the directory lists in.
+    let main = entry.file_name().expect("entry file").to_string_lossy();
     let mut modules = Vec::new();
+    let mut found_main = false;
     for file in std::fs::read_dir(&out).expect("bundle").flatten() {
         let name = file.file_name().to_string_lossy().into_owned();
         if name.ends_with(".js") {
-            // The entry first: workerd takes the first module as the main one.
-            modules.insert(
-                0,
-                format!("(name = \"{name}\", esModule = embed \"{name}\")"),
-            );
+            let module = format!("(name = \"{name}\", esModule = embed \"{name}\")");
+            if name == main {
+                found_main = true;
+                modules.insert(0, module);
+            } else {
+                modules.push(module);
+            }
         } else if name.ends_with(".wasm") {
             modules.push(format!("(name = \"{name}\", wasm = embed \"{name}\")"));
         }
     }
-    let capnp = format!(
+    assert!(found_main, "{}: no {main} in the bundle", out.display());
+    (out, modules.join(", "))
+}
+
+/// A `workerd` config that serves `t`'s bundle on 127.0.0.1:`port`.
+fn config(t: &Target, port: u16, date: &str) -> String {
+    format!(
         "using Workerd = import \"/workerd/workerd.capnp\";\n\
          const config :Workerd.Config = (\n  \
            services = [ (name = \"main\", worker = .w) ],\n  \
-           sockets = [ (name = \"http\", address = \"127.0.0.1:PORT\", http = (), service = \"main\") ],\n);\n\
+           sockets = [ (name = \"http\", address = \"127.0.0.1:{port}\", http = (), service = \"main\") ],\n);\n\
          const w :Workerd.Worker = (\n  modules = [ {} ],\n  compatibilityDate = \"{date}\",\n);\n",
-        modules.join(", ")
-    );
-    std::fs::write(out.join("config.capnp.in"), capnp).expect("config");
-    out
+        t.modules
+    )
 }
 
 /// Starts `workerd` on `t`'s bundle, waits for its socket, sends two requests, stops it.
-fn start(workerd: &Path, t: &Target) -> Start {
+fn start(workerd: &Path, t: &Target, date: &str) -> Start {
     let port = free_port();
-    let template = std::fs::read_to_string(t.bundle.join("config.capnp.in")).expect("config");
-    let config = t.bundle.join("config.capnp");
-    std::fs::write(&config, template.replace("PORT", &port.to_string())).expect("config");
+    let config_path = t.bundle.join("config.capnp");
+    std::fs::write(&config_path, config(t, port, date)).expect("config");
     let began = Instant::now();
     let child = Command::new(workerd)
         .arg("serve")
-        .arg(&config)
+        .arg(&config_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
